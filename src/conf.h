@@ -1,0 +1,113 @@
+/*
+ * conf - byosmtp.conf: one declarative table of every setting (name, type, default, bounds),
+ * read with libconfig into an immutable, reference-counted snapshot.
+ *
+ * Every setting has a compiled-in default; an unknown key, a wrong type or a value out of bounds
+ * is an error that reads "FILE:LINE: what is wrong". A snapshot is never changed after
+ * conf_load() returns it: a reload builds a new one and swaps the pointer, and holders keep the
+ * one they started with until they conf_unref() it. conf_ref/conf_unref are thread-safe.
+ */
+#ifndef BYOSMTP_CONF_H
+#define BYOSMTP_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* The default configuration file, $(sysconfdir)/byosmtp/byosmtp.conf. */
+#define CONF_DEFAULT_FILE BYOSMTP_CONFDIR "/byosmtp.conf"
+
+enum conf_quota_action { QUOTA_TEMPFAIL, QUOTA_REJECT, QUOTA_PASSTHROUGH };
+enum conf_envelope_from { ENVFROM_TARGET, ENVFROM_ORIGINAL };
+
+struct conf_strlist {
+    char **items;
+    size_t count;
+};
+
+struct byosmtp_conf {
+    char *file; /* the file it was read from; "(defaults)" when none */
+
+    struct {
+        char *socket;                        /* "unix:/run/byosmtp/milter.sock" or "inet:PORT@ADDR" */
+        struct conf_strlist trusted_networks; /* CIDR strings, validated at load */
+        bool relay_authenticated;
+        int timeout;           /* seconds libmilter waits on the MTA */
+        char *user;            /* user to run as after start-up; "" = stay */
+        char *pid_file;
+        int max_headers;       /* header count limit per message */
+        size_t max_header_size; /* bytes per header field */
+    } milter;
+    struct {
+        char *path;
+        size_t map_size; /* bytes; written "1G", "512M", "65536" */
+    } store;
+    struct {
+        char *path;
+    } spool;
+    struct {
+        char *key_file;
+    } secrets;
+    struct {
+        int workers;
+        char *helo_name; /* "" = the host name */
+        char *tls_ca_file;
+        char *tls_ca_path;
+        char *tls_min_version; /* "TLSv1.2" or "TLSv1.3" */
+        int connect_timeout;
+        int helo_timeout;
+        int command_timeout;
+        int data_timeout;
+        int data_done_timeout;
+        int conn_idle_timeout;     /* seconds an authenticated connection is kept for reuse */
+        int conn_max_messages;     /* messages per connection before it is closed */
+        struct {
+            int min_backoff;
+            int max_backoff;
+            int max_lifetime;
+        } retry;
+        struct {
+            bool enabled;
+            char *command;
+        } bounce;
+    } delivery;
+    struct {
+        bool original_from_header;
+        bool reply_to_original;
+        enum conf_envelope_from envelope_from;
+    } rewrite;
+    struct {
+        enum conf_quota_action action;
+    } quota;
+    struct {
+        int attempts;
+        int window;
+    } verify;
+    struct {
+        char *level;    /* "error", "warning", "info", "debug" */
+        char *facility; /* syslog facility name */
+        bool to_stderr;
+    } log;
+};
+
+/*
+ * conf_load - read FILE over the compiled-in defaults.
+ * Returns 0 and sets *out (refcount 1), or -1 with *err = "FILE:LINE: what is wrong".
+ * A missing FILE is an error ("FILE: cannot open: ..."); use conf_defaults() for none.
+ */
+int conf_load(const char *file, struct byosmtp_conf **out, char **err);
+
+/* conf_defaults - a snapshot holding only the compiled-in defaults (refcount 1) */
+struct byosmtp_conf *conf_defaults(void);
+
+struct byosmtp_conf *conf_ref(struct byosmtp_conf *c);
+void conf_unref(struct byosmtp_conf *c);
+
+/*
+ * conf_print - write every setting in byosmtp.conf syntax with its current value
+ * (like "postconf"); with only_changed, only those that differ from the default.
+ */
+void conf_print(const struct byosmtp_conf *c, FILE *fp, bool only_changed);
+
+#endif
