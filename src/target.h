@@ -84,14 +84,39 @@ int target_validate(const struct target *t, char **err);
 char *route_normalise(const char *match, char **err);
 
 /*
+ * route_candidates - the route keys to look up for recipient RCPT (LEN bytes; one pair of < >
+ * is tolerated), most specific first, as DESIGN.md 4 orders them: the address with its domain
+ * lower-cased ("User+x@example.com"), the address without +detail (split at the first '+';
+ * not for a quoted local part), "@example.com", ".parent" for each parent domain from the most
+ * to the least specific (".b.example.com", ".example.com", ".com": a ".domain" key matches
+ * subdomains only, never the domain itself), then "*". The address is split at its last '@',
+ * and one trailing dot of the domain is dropped. Without '@', or with an empty domain, the only
+ * key is "*"; an empty address or one holding NUL gives no keys (a miss: not ours).
+ * Returns 0 with *keys (free with route_candidates_free()) and *n.
+ */
+int route_candidates(const char *rcpt, size_t len, char ***keys, size_t *n);
+void route_candidates_free(char **keys, size_t n);
+
+/* route_rule_name - the rule of a route key: "address", "domain", "subdomains", "catch-all" */
+const char *route_rule_name(const char *key);
+
+/*
  * target_set_parse_file - read targets.conf. Every target and route is validated, names must be
  * unique, and every route must name a target in the file. Passwords: "enc:v1:..." is kept as
  * written (its decryption is checked by the caller, which holds the key); password_file = "PATH"
  * is returned in *password_files[i] (NULL when not used) for the caller to read and encrypt.
- * Returns 0, or -1 with *err "FILE:LINE: what is wrong" for the first error.
+ * Such a target has password_enc "" until the caller sets it. A relative password_file is taken
+ * relative to the directory of FILE. password_files may be NULL when the caller needs no paths;
+ * otherwise free the array with target_password_files_free(). An empty file is an empty set.
+ * Returns 0, or -1 with *err "FILE:LINE: what is wrong" for the first error (the set is then
+ * empty and *password_files NULL; nothing to free).
  */
 int target_set_parse_file(const char *file, struct target_set *set, char ***password_files, char **err);
 void target_set_free(struct target_set *set);
+/* target_password_files_free - free target_set_parse_file()'s *password_files (N = ntargets) */
+void target_password_files_free(char **files, size_t n);
+/* target_set_find - the target called NAME in SET, or NULL */
+const struct target *target_set_find(const struct target_set *set, const char *name);
 
 /*
  * target_set_print - write targets.conf syntax that target_set_parse_file() reads back into
@@ -99,9 +124,16 @@ void target_set_free(struct target_set *set);
  */
 void target_set_print(const struct target_set *set, FILE *fp);
 
-/* target_encode - the store's record: "key=value\n" lines, in a fixed order */
+/*
+ * target_encode - the store's record: "v=1" then "key=value\n" lines, in a fixed order
+ * (backslash, CR and LF in a value are written \\ \r \n). NUL-terminated; *len without the NUL.
+ */
 char *target_encode(const struct target *t, size_t *len);
-/* target_decode - the reverse; returns 0, or -1 with *err (a corrupt record) */
+/*
+ * target_decode - the reverse, for the record stored under NAME: returns 0 with *t filled (free
+ * with target_free()), or -1 with *err for an unknown version, a missing field or a corrupt
+ * value (*t is then left empty, nothing to free). The decoded target is validated in full.
+ */
 int target_decode(const char *name, const char *rec, size_t len, struct target *t, char **err);
 
 #endif

@@ -184,7 +184,8 @@ char *buf_steal(struct buf *b)
 {
     char *p = b->data;
 
-    buf_init(b);
+    b->data = NULL;
+    b->len = b->cap = 0;
     return p;
 }
 

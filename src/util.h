@@ -45,7 +45,7 @@ void buf_append(struct buf *b, const void *p, size_t n);
 void buf_puts(struct buf *b, const char *s);
 void buf_putc(struct buf *b, int c);
 void buf_printf(struct buf *b, const char *fmt, ...) BYO_PRINTF(2, 3);
-/* buf_steal - hand the data to the caller (who frees it) and reset the buffer */
+/* buf_steal - hand the data to the caller (who frees it); the buffer needs buf_init() to be used again */
 char *buf_steal(struct buf *b);
 void buf_free(struct buf *b);
 /* buf_free_secret - wipe the whole allocation, then free */

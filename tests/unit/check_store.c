@@ -1,0 +1,350 @@
+/*
+ * check_store - the LMDB store: route lookup order, keys LMDB cannot hold, MAP_FULL,
+ * load's all-or-nothing replace, quota and verification records, many reader threads.
+ */
+#include "config.h"
+
+#include <pthread.h>
+
+#include "store.h"
+#include "testutil.h"
+
+static char *dir;
+static struct store *st;
+
+static void setup(void)
+{
+    char *err = NULL;
+
+    dir = test_tmpdir();
+    ck_assert_msg(store_open(dir, 16 << 20, STORE_CREATE, &st, &err) == 0, "%s", err);
+}
+
+static void teardown(void)
+{
+    store_close(st);
+    test_rmdir(dir);
+}
+
+/* make_target - a valid target called NAME */
+static void make_target(struct target *t, const char *name)
+{
+    target_init(t);
+    t->name = xstrdup(name);
+    free(t->host);
+    t->host = xstrdup("smtp.example.net");
+    t->port = 587;
+    free(t->username);
+    t->username = xstrdup("apikey");
+    free(t->password_enc);
+    t->password_enc = xstrdup("enc:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    free(t->from_address);
+    t->from_address = xstrdup("noreply@example.com");
+}
+
+static void add_target(const char *name)
+{
+    struct target t;
+    char *err = NULL;
+
+    make_target(&t, name);
+    ck_assert_msg(store_target_put(st, &t, false, &err) == 0, "%s", err);
+    target_free(&t);
+}
+
+static void add_route(const char *match, const char *target)
+{
+    char *err = NULL;
+
+    ck_assert_msg(store_route_put(st, match, target, &err) == 0, "%s", err);
+}
+
+/* expect - look RCPT up and compare the target and rule (NULL target: a miss) */
+static void expect(const char *rcpt, const char *target, const char *rule)
+{
+    char *t = NULL, *r = NULL, *err = NULL;
+    int rc = store_route_lookup(st, rcpt, strlen(rcpt), &t, &r, &err);
+
+    ck_assert_msg(rc >= 0, "%s: %s", rcpt, err);
+    if (target == NULL) {
+        ck_assert_msg(rc == 0, "%s: expected no route, got %s via %s", rcpt, t, r);
+    } else {
+        ck_assert_msg(rc == 1, "%s: expected %s, got no route", rcpt, target);
+        ck_assert_str_eq(t, target);
+        ck_assert_str_eq(r, rule);
+    }
+    free(t);
+    free(r);
+}
+
+START_TEST(lookup_order_each_rule)
+{
+    add_target("detail");
+    add_target("user");
+    add_target("domain");
+    add_target("parent");
+    add_target("star");
+    expect("anyone@nowhere.example", NULL, NULL);
+    add_route("*", "star");
+    expect("anyone@nowhere.example", "star", "*");
+    add_route(".example.com", "parent");
+    expect("a@sub.example.com", "parent", ".example.com");
+    expect("a@deep.sub.example.com", "parent", ".example.com");
+    expect("a@example.com", "star", "*"); /* .example.com is subdomains only */
+    add_route("@example.com", "domain");
+    expect("a@example.com", "domain", "@example.com");
+    expect("a@sub.example.com", "parent", ".example.com");
+    add_route("user@example.com", "user");
+    expect("user@example.com", "user", "user@example.com");
+    expect("user+tag@example.com", "user", "user@example.com");
+    expect("other@example.com", "domain", "@example.com");
+    add_route("user+billing@example.com", "detail");
+    expect("user+billing@example.com", "detail", "user+billing@example.com");
+    expect("user+other@example.com", "user", "user@example.com");
+}
+END_TEST
+
+START_TEST(lookup_case_rules)
+{
+    add_target("t");
+    add_target("u");
+    add_route("@Example.COM", "t"); /* stored with the domain lower-cased */
+    add_route("Bob@example.com", "u");
+    expect("x@EXAMPLE.com", "t", "@example.com");
+    expect("Bob@EXAMPLE.COM", "u", "Bob@example.com");
+    expect("bob@example.com", "t", "@example.com"); /* local part compared as written */
+    expect("<Bob@example.com>", "u", "Bob@example.com");
+}
+END_TEST
+
+START_TEST(unstorable_keys_are_misses)
+{
+    char longaddr[2000];
+    char *t = NULL, *err = NULL;
+
+    add_target("t");
+    add_route("*", "t");
+    memset(longaddr, 'a', sizeof(longaddr));
+    memcpy(longaddr + 1000, "@example.com", 13);
+    /* The full address is too long for an LMDB key: that candidate is skipped, "*" still hits. */
+    expect(longaddr, "t", "*");
+    ck_assert_int_eq(store_route_lookup(st, "a\0b@example.com", 15, &t, NULL, &err), 0);
+    ck_assert_int_eq(store_route_lookup(st, "", 0, &t, NULL, &err), 0);
+    ck_assert_ptr_null(t);
+}
+END_TEST
+
+START_TEST(route_needs_existing_target)
+{
+    char *err = NULL;
+
+    ck_assert_int_eq(store_route_put(st, "@example.com", "missing", &err), -1);
+    ck_assert_str_eq(err, "target 'missing' does not exist: add it first with 'byosmtpctl target "
+                          "add missing ...'");
+    free(err);
+}
+END_TEST
+
+START_TEST(target_in_use_cannot_be_removed)
+{
+    char *err = NULL;
+
+    add_target("t");
+    add_route("@example.com", "t");
+    ck_assert_int_eq(store_target_del(st, "t", &err), -1);
+    ck_assert_str_eq(err, "target 't' is still used by routes @example.com: remove them first "
+                          "with 'byosmtpctl route rm MATCH'");
+    ck_assert_int_eq(store_route_del(st, "@EXAMPLE.com", &err), 1);
+    ck_assert_int_eq(store_target_del(st, "t", &err), 0);
+    free(err);
+}
+END_TEST
+
+START_TEST(map_full_is_clear_and_harmless)
+{
+    struct store *small;
+    char *err = NULL, *sdir = test_tmpdir();
+    struct target t;
+    int i, rc = 0;
+
+    ck_assert_msg(store_open(sdir, 256 << 10, STORE_CREATE, &small, &err) == 0, "%s", err);
+    make_target(&t, "first");
+    ck_assert(store_target_put(small, &t, false, &err) == 0);
+    target_free(&t);
+    for (i = 0; i < 100000 && rc == 0; i++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "t%06d", i);
+        make_target(&t, name);
+        rc = store_target_put(small, &t, false, &err);
+        target_free(&t);
+    }
+    ck_assert_int_eq(rc, -1);
+    ck_assert_msg(strstr(err, "is full (store.map_size = 262144 bytes)") != NULL, "%s", err);
+    ck_assert_msg(strstr(err, "raise store.map_size in byosmtp.conf") != NULL, "%s", err);
+    /* the store is still usable: earlier writes are there and reads work */
+    target_init(&t);
+    ck_assert_int_eq(store_target_get(small, "first", &t, &err), 1);
+    target_free(&t);
+    ck_assert(store_route_put(small, "*", "first", &err) == 0 || strstr(err, "is full"));
+    store_close(small);
+    free(err);
+    test_rmdir(sdir);
+}
+END_TEST
+
+START_TEST(replace_all_is_atomic)
+{
+    struct target_set set = {0};
+    struct target t;
+    char *err = NULL;
+
+    add_target("old");
+    add_route("@old.example", "old");
+    set.targets = xcalloc(1, sizeof(*set.targets));
+    make_target(&set.targets[0], "new");
+    set.ntargets = 1;
+    set.routes = xcalloc(1, sizeof(*set.routes));
+    set.routes[0].match = xstrdup("@new.example");
+    set.routes[0].target = xstrdup("missing");
+    set.nroutes = 1;
+    ck_assert_int_eq(store_replace_all(st, &set, &err), -1);
+    expect("a@old.example", "old", "@old.example"); /* nothing changed */
+    free(set.routes[0].target);
+    set.routes[0].target = xstrdup("new");
+    ck_assert_msg(store_replace_all(st, &set, &err) == 0, "%s", err);
+    expect("a@old.example", NULL, NULL);
+    expect("a@new.example", "new", "@new.example");
+    target_init(&t);
+    ck_assert_int_eq(store_target_get(st, "old", &t, &err), 0);
+    target_free(&t);
+    target_set_free(&set);
+    free(err);
+}
+END_TEST
+
+START_TEST(quota_records_add_up)
+{
+    struct quota_record q, d1 = {3, 0, 0}, d2 = {0, 2, 1};
+    char *err = NULL, month[8];
+
+    add_target("t");
+    ck_assert(store_quota_get(st, "t", "2026-11", &q, &err) == 0);
+    ck_assert_uint_eq(q.accepted, 0);
+    ck_assert(store_quota_add(st, "t", "2026-11", &d1, &err) == 0);
+    ck_assert(store_quota_add(st, "t", "2026-11", &d2, &err) == 0);
+    ck_assert(store_quota_get(st, "t", "2026-11", &q, &err) == 0);
+    ck_assert_uint_eq(q.accepted, 3);
+    ck_assert_uint_eq(q.delivered, 2);
+    ck_assert_uint_eq(q.bounced, 1);
+    ck_assert(store_quota_get(st, "t", "2026-12", &q, &err) == 0);
+    ck_assert_uint_eq(q.accepted, 0);
+    store_month(1796083200, month); /* 2026-12-01T00:00:00Z */
+    ck_assert_str_eq(month, "2026-12");
+    store_month(1796083199, month);
+    ck_assert_str_eq(month, "2026-11");
+}
+END_TEST
+
+START_TEST(verify_result_and_rate_limit)
+{
+    struct verify_result v = {.time = 1000, .ok = false, .error_class = "auth_failed",
+                              .reply = "535 5.7.8 bad\r\ncredentials", .tls = "TLSv1.3 X",
+                              .cert_subject = "CN=localhost", .auth_mech = "PLAIN"};
+    struct verify_result got;
+    struct target t;
+    char *err = NULL;
+    int64_t next;
+
+    add_target("t");
+    ck_assert_int_eq(store_verify_get(st, "t", &got, &err), 0);
+    ck_assert(store_verify_put(st, "t", &v, &err) == 0);
+    ck_assert_int_eq(store_verify_get(st, "t", &got, &err), 1);
+    ck_assert_int_eq(got.time, 1000);
+    ck_assert(!got.ok);
+    ck_assert_str_eq(got.error_class, "auth_failed");
+    ck_assert_str_eq(got.reply, "535 5.7.8 bad  credentials");
+    ck_assert_str_eq(got.auth_mech, "PLAIN");
+    verify_result_free(&got);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(store_verify_attempt(st, "t", 2000 + i, 5, 900, &next, &err), 1);
+    ck_assert_int_eq(store_verify_attempt(st, "t", 2010, 5, 900, &next, &err), 0);
+    ck_assert_int_eq(next, 2900);
+    ck_assert_int_eq(store_verify_attempt(st, "t", 2900, 5, 900, &next, &err), 1);
+    /* a changed target loses its verification result */
+    make_target(&t, "t");
+    free(t.host);
+    t.host = xstrdup("smtp.other.example");
+    ck_assert(store_target_put(st, &t, true, &err) == 0);
+    target_free(&t);
+    ck_assert_int_eq(store_verify_get(st, "t", &got, &err), 0);
+}
+END_TEST
+
+static void *lookup_thread(void *arg)
+{
+    long bad = 0;
+
+    for (int i = 0; i < 2000; i++) {
+        char *t = NULL, *err = NULL;
+
+        if (store_route_lookup(st, "user@example.com", 16, &t, NULL, &err) != 1 ||
+            strcmp(t, "t") != 0)
+            bad++;
+        free(t);
+        free(err);
+    }
+    return (void *)bad;
+}
+
+START_TEST(many_threads_read_at_once)
+{
+    pthread_t th[64];
+
+    add_target("t");
+    add_route("@example.com", "t");
+    for (int i = 0; i < 64; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, lookup_thread, NULL), 0);
+    for (int i = 0; i < 64; i++) {
+        void *bad;
+
+        pthread_join(th[i], &bad);
+        ck_assert_int_eq((long)bad, 0);
+    }
+}
+END_TEST
+
+START_TEST(missing_store_is_explained)
+{
+    struct store *none;
+    char *err = NULL, *path = xasprintf("%s/nothing", dir);
+
+    ck_assert_int_eq(store_open(path, 1 << 20, STORE_READ, &none, &err), -1);
+    ck_assert_msg(strstr(err, "is not initialised: create it with 'byosmtpctl load FILE'"), "%s",
+                  err);
+    free(err);
+    free(path);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("store");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, lookup_order_each_rule);
+    tcase_add_test(tc, lookup_case_rules);
+    tcase_add_test(tc, unstorable_keys_are_misses);
+    tcase_add_test(tc, route_needs_existing_target);
+    tcase_add_test(tc, target_in_use_cannot_be_removed);
+    tcase_add_test(tc, map_full_is_clear_and_harmless);
+    tcase_add_test(tc, replace_all_is_atomic);
+    tcase_add_test(tc, quota_records_add_up);
+    tcase_add_test(tc, verify_result_and_rate_limit);
+    tcase_add_test(tc, many_threads_read_at_once);
+    tcase_add_test(tc, missing_store_is_explained);
+    suite_add_tcase(s, tc);
+    return test_run(s);
+}
