@@ -198,9 +198,9 @@ static int target_add_set(struct ctl *ctl, bool add, int argc, char **argv)
         return ctl_fail(err);
     if ((st = ctl_store(ctl, add ? STORE_CREATE : STORE_WRITE)) == NULL)
         return CTL_ERROR;
-    target_init(&t);
     if (add) {
-        t.name = xstrdup(argv[1]);
+        target_init(&t);
+        set_string(&t.name, argv[1]);
     } else if ((rc = store_target_get(st, argv[1], &t, &err)) <= 0) {
         target_free(&t);
         if (rc == 0)
@@ -249,7 +249,6 @@ static int target_show(struct ctl *ctl, const char *name)
 
     if (st == NULL)
         return CTL_ERROR;
-    target_init(&t);
     if ((rc = store_target_get(st, name, &t, &err)) <= 0) {
         target_free(&t);
         if (rc == 0)

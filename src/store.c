@@ -253,6 +253,7 @@ int store_target_get(struct store *st, const char *name, struct target *t, char 
     MDB_txn *txn;
     int rc;
 
+    memset(t, 0, sizeof(*t));
     if (txn_begin(st, MDB_RDONLY, &txn, err) < 0)
         return -1;
     rc = get_target(st, txn, name, t, err);

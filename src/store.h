@@ -68,7 +68,10 @@ const char *store_path(const struct store *st);
 int store_route_lookup(struct store *st, const char *rcpt, size_t len, char **target, char **rule,
                        char **err);
 
-/* store_target_get - 1 and *t filled (free with target_free), 0 when NAME does not exist, -1 */
+/*
+ * store_target_get - 1 and *t filled (free with target_free), 0 when NAME does not exist, -1.
+ * *t need not be initialised; on 0 and -1 it is left zeroed (target_free is still safe).
+ */
 int store_target_get(struct store *st, const char *name, struct target *t, char **err);
 
 /* store_get_all - every target and route, in key order (the "dump" view); 0 or -1 */
