@@ -15,20 +15,15 @@
 #include <time.h>
 
 #include "store.h"
+#include "store_int.h"
 #include "util.h"
 
-struct store {
-    char *path;
-    size_t map_size;
-    MDB_env *env;
-    MDB_dbi meta, targets, routes, verify, quota;
-};
 
 #define ATTEMPTS_SUFFIX "\x01" "attempts"
 #define MAX_ATTEMPTS_KEPT 64
 
-/* lmdb_err - an LMDB error in admin words; MAP_FULL says which setting to raise */
-static int lmdb_err(struct store *st, int rc, const char *doing, char **err)
+/* store_lmdb_err - an LMDB error in admin words; MAP_FULL says which setting to raise */
+int store_lmdb_err(struct store *st, int rc, const char *doing, char **err)
 {
     if (rc == MDB_MAP_FULL)
         return set_err(err, "store %s is full (store.map_size = %zu bytes) while %s: raise "
@@ -41,8 +36,8 @@ static int lmdb_err(struct store *st, int rc, const char *doing, char **err)
     return set_err(err, "store %s: %s while %s", st->path, mdb_strerror(rc), doing);
 }
 
-/* txn_begin - begin a transaction, adopting a map that another process has grown */
-static int txn_begin(struct store *st, unsigned flags, MDB_txn **txn, char **err)
+/* store_txn_begin - begin a transaction, adopting a map that another process has grown */
+int store_txn_begin(struct store *st, unsigned flags, MDB_txn **txn, char **err)
 {
     int rc = mdb_txn_begin(st->env, NULL, flags, txn);
 
@@ -51,70 +46,71 @@ static int txn_begin(struct store *st, unsigned flags, MDB_txn **txn, char **err
         rc = mdb_txn_begin(st->env, NULL, flags, txn);
     }
     if (rc != 0)
-        return lmdb_err(st, rc, "starting a transaction", err);
+        return store_lmdb_err(st, rc, "starting a transaction", err);
     return 0;
 }
 
-/* txn_commit - commit, or report why not (the transaction is gone either way) */
-static int txn_commit(struct store *st, MDB_txn *txn, const char *doing, char **err)
+/* store_txn_commit - commit, or report why not (the transaction is gone either way) */
+int store_txn_commit(struct store *st, MDB_txn *txn, const char *doing, char **err)
 {
     int rc = mdb_txn_commit(txn);
 
-    return rc == 0 ? 0 : lmdb_err(st, rc, doing, err);
+    return rc == 0 ? 0 : store_lmdb_err(st, rc, doing, err);
 }
 
-/* key_ok - can LMDB hold these bytes as a key? (never empty, no NUL, within the size limit) */
-static bool key_ok(struct store *st, const char *k, size_t n)
+/* store_key_ok - can LMDB hold these bytes as a key? (never empty, no NUL, within the size limit) */
+bool store_key_ok(struct store *st, const char *k, size_t n)
 {
     return n > 0 && n <= (size_t)mdb_env_get_maxkeysize(st->env) && memchr(k, '\0', n) == NULL;
 }
 
-static MDB_val val_str(const char *s)
+MDB_val store_val_str(const char *s)
 {
     MDB_val v = {.mv_size = strlen(s), .mv_data = (void *)s};
 
     return v;
 }
 
-/* open_dbs - open (or create) the five databases and check the schema version */
+/* open_dbs - open (or create) the six databases and check the schema version */
 static int open_dbs(struct store *st, bool create, char **err)
 {
     MDB_txn *txn;
     unsigned dflags = create ? MDB_CREATE : 0;
-    MDB_val key = val_str("schema"), data;
+    MDB_val key = store_val_str("schema"), data;
     int rc;
 
-    if (txn_begin(st, create ? 0 : MDB_RDONLY, &txn, err) < 0)
+    if (store_txn_begin(st, create ? 0 : MDB_RDONLY, &txn, err) < 0)
         return -1;
     if ((rc = mdb_dbi_open(txn, "meta", dflags, &st->meta)) != 0 ||
         (rc = mdb_dbi_open(txn, "targets", dflags, &st->targets)) != 0 ||
         (rc = mdb_dbi_open(txn, "routes", dflags, &st->routes)) != 0 ||
         (rc = mdb_dbi_open(txn, "verify", dflags, &st->verify)) != 0 ||
-        (rc = mdb_dbi_open(txn, "quota", dflags, &st->quota)) != 0) {
+        (rc = mdb_dbi_open(txn, "quota", dflags, &st->quota)) != 0 ||
+        (rc = mdb_dbi_open(txn, "queue", dflags, &st->queue)) != 0) {
         mdb_txn_abort(txn);
         if (rc == MDB_NOTFOUND)
             return set_err(err, "store %s is not initialised: create it with 'byosmtpctl load "
                            "FILE' or 'byosmtpctl target add'", st->path);
-        return lmdb_err(st, rc, "opening the databases", err);
+        return store_lmdb_err(st, rc, "opening the databases", err);
     }
     rc = mdb_get(txn, st->meta, &key, &data);
     if (rc == MDB_NOTFOUND && create) {
         char version[16];
 
         snprintf(version, sizeof(version), "%d", STORE_SCHEMA);
-        data = val_str(version);
+        data = store_val_str(version);
         if ((rc = mdb_put(txn, st->meta, &key, &data, 0)) != 0) {
             mdb_txn_abort(txn);
-            return lmdb_err(st, rc, "writing the schema version", err);
+            return store_lmdb_err(st, rc, "writing the schema version", err);
         }
-        return txn_commit(st, txn, "creating the store", err);
+        return store_txn_commit(st, txn, "creating the store", err);
     }
     if (rc != 0) {
         mdb_txn_abort(txn);
         if (rc == MDB_NOTFOUND)
             return set_err(err, "store %s has no schema version: it was not made by byosmtpctl",
                            st->path);
-        return lmdb_err(st, rc, "reading the schema version", err);
+        return store_lmdb_err(st, rc, "reading the schema version", err);
     }
     if (data.mv_size != 1 || ((char *)data.mv_data)[0] != '0' + STORE_SCHEMA) {
         char *found = xstrndup(data.mv_data, data.mv_size > 16 ? 16 : data.mv_size);
@@ -127,7 +123,7 @@ static int open_dbs(struct store *st, bool create, char **err)
         return -1;
     }
     /* Committing, even read-only, is what keeps the database handles open after the transaction. */
-    return txn_commit(st, txn, "opening the store", err);
+    return store_txn_commit(st, txn, "opening the store", err);
 }
 
 int store_open(const char *path, size_t map_size, enum store_mode mode, struct store **out,
@@ -160,7 +156,7 @@ int store_open(const char *path, size_t map_size, enum store_mode mode, struct s
             set_err(err, "store %s: permission denied: run as the user that owns it (or root)",
                     path);
         else
-            lmdb_err(st, rc, "opening the environment", err);
+            store_lmdb_err(st, rc, "opening the environment", err);
         store_close(st);
         return -1;
     }
@@ -202,16 +198,16 @@ int store_route_lookup(struct store *st, const char *rcpt, size_t len, char **ta
         route_candidates_free(keys, nkeys);
         return 0;
     }
-    if (txn_begin(st, MDB_RDONLY, &txn, err) < 0) {
+    if (store_txn_begin(st, MDB_RDONLY, &txn, err) < 0) {
         route_candidates_free(keys, nkeys);
         return -1;
     }
     for (size_t i = 0; i < nkeys && found == 0; i++) {
         MDB_val key, data;
 
-        if (!key_ok(st, keys[i], strlen(keys[i])))
+        if (!store_key_ok(st, keys[i], strlen(keys[i])))
             continue;
-        key = val_str(keys[i]);
+        key = store_val_str(keys[i]);
         rc = mdb_get(txn, st->routes, &key, &data);
         if (rc == 0) {
             *target = xstrndup(data.mv_data, data.mv_size);
@@ -219,7 +215,7 @@ int store_route_lookup(struct store *st, const char *rcpt, size_t len, char **ta
                 *rule = xstrdup(keys[i]);
             found = 1;
         } else if (rc != MDB_NOTFOUND) {
-            lmdb_err(st, rc, "looking up a route", err);
+            store_lmdb_err(st, rc, "looking up a route", err);
             found = -1;
         }
     }
@@ -235,14 +231,14 @@ static int get_target(struct store *st, MDB_txn *txn, const char *name, struct t
     MDB_val key, data;
     int rc;
 
-    if (!key_ok(st, name, strlen(name)))
+    if (!store_key_ok(st, name, strlen(name)))
         return 0;
-    key = val_str(name);
+    key = store_val_str(name);
     rc = mdb_get(txn, st->targets, &key, &data);
     if (rc == MDB_NOTFOUND)
         return 0;
     if (rc != 0)
-        return lmdb_err(st, rc, "reading a target", err);
+        return store_lmdb_err(st, rc, "reading a target", err);
     if (target_decode(name, data.mv_data, data.mv_size, t, err) < 0)
         return -1;
     return 1;
@@ -254,7 +250,7 @@ int store_target_get(struct store *st, const char *name, struct target *t, char 
     int rc;
 
     memset(t, 0, sizeof(*t));
-    if (txn_begin(st, MDB_RDONLY, &txn, err) < 0)
+    if (store_txn_begin(st, MDB_RDONLY, &txn, err) < 0)
         return -1;
     rc = get_target(st, txn, name, t, err);
     mdb_txn_abort(txn);
@@ -269,10 +265,10 @@ int store_get_all(struct store *st, struct target_set *set, char **err)
     int rc, ret = -1;
 
     memset(set, 0, sizeof(*set));
-    if (txn_begin(st, MDB_RDONLY, &txn, err) < 0)
+    if (store_txn_begin(st, MDB_RDONLY, &txn, err) < 0)
         return -1;
     if ((rc = mdb_cursor_open(txn, st->targets, &cur)) != 0) {
-        lmdb_err(st, rc, "listing targets", err);
+        store_lmdb_err(st, rc, "listing targets", err);
         goto out;
     }
     while ((rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT)) == 0) {
@@ -290,7 +286,7 @@ int store_get_all(struct store *st, struct target_set *set, char **err)
     mdb_cursor_close(cur);
     if ((rc = mdb_cursor_open(txn, st->routes, &cur)) != 0) {
         cur = NULL;
-        lmdb_err(st, rc, "listing routes", err);
+        store_lmdb_err(st, rc, "listing routes", err);
         goto out;
     }
     while ((rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT)) == 0) {
@@ -317,7 +313,7 @@ static int put_target(struct store *st, MDB_txn *txn, const struct target *t, ch
 {
     size_t len;
     char *rec = target_encode(t, &len);
-    MDB_val key = val_str(t->name), data, old;
+    MDB_val key = store_val_str(t->name), data, old;
     int rc;
 
     rc = mdb_get(txn, st->targets, &key, &old);
@@ -325,7 +321,7 @@ static int put_target(struct store *st, MDB_txn *txn, const struct target *t, ch
         rc = mdb_del(txn, st->verify, &key, NULL);
         if (rc != 0 && rc != MDB_NOTFOUND) {
             free(rec);
-            return lmdb_err(st, rc, "dropping a stale verification result", err);
+            return store_lmdb_err(st, rc, "dropping a stale verification result", err);
         }
     }
     data.mv_size = len;
@@ -334,7 +330,7 @@ static int put_target(struct store *st, MDB_txn *txn, const struct target *t, ch
     wipe(rec, len);
     free(rec);
     if (rc != 0)
-        return lmdb_err(st, rc, "writing a target", err);
+        return store_lmdb_err(st, rc, "writing a target", err);
     return 0;
 }
 
@@ -346,13 +342,13 @@ int store_target_put(struct store *st, const struct target *t, bool must_exist, 
 
     if (target_validate(t, err) < 0)
         return -1;
-    if (txn_begin(st, 0, &txn, err) < 0)
+    if (store_txn_begin(st, 0, &txn, err) < 0)
         return -1;
-    key = val_str(t->name);
+    key = store_val_str(t->name);
     rc = mdb_get(txn, st->targets, &key, &data);
     if (rc != 0 && rc != MDB_NOTFOUND) {
         mdb_txn_abort(txn);
-        return lmdb_err(st, rc, "reading a target", err);
+        return store_lmdb_err(st, rc, "reading a target", err);
     }
     if (must_exist && rc == MDB_NOTFOUND) {
         mdb_txn_abort(txn);
@@ -368,7 +364,7 @@ int store_target_put(struct store *st, const struct target *t, bool must_exist, 
         mdb_txn_abort(txn);
         return -1;
     }
-    return txn_commit(st, txn, "writing a target", err);
+    return store_txn_commit(st, txn, "writing a target", err);
 }
 
 /* routes_naming - the matches of every route that names TARGET, comma-separated, or NULL */
@@ -404,12 +400,12 @@ static char *routes_naming(struct store *st, MDB_txn *txn, const char *target, i
 static int drop_verify(struct store *st, MDB_txn *txn, const char *name)
 {
     char *k = xasprintf("%s%s", name, ATTEMPTS_SUFFIX);
-    MDB_val key = val_str(name);
+    MDB_val key = store_val_str(name);
     int rc = mdb_del(txn, st->verify, &key, NULL);
 
     if (rc == 0 || rc == MDB_NOTFOUND) {
-        key = val_str(k);
-        rc = key_ok(st, k, strlen(k)) ? mdb_del(txn, st->verify, &key, NULL) : 0;
+        key = store_val_str(k);
+        rc = store_key_ok(st, k, strlen(k)) ? mdb_del(txn, st->verify, &key, NULL) : 0;
     }
     free(k);
     return rc == MDB_NOTFOUND ? 0 : rc;
@@ -422,14 +418,14 @@ int store_target_del(struct store *st, const char *name, char **err)
     char *used;
     int rc;
 
-    if (!key_ok(st, name, strlen(name)))
+    if (!store_key_ok(st, name, strlen(name)))
         return set_err(err, "target '%s' does not exist (see 'byosmtpctl target list')", name);
-    if (txn_begin(st, 0, &txn, err) < 0)
+    if (store_txn_begin(st, 0, &txn, err) < 0)
         return -1;
     used = routes_naming(st, txn, name, &rc);
     if (rc != 0) {
         mdb_txn_abort(txn);
-        return lmdb_err(st, rc, "checking routes", err);
+        return store_lmdb_err(st, rc, "checking routes", err);
     }
     if (used != NULL) {
         mdb_txn_abort(txn);
@@ -438,7 +434,7 @@ int store_target_del(struct store *st, const char *name, char **err)
         free(used);
         return -1;
     }
-    key = val_str(name);
+    key = store_val_str(name);
     rc = mdb_del(txn, st->targets, &key, NULL);
     if (rc == MDB_NOTFOUND) {
         mdb_txn_abort(txn);
@@ -448,9 +444,9 @@ int store_target_del(struct store *st, const char *name, char **err)
         rc = drop_verify(st, txn, name);
     if (rc != 0 && rc != MDB_NOTFOUND) {
         mdb_txn_abort(txn);
-        return lmdb_err(st, rc, "removing a target", err);
+        return store_lmdb_err(st, rc, "removing a target", err);
     }
-    return txn_commit(st, txn, "removing a target", err);
+    return store_txn_commit(st, txn, "removing a target", err);
 }
 
 int store_route_put(struct store *st, const char *match, const char *target, char **err)
@@ -462,34 +458,34 @@ int store_route_put(struct store *st, const char *match, const char *target, cha
 
     if (norm == NULL)
         return -1;
-    if (!key_ok(st, norm, strlen(norm))) {
+    if (!store_key_ok(st, norm, strlen(norm))) {
         free(norm);
         return set_err(err, "route match is too long for the store (at most %d bytes)",
                        mdb_env_get_maxkeysize(st->env));
     }
-    if (txn_begin(st, 0, &txn, err) < 0) {
+    if (store_txn_begin(st, 0, &txn, err) < 0) {
         free(norm);
         return -1;
     }
-    key = val_str(target);
-    rc = key_ok(st, target, strlen(target)) ? mdb_get(txn, st->targets, &key, &data) : MDB_NOTFOUND;
+    key = store_val_str(target);
+    rc = store_key_ok(st, target, strlen(target)) ? mdb_get(txn, st->targets, &key, &data) : MDB_NOTFOUND;
     if (rc != 0) {
         mdb_txn_abort(txn);
         free(norm);
         if (rc == MDB_NOTFOUND)
             return set_err(err, "target '%s' does not exist: add it first with 'byosmtpctl "
                            "target add %s ...'", target, target);
-        return lmdb_err(st, rc, "reading a target", err);
+        return store_lmdb_err(st, rc, "reading a target", err);
     }
-    key = val_str(norm);
-    data = val_str(target);
+    key = store_val_str(norm);
+    data = store_val_str(target);
     rc = mdb_put(txn, st->routes, &key, &data, 0);
     free(norm);
     if (rc != 0) {
         mdb_txn_abort(txn);
-        return lmdb_err(st, rc, "writing a route", err);
+        return store_lmdb_err(st, rc, "writing a route", err);
     }
-    return txn_commit(st, txn, "writing a route", err);
+    return store_txn_commit(st, txn, "writing a route", err);
 }
 
 int store_route_del(struct store *st, const char *match, char **err)
@@ -501,15 +497,15 @@ int store_route_del(struct store *st, const char *match, char **err)
 
     if (norm == NULL)
         return -1;
-    if (!key_ok(st, norm, strlen(norm))) {
+    if (!store_key_ok(st, norm, strlen(norm))) {
         free(norm);
         return 0;
     }
-    if (txn_begin(st, 0, &txn, err) < 0) {
+    if (store_txn_begin(st, 0, &txn, err) < 0) {
         free(norm);
         return -1;
     }
-    key = val_str(norm);
+    key = store_val_str(norm);
     rc = mdb_del(txn, st->routes, &key, NULL);
     free(norm);
     if (rc == MDB_NOTFOUND) {
@@ -518,9 +514,9 @@ int store_route_del(struct store *st, const char *match, char **err)
     }
     if (rc != 0) {
         mdb_txn_abort(txn);
-        return lmdb_err(st, rc, "removing a route", err);
+        return store_lmdb_err(st, rc, "removing a route", err);
     }
-    return txn_commit(st, txn, "removing a route", err) < 0 ? -1 : 1;
+    return store_txn_commit(st, txn, "removing a route", err) < 0 ? -1 : 1;
 }
 
 /* set_has_target - does SET define a target called NAME? */
@@ -564,16 +560,16 @@ int store_replace_all(struct store *st, const struct target_set *set, char **err
         if (!set_has_target(set, set->routes[i].target, strlen(set->routes[i].target)))
             return set_err(err, "route '%s' names target '%s', which is not defined",
                            set->routes[i].match, set->routes[i].target);
-    if (txn_begin(st, 0, &txn, err) < 0)
+    if (store_txn_begin(st, 0, &txn, err) < 0)
         return -1;
     if ((rc = drop_missing(st, txn, st->targets, set)) != 0 ||
         (rc = drop_missing(st, txn, st->verify, set)) != 0 ||
         (rc = mdb_drop(txn, st->routes, 0)) != 0) {
         mdb_txn_abort(txn);
-        return lmdb_err(st, rc, "replacing targets and routes", err);
+        return store_lmdb_err(st, rc, "replacing targets and routes", err);
     }
     for (size_t i = 0; i < set->ntargets; i++) {
-        if (!key_ok(st, set->targets[i].name, strlen(set->targets[i].name))) {
+        if (!store_key_ok(st, set->targets[i].name, strlen(set->targets[i].name))) {
             mdb_txn_abort(txn);
             return set_err(err, "target name '%s' cannot be stored", set->targets[i].name);
         }
@@ -583,19 +579,19 @@ int store_replace_all(struct store *st, const struct target_set *set, char **err
         }
     }
     for (size_t i = 0; i < set->nroutes; i++) {
-        MDB_val key = val_str(set->routes[i].match), data = val_str(set->routes[i].target);
+        MDB_val key = store_val_str(set->routes[i].match), data = store_val_str(set->routes[i].target);
 
-        if (!key_ok(st, key.mv_data, key.mv_size)) {
+        if (!store_key_ok(st, key.mv_data, key.mv_size)) {
             mdb_txn_abort(txn);
             return set_err(err, "route match '%s' is too long for the store",
                            set->routes[i].match);
         }
         if ((rc = mdb_put(txn, st->routes, &key, &data, 0)) != 0) {
             mdb_txn_abort(txn);
-            return lmdb_err(st, rc, "writing routes", err);
+            return store_lmdb_err(st, rc, "writing routes", err);
         }
     }
-    return txn_commit(st, txn, "replacing targets and routes", err);
+    return store_txn_commit(st, txn, "replacing targets and routes", err);
 }
 
 /* quota_key - "NAME/YYYY-MM" */
@@ -613,15 +609,15 @@ int store_quota_get(struct store *st, const char *name, const char *month, struc
     int rc;
 
     memset(q, 0, sizeof(*q));
-    if (!key_ok(st, k, strlen(k))) {
+    if (!store_key_ok(st, k, strlen(k))) {
         free(k);
         return 0;
     }
-    if (txn_begin(st, MDB_RDONLY, &txn, err) < 0) {
+    if (store_txn_begin(st, MDB_RDONLY, &txn, err) < 0) {
         free(k);
         return -1;
     }
-    key = val_str(k);
+    key = store_val_str(k);
     rc = mdb_get(txn, st->quota, &key, &data);
     if (rc == 0 && data.mv_size == sizeof(*q))
         memcpy(q, data.mv_data, sizeof(*q));
@@ -631,7 +627,7 @@ int store_quota_get(struct store *st, const char *name, const char *month, struc
         return set_err(err, "store %s: the quota record of '%s' for %s is corrupt", st->path,
                        name, month);
     if (rc != 0 && rc != MDB_NOTFOUND)
-        return lmdb_err(st, rc, "reading a quota record", err);
+        return store_lmdb_err(st, rc, "reading a quota record", err);
     return 0;
 }
 
@@ -644,22 +640,22 @@ int store_quota_add(struct store *st, const char *name, const char *month,
     char *k = quota_key(name, month);
     int rc;
 
-    if (!key_ok(st, k, strlen(k))) {
+    if (!store_key_ok(st, k, strlen(k))) {
         free(k);
         return set_err(err, "target name '%s' cannot be stored", name);
     }
-    if (txn_begin(st, 0, &txn, err) < 0) {
+    if (store_txn_begin(st, 0, &txn, err) < 0) {
         free(k);
         return -1;
     }
-    key = val_str(k);
+    key = store_val_str(k);
     rc = mdb_get(txn, st->quota, &key, &data);
     if (rc == 0 && data.mv_size == sizeof(q))
         memcpy(&q, data.mv_data, sizeof(q));
     else if (rc != MDB_NOTFOUND && rc != 0) {
         mdb_txn_abort(txn);
         free(k);
-        return lmdb_err(st, rc, "reading a quota record", err);
+        return store_lmdb_err(st, rc, "reading a quota record", err);
     }
     q.accepted += delta->accepted;
     q.delivered += delta->delivered;
@@ -670,9 +666,9 @@ int store_quota_add(struct store *st, const char *name, const char *month,
     free(k);
     if (rc != 0) {
         mdb_txn_abort(txn);
-        return lmdb_err(st, rc, "writing a quota record", err);
+        return store_lmdb_err(st, rc, "writing a quota record", err);
     }
-    return txn_commit(st, txn, "writing a quota record", err);
+    return store_txn_commit(st, txn, "writing a quota record", err);
 }
 
 void store_month(int64_t t, char buf[8])
@@ -735,7 +731,7 @@ int store_verify_put(struct store *st, const char *name, const struct verify_res
     char *fields[5];
     int rc;
 
-    if (!key_ok(st, name, strlen(name)))
+    if (!store_key_ok(st, name, strlen(name)))
         return set_err(err, "target '%s' does not exist", name);
     fields[0] = one_line(v->error_class);
     fields[1] = one_line(v->reply);
@@ -748,20 +744,20 @@ int store_verify_put(struct store *st, const char *name, const struct verify_res
                fields[4]);
     for (int i = 0; i < 5; i++)
         free(fields[i]);
-    if (txn_begin(st, 0, &txn, err) < 0) {
+    if (store_txn_begin(st, 0, &txn, err) < 0) {
         buf_free(&b);
         return -1;
     }
-    key = val_str(name);
+    key = store_val_str(name);
     data.mv_size = b.len;
     data.mv_data = b.data;
     rc = mdb_put(txn, st->verify, &key, &data, 0);
     buf_free(&b);
     if (rc != 0) {
         mdb_txn_abort(txn);
-        return lmdb_err(st, rc, "writing a verification result", err);
+        return store_lmdb_err(st, rc, "writing a verification result", err);
     }
-    return txn_commit(st, txn, "writing a verification result", err);
+    return store_txn_commit(st, txn, "writing a verification result", err);
 }
 
 int store_verify_get(struct store *st, const char *name, struct verify_result *v, char **err)
@@ -771,11 +767,11 @@ int store_verify_get(struct store *st, const char *name, struct verify_result *v
     int rc;
 
     memset(v, 0, sizeof(*v));
-    if (!key_ok(st, name, strlen(name)))
+    if (!store_key_ok(st, name, strlen(name)))
         return 0;
-    if (txn_begin(st, MDB_RDONLY, &txn, err) < 0)
+    if (store_txn_begin(st, MDB_RDONLY, &txn, err) < 0)
         return -1;
-    key = val_str(name);
+    key = store_val_str(name);
     rc = mdb_get(txn, st->verify, &key, &data);
     if (rc == 0) {
         const char *rec = data.mv_data;
@@ -796,7 +792,7 @@ int store_verify_get(struct store *st, const char *name, struct verify_result *v
     if (rc == MDB_NOTFOUND)
         return 0;
     if (rc != 0)
-        return lmdb_err(st, rc, "reading a verification result", err);
+        return store_lmdb_err(st, rc, "reading a verification result", err);
     return 1;
 }
 
@@ -813,15 +809,15 @@ int store_verify_attempt(struct store *st, const char *name, int64_t now, int ma
     *next_allowed = 0;
     if (max > MAX_ATTEMPTS_KEPT)
         max = MAX_ATTEMPTS_KEPT;
-    if (!key_ok(st, k, strlen(k))) {
+    if (!store_key_ok(st, k, strlen(k))) {
         free(k);
         return set_err(err, "target '%s' does not exist", name);
     }
-    if (txn_begin(st, 0, &txn, err) < 0) {
+    if (store_txn_begin(st, 0, &txn, err) < 0) {
         free(k);
         return -1;
     }
-    key = val_str(k);
+    key = store_val_str(k);
     rc = mdb_get(txn, st->verify, &key, &data);
     if (rc == 0) {
         size_t n = data.mv_size / sizeof(int64_t);
@@ -837,7 +833,7 @@ int store_verify_attempt(struct store *st, const char *name, int64_t now, int ma
     } else if (rc != MDB_NOTFOUND) {
         mdb_txn_abort(txn);
         free(k);
-        return lmdb_err(st, rc, "reading verification attempts", err);
+        return store_lmdb_err(st, rc, "reading verification attempts", err);
     }
     allowed = (int)nkept < max;
     if (!allowed) {
@@ -858,7 +854,7 @@ int store_verify_attempt(struct store *st, const char *name, int64_t now, int ma
     free(k);
     if (rc != 0) {
         mdb_txn_abort(txn);
-        return lmdb_err(st, rc, "recording a verification attempt", err);
+        return store_lmdb_err(st, rc, "recording a verification attempt", err);
     }
-    return txn_commit(st, txn, "recording a verification attempt", err) < 0 ? -1 : 1;
+    return store_txn_commit(st, txn, "recording a verification attempt", err) < 0 ? -1 : 1;
 }

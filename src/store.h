@@ -2,12 +2,13 @@
  * store - the LMDB environment that holds targets, routes, verification results and the
  * monthly quota records (DESIGN.md §3, §4).
  *
- * One environment, five named databases:
+ * One environment, six named databases:
  *   meta     "schema" -> "1"                       (STORE_SCHEMA)
  *   targets  NAME -> target_encode() record        ("v=1\nkey=value\n...")
  *   routes   MATCH -> NAME                          (MATCH as route_normalise() makes it)
  *   verify   NAME -> verification record ("v=1\n...") and NAME"\x01attempts" -> int64 times
  *   quota    NAME"/"YYYY-MM -> struct quota_record  (UTC calendar month)
+ *   queue    spooled copies accepted from the MTA (see store_queue.c and doc/spool.md)
  * Every lookup is a short MDB_RDONLY transaction on an MDB_NOTLS environment, so any number of
  * threads may call the read functions at once on one handle. Writes are one transaction each;
  * a failed write (MDB_MAP_FULL included) is aborted and leaves the store as it was.
