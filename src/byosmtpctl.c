@@ -29,6 +29,7 @@ static const char usage_text[] =
     "  target set NAME [the same options]   change only what is given\n"
     "  target show NAME | list | rm NAME\n"
     "  route add MATCH TARGET | rm MATCH | list | test ADDRESS\n"
+    "  verify TARGET [--to ADDR] [--no-send]  test a target: connect, TLS, AUTH, a test message\n"
     "  quota [TARGET] [--month YYYY-MM]     used / limit per target\n"
     "see byosmtpctl(8)\n";
 
@@ -133,7 +134,7 @@ static const struct {
 } commands[] = {
     {"key", ctl_cmd_key},       {"encrypt", ctl_cmd_encrypt}, {"load", ctl_cmd_load},
     {"dump", ctl_cmd_dump},     {"target", ctl_cmd_target},   {"route", ctl_cmd_route},
-    {"quota", ctl_cmd_quota},
+    {"quota", ctl_cmd_quota},   {"verify", ctl_cmd_verify},
 };
 
 int main(int argc, char **argv)

@@ -276,7 +276,7 @@ static int target_show(struct ctl *ctl, const char *name)
         return ctl_fail(err);
     printf("verified = ");
     if (rc == 0) {
-        printf("never\n");
+        printf("never (run 'byosmtpctl verify %s')\n", name);
     } else {
         print_time(stdout, v.time);
         printf(v.ok ? " ok" : " failed: %s", v.error_class);

@@ -192,6 +192,11 @@ START_TEST(ehlo_capabilities)
     ck_assert_uint_eq(caps.auth, SMTP_AUTH_MECH_LOGIN);
     ck_assert_uint_eq(caps.size_limit, 0);
 
+    /* "AUTH" and legacy "AUTH=" lines together: each mechanism listed once */
+    ck_assert_int_eq(parse(&r, "250-mx\r\n250-AUTH PLAIN LOGIN\r\n250 AUTH=LOGIN PLAIN\r\n"), 0);
+    smtp_caps_parse(&r, &caps);
+    ck_assert_str_eq(caps.auth_list, "PLAIN LOGIN");
+
     /* a one-line EHLO reply has no capabilities; keywords must match whole */
     ck_assert_int_eq(parse(&r, "250-mx\r\n250-STARTTLSX\r\n250 AUTHX PLAIN\r\n"), 0);
     smtp_caps_parse(&r, &caps);
