@@ -69,6 +69,20 @@ struct secret_key *ctl_key(struct ctl *ctl)
     return ctl->key;
 }
 
+int ctl_target_get(struct store *st, const char *name, struct target *t)
+{
+    char *err = NULL;
+    int rc = store_target_get(st, name, t, &err);
+
+    if (rc > 0)
+        return CTL_OK;
+    target_free(t);
+    if (rc == 0)
+        return ctl_fail(xasprintf("target '%s' does not exist: see 'byosmtpctl target list', or "
+                                  "add it with 'byosmtpctl target add %s ...'", name, name));
+    return ctl_fail(err);
+}
+
 /* read_line - one line from FP into a wiped-on-free buffer, line ending removed */
 static char *read_line(FILE *fp, const char *what)
 {

@@ -24,6 +24,9 @@ struct store *ctl_store(struct ctl *ctl, enum store_mode mode);
 /* ctl_key - the master key, loaded on first use; NULL after printing the error */
 struct secret_key *ctl_key(struct ctl *ctl);
 
+/* ctl_target_get - NAME's target into *t; CTL_OK, or CTL_ERROR after printing why (missing, store) */
+int ctl_target_get(struct store *st, const char *name, struct target *t);
+
 /*
  * ctl_read_password - one line from standard input (no echo when it is a terminal), without its
  * line ending. Returns a string to free with free_secret(), or NULL after printing the error.

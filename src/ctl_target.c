@@ -201,12 +201,8 @@ static int target_add_set(struct ctl *ctl, bool add, int argc, char **argv)
     if (add) {
         target_init(&t);
         set_string(&t.name, argv[1]);
-    } else if ((rc = store_target_get(st, argv[1], &t, &err)) <= 0) {
-        target_free(&t);
-        if (rc == 0)
-            return ctl_fail(xasprintf("target '%s' does not exist: add it with 'byosmtpctl "
-                                      "target add %s ...'", argv[1], argv[1]));
-        return ctl_fail(err);
+    } else if (ctl_target_get(st, argv[1], &t) != CTL_OK) {
+        return CTL_ERROR;
     }
     if ((rc = apply_options(ctl, &t, argc - 1, argv + 1, &pw_given)) != 0) {
         target_free(&t);
@@ -249,13 +245,8 @@ static int target_show(struct ctl *ctl, const char *name)
 
     if (st == NULL)
         return CTL_ERROR;
-    if ((rc = store_target_get(st, name, &t, &err)) <= 0) {
-        target_free(&t);
-        if (rc == 0)
-            return ctl_fail(xasprintf("target '%s' does not exist (see 'byosmtpctl target list')",
-                                      name));
-        return ctl_fail(err);
-    }
+    if (ctl_target_get(st, name, &t) != CTL_OK)
+        return CTL_ERROR;
     printf("name = %s\nhost = %s\nport = %d\nsecurity = %s\nusername = %s\npassword = (set)\n"
            "auth = %s\nfrom_address = %s\nfrom_name = %s\nreply_to = %s\nmonthly_quota = %llu\n"
            "rate = %s\nmax_connections = %d\nverify_to = %s\ntls_verify = %s\n",

@@ -196,13 +196,8 @@ int ctl_cmd_verify(struct ctl *ctl, int argc, char **argv)
     }
     if ((st = ctl_store(ctl, STORE_WRITE)) == NULL)
         return CTL_ERROR;
-    if ((rc = store_target_get(st, name, &t, &err)) <= 0) {
-        target_free(&t);
-        if (rc == 0)
-            return ctl_fail(xasprintf("target '%s' does not exist (see 'byosmtpctl target list')",
-                                      name));
-        return ctl_fail(err);
-    }
+    if (ctl_target_get(st, name, &t) != CTL_OK)
+        return CTL_ERROR;
     if ((key = ctl_key(ctl)) == NULL ||
         secret_decrypt(key, t.name, t.password_enc, &password, &pwlen, &err) < 0) {
         target_free(&t);

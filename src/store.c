@@ -58,6 +58,16 @@ int store_txn_commit(struct store *st, MDB_txn *txn, const char *doing, char **e
     return rc == 0 ? 0 : store_lmdb_err(st, rc, doing, err);
 }
 
+/* store_txn_end - commit when RC (the last LMDB call's result) is 0, else abort and report */
+int store_txn_end(struct store *st, MDB_txn *txn, int rc, const char *doing, char **err)
+{
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return store_lmdb_err(st, rc, doing, err);
+    }
+    return store_txn_commit(st, txn, doing, err);
+}
+
 /* store_key_ok - can LMDB hold these bytes as a key? (never empty, no NUL, within the size limit) */
 bool store_key_ok(struct store *st, const char *k, size_t n)
 {
@@ -481,11 +491,7 @@ int store_route_put(struct store *st, const char *match, const char *target, cha
     data = store_val_str(target);
     rc = mdb_put(txn, st->routes, &key, &data, 0);
     free(norm);
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        return store_lmdb_err(st, rc, "writing a route", err);
-    }
-    return store_txn_commit(st, txn, "writing a route", err);
+    return store_txn_end(st, txn, rc, "writing a route", err);
 }
 
 int store_route_del(struct store *st, const char *match, char **err)
@@ -512,11 +518,7 @@ int store_route_del(struct store *st, const char *match, char **err)
         mdb_txn_abort(txn);
         return 0;
     }
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        return store_lmdb_err(st, rc, "removing a route", err);
-    }
-    return store_txn_commit(st, txn, "removing a route", err) < 0 ? -1 : 1;
+    return store_txn_end(st, txn, rc, "removing a route", err) < 0 ? -1 : 1;
 }
 
 /* set_has_target - does SET define a target called NAME? */
@@ -664,11 +666,7 @@ int store_quota_add(struct store *st, const char *name, const char *month,
     data.mv_data = &q;
     rc = mdb_put(txn, st->quota, &key, &data, 0);
     free(k);
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        return store_lmdb_err(st, rc, "writing a quota record", err);
-    }
-    return store_txn_commit(st, txn, "writing a quota record", err);
+    return store_txn_end(st, txn, rc, "writing a quota record", err);
 }
 
 void store_month(int64_t t, char buf[8])
@@ -753,11 +751,7 @@ int store_verify_put(struct store *st, const char *name, const struct verify_res
     data.mv_data = b.data;
     rc = mdb_put(txn, st->verify, &key, &data, 0);
     buf_free(&b);
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        return store_lmdb_err(st, rc, "writing a verification result", err);
-    }
-    return store_txn_commit(st, txn, "writing a verification result", err);
+    return store_txn_end(st, txn, rc, "writing a verification result", err);
 }
 
 int store_verify_get(struct store *st, const char *name, struct verify_result *v, char **err)
@@ -852,9 +846,5 @@ int store_verify_attempt(struct store *st, const char *name, int64_t now, int ma
     data.mv_data = kept;
     rc = mdb_put(txn, st->verify, &key, &data, 0);
     free(k);
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        return store_lmdb_err(st, rc, "recording a verification attempt", err);
-    }
-    return store_txn_commit(st, txn, "recording a verification attempt", err) < 0 ? -1 : 1;
+    return store_txn_end(st, txn, rc, "recording a verification attempt", err) < 0 ? -1 : 1;
 }
