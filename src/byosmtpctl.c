@@ -23,7 +23,8 @@ static const char usage_text[] =
     "  encrypt NAME                         read a password on stdin, print enc:v1:... for target NAME\n"
     "  load FILE [--dry-run]                validate targets.conf and compile it into the store\n"
     "  dump                                 print the store as targets.conf\n"
-    "  target add NAME --host H --port P --username U (--password-stdin | --password-file F)\n"
+    "  target add NAME [--provider P [--region R]] --host H --port P --username U\n"
+    "             (--password-stdin | --password-file F)\n"
     "             --from ADDR [--security S] [--from-name N] [--reply-to ADDR] [--quota N]\n"
     "             [--rate R] [--max-connections N] [--verify-to ADDR] [--auth M] [--no-tls-verify]\n"
     "  target set NAME [the same options]   change only what is given\n"
@@ -31,6 +32,7 @@ static const char usage_text[] =
     "  route add MATCH TARGET | rm MATCH | list | test ADDRESS\n"
     "  verify TARGET [--to ADDR] [--no-send]  test a target: connect, TLS, AUTH, a test message\n"
     "  quota [TARGET] [--month YYYY-MM]     used / limit per target\n"
+    "  providers                            the provider presets for target add --provider\n"
     "see byosmtpctl(8)\n";
 
 int ctl_usage(const char *text)
@@ -148,7 +150,7 @@ static const struct {
 } commands[] = {
     {"key", ctl_cmd_key},       {"encrypt", ctl_cmd_encrypt}, {"load", ctl_cmd_load},
     {"dump", ctl_cmd_dump},     {"target", ctl_cmd_target},   {"route", ctl_cmd_route},
-    {"quota", ctl_cmd_quota},   {"verify", ctl_cmd_verify},
+    {"quota", ctl_cmd_quota},   {"verify", ctl_cmd_verify},   {"providers", ctl_cmd_providers},
 };
 
 int main(int argc, char **argv)

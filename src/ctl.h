@@ -48,5 +48,6 @@ int ctl_cmd_target(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_route(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_quota(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_verify(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_providers(struct ctl *ctl, int argc, char **argv);
 
 #endif

@@ -14,11 +14,12 @@
 
 #include "ctl.h"
 #include "msg.h"
+#include "provider.h"
 
 enum {
     OPT_HOST = 256, OPT_PORT, OPT_SECURITY, OPT_USERNAME, OPT_PASSWORD_STDIN, OPT_PASSWORD_FILE,
     OPT_FROM, OPT_FROM_NAME, OPT_REPLY_TO, OPT_QUOTA, OPT_RATE, OPT_MAX_CONN, OPT_VERIFY_TO,
-    OPT_AUTH, OPT_NO_TLS_VERIFY, OPT_TLS_VERIFY,
+    OPT_AUTH, OPT_NO_TLS_VERIFY, OPT_TLS_VERIFY, OPT_PROVIDER, OPT_REGION,
 };
 
 static const struct option target_options[] = {
@@ -38,11 +39,14 @@ static const struct option target_options[] = {
     {"auth", required_argument, NULL, OPT_AUTH},
     {"no-tls-verify", no_argument, NULL, OPT_NO_TLS_VERIFY},
     {"tls-verify", no_argument, NULL, OPT_TLS_VERIFY},
+    {"provider", required_argument, NULL, OPT_PROVIDER},
+    {"region", required_argument, NULL, OPT_REGION},
     {NULL, 0, NULL, 0},
 };
 
 #define TARGET_USAGE                                                                               \
-    "byosmtpctl target add|set NAME --host H --port P --username U (--password-stdin | "            \
+    "byosmtpctl target add|set NAME [--provider P [--region R]] --host H --port P --username U "    \
+    "(--password-stdin | "                                                                         \
     "--password-file F) --from ADDR [--security starttls|tls|none] [--from-name N] [--reply-to "   \
     "ADDR] [--quota N] [--rate N/s|N/m] [--max-connections N] [--verify-to ADDR] [--auth "         \
     "auto|plain|login|cram-md5|xoauth2] [--no-tls-verify | --tls-verify]"
@@ -67,6 +71,54 @@ static void set_string(char **field, const char *value)
 {
     free(*field);
     *field = xstrdup(value);
+}
+
+/*
+ * apply_preset - the first pass over the options: when --provider is given, fill T with the
+ * preset's host, port, security, user name and limits, so that the options given explicitly,
+ * applied afterwards, win whatever their order. Returns 0, or CTL_ERROR after printing why.
+ */
+static int apply_preset(struct target *t, int argc, char **argv)
+{
+    const struct provider *p = NULL;
+    const char *region = NULL, *from = NULL;
+    char *host, *err = NULL;
+    int opt;
+
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "", target_options, NULL)) != -1) {
+        if (opt == OPT_PROVIDER && (p = provider_find(optarg)) == NULL) {
+            msg_error("--provider '%s': unknown; 'byosmtpctl providers' lists the presets", optarg);
+            return CTL_ERROR;
+        }
+        if (opt == OPT_REGION)
+            region = optarg;
+        if (opt == OPT_FROM)
+            from = optarg;
+    }
+    if (p == NULL) {
+        if (region != NULL) {
+            msg_error("--region goes with --provider (e.g. --provider ses --region eu-west-1)");
+            return CTL_ERROR;
+        }
+        return 0;
+    }
+    if ((host = provider_host(p, region, &err)) == NULL)
+        return ctl_fail(err);
+    set_string(&t->host, host);
+    free(host);
+    t->port = p->port;
+    t->security = p->security;
+    if (p->username != NULL)
+        set_string(&t->username, p->username);
+    else if (p->username_is_from && from != NULL)
+        set_string(&t->username, from);
+    if (p->max_connections)
+        t->max_connections = p->max_connections;
+    if (*p->rate)
+        set_string(&t->rate, p->rate);
+    return 0;
 }
 
 /*
@@ -151,6 +203,9 @@ static int apply_options(struct ctl *ctl, struct target *t, int argc, char **arg
         case OPT_TLS_VERIFY:
             t->tls_verify = true;
             break;
+        case OPT_PROVIDER:
+        case OPT_REGION:
+            break; /* applied by apply_preset */
         default:
             free_secret(password);
             fprintf(stderr, "byosmtpctl: unknown option, or option without its value: '%s'\n",
@@ -204,7 +259,8 @@ static int target_add_set(struct ctl *ctl, bool add, int argc, char **argv)
     } else if (ctl_target_get(st, argv[1], &t) != CTL_OK) {
         return CTL_ERROR;
     }
-    if ((rc = apply_options(ctl, &t, argc - 1, argv + 1, &pw_given)) != 0) {
+    if ((rc = apply_preset(&t, argc - 1, argv + 1)) != 0 ||
+        (rc = apply_options(ctl, &t, argc - 1, argv + 1, &pw_given)) != 0) {
         target_free(&t);
         return rc;
     }
@@ -419,4 +475,30 @@ int ctl_cmd_route(struct ctl *ctl, int argc, char **argv)
         return route_test(ctl, argv[2]);
     }
     return ctl_usage("byosmtpctl route add MATCH TARGET | rm MATCH | list | test ADDRESS");
+}
+
+int ctl_cmd_providers(struct ctl *ctl, int argc, char **argv)
+{
+    const struct provider *p;
+
+    (void)ctl;
+    if (argc != 1)
+        return ctl_usage("byosmtpctl providers");
+    for (size_t i = 0; (p = provider_at(i)) != NULL; i++) {
+        char *host = strstr(p->host, "%s") ? provider_host(p, "REGION", NULL) : xstrdup(p->host);
+
+        printf("%s (%s)\n", p->name, p->title);
+        printf("  host = %s, port = %d, security = %s", host, p->port,
+               target_security_name(p->security));
+        free(host);
+        if (p->max_connections)
+            printf(", max_connections = %d", p->max_connections);
+        if (*p->rate)
+            printf(", rate = %s", p->rate);
+        printf("\n  username = %s\n", p->username ? p->username
+                                                   : p->username_is_from ? "(the from address)"
+                                                                          : "(give --username)");
+        printf("  credentials: %s\n  notes: %s\n", p->username_note, p->notes);
+    }
+    return CTL_OK;
 }

@@ -163,8 +163,9 @@ static void fail_event(struct smtp_client *c, struct smtp_result *res, enum smtp
 static void fail_reply(struct smtp_client *c, struct smtp_result *res, enum smtp_stage stage,
                        const char *what)
 {
-    struct smtp_verdict v = smtp_trouble_reply(stage, c->reply.code, c->reply.enhanced,
-                                               c->reply.text.data, c->security);
+    struct smtp_verdict v = smtp_trouble_reply_from(c->host, stage, c->reply.code,
+                                                    c->reply.enhanced, c->reply.text.data,
+                                                    c->security);
     char *line = smtp_reply_line(&c->reply);
 
     if (v.cls == SMTP_OK) /* an unexpected positive reply */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "provider.h"
 #include "smtp_trouble.h"
 
 static const char *const stage_names[] = {
@@ -243,4 +244,17 @@ struct smtp_verdict smtp_trouble_reply(enum smtp_stage stage, int code, const ch
             return verdict(SMTP_PROTOCOL, SMTP_RETRY);
         return verdict(SMTP_TEMPORARY, SMTP_RETRY);
     }
+}
+
+struct smtp_verdict smtp_trouble_reply_from(const char *host, enum smtp_stage stage, int code,
+                                            const char *enhanced, const char *text,
+                                            enum smtp_security security)
+{
+    if (code >= 400 && code <= 599) {
+        const struct provider_quirk *q = provider_quirk_match(host, code, text);
+
+        if (q != NULL)
+            return verdict(q->cls, q->action);
+    }
+    return smtp_trouble_reply(stage, code, enhanced, text, security);
 }

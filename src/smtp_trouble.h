@@ -114,6 +114,15 @@ struct smtp_verdict smtp_trouble_event(enum smtp_event ev);
 struct smtp_verdict smtp_trouble_reply(enum smtp_stage stage, int code, const char *enhanced,
                                        const char *text, enum smtp_security security);
 
+/*
+ * smtp_trouble_reply_from - smtp_trouble_reply for a reply from HOST: a failure reply that is
+ * one of the known quirks of the provider serving HOST (provider.c) is classified as the
+ * quirk says; everything else by the general rules.
+ */
+struct smtp_verdict smtp_trouble_reply_from(const char *host, enum smtp_stage stage, int code,
+                                            const char *enhanced, const char *text,
+                                            enum smtp_security security);
+
 /* smtp_trouble_is_throttle - true when the reply is one of the throttling replies of DESIGN.md §7 */
 bool smtp_trouble_is_throttle(int code, const char *enhanced, const char *text);
 
