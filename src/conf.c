@@ -101,7 +101,7 @@ static const struct conf_setting conf_settings[] = {
     {"milter.pid_file", CT_STRING, OFF(milter.pid_file), Q(BYOSMTP_RUNDIR "/byosmtpd.pid"),
      .flags = CF_PATH, .desc = "file holding the process id of byosmtpd"},
     {"milter.max_headers", CT_INT, OFF(milter.max_headers), "1000", 1, 100000,
-     .desc = "header fields per message beyond which the message is refused (temporarily)"},
+     .desc = "header fields per message beyond which the message is refused (552 5.3.4)"},
     {"milter.max_header_size", CT_SIZE, OFF(milter.max_header_size), Q("64K"), 1 * KB, 16 * MB,
      .desc = "largest header field, folded lines included, that byosmtpd accepts"},
 

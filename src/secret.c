@@ -208,17 +208,16 @@ void secret_key_free(struct secret_key *key)
     munmap(key, len);
 }
 
-/* secret_key_load - read and check the key file */
-int secret_key_load(const char *path, struct secret_key **out, char **err)
+/*
+ * key_open_checked - open the key file and check what can be checked without reading it:
+ * a regular file (not a link, FIFO or directory), no group or other bits, owned by root or
+ * the effective user, exactly SECRET_KEY_LEN bytes. Returns the open descriptor, or -1 with *err.
+ */
+static int key_open_checked(const char *path, char **err)
 {
-    struct secret_key *key = NULL;
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
     struct stat st;
-    int fd, rc = -1;
-    ssize_t got;
+    int fd;
 
-    *out = NULL;
     /* O_NONBLOCK: a FIFO put in the key's place must not hang the daemon; fstat rejects it. */
     fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
@@ -239,18 +238,18 @@ int secret_key_load(const char *path, struct secret_key **out, char **err)
     }
     if (fstat(fd, &st) != 0) {
         set_err(err, "%s: cannot stat the master key: %s", path, strerror(errno));
-        goto out;
+        goto bad;
     }
     if (S_ISDIR(st.st_mode)) {
         set_err(err,
                 "%s: is a directory; the master key is a file of 32 bytes: "
                 "set secrets.key_file to the file itself",
                 path);
-        goto out;
+        goto bad;
     }
     if (!S_ISREG(st.st_mode)) {
         set_err(err, "%s: is not a regular file; the master key is a file of 32 bytes", path);
-        goto out;
+        goto bad;
     }
     if ((st.st_mode & 077) != 0) {
         unsigned mode = (unsigned)(st.st_mode & 07777);
@@ -264,20 +263,50 @@ int secret_key_load(const char *path, struct secret_key **out, char **err)
                     "%s: mode %04o gives group or others access to the master key: "
                     "run 'chmod 600 %s'",
                     path, mode, path);
-        goto out;
+        goto bad;
     }
     if (st.st_uid != 0 && st.st_uid != geteuid()) {
         set_err(err, "%s: owned by uid %lu; it must be owned by root or the user byosmtp runs as",
                 path, (unsigned long)st.st_uid);
-        goto out;
+        goto bad;
     }
     if (st.st_size != SECRET_KEY_LEN) {
         set_err(err,
                 "%s: is %lld bytes; a master key is exactly 32 bytes "
                 "(create one with 'byosmtpctl key generate')",
                 path, (long long)st.st_size);
-        goto out;
+        goto bad;
     }
+    return fd;
+bad:
+    close(fd);
+    return -1;
+}
+
+/* secret_key_check - the checks of secret_key_load, without reading the key */
+int secret_key_check(const char *path, char **err)
+{
+    int fd = key_open_checked(path, err);
+
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+/* secret_key_load - read and check the key file */
+int secret_key_load(const char *path, struct secret_key **out, char **err)
+{
+    struct secret_key *key = NULL;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    int fd, rc = -1;
+    ssize_t got;
+
+    *out = NULL;
+    fd = key_open_checked(path, err);
+    if (fd < 0)
+        return -1;
     key = key_alloc();
     if (key == NULL) {
         set_err(err, "%s: cannot allocate memory for the master key: %s", path, strerror(errno));

@@ -34,6 +34,13 @@ int secret_key_generate(const char *path, char **err);
  */
 int secret_key_load(const char *path, struct secret_key **out, char **err);
 
+/*
+ * secret_key_check - the same checks as secret_key_load (regular file, mode, owner, size) without
+ * reading the key, for a process that must not hold it (the milter side checks at start-up that
+ * the delivery side will find a usable key). Returns 0, or -1 with *err as secret_key_load's.
+ */
+int secret_key_check(const char *path, char **err);
+
 /* secret_key_free - wipe and free (NULL is fine) */
 void secret_key_free(struct secret_key *key);
 

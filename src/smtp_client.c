@@ -498,6 +498,15 @@ static int authenticate(struct smtp_client *c, struct smtp_result *res)
         fail_event(c, res, SMTP_EV_AUTH_MISSING, "refusing to send credentials without TLS");
         return -1;
     }
+    if ((!(c->caps.flags & SMTP_CAP_AUTH) || c->caps.auth_list[0] == '\0') && !c->t->is_tls &&
+        (c->caps.flags & SMTP_CAP_STARTTLS)) {
+        /* Servers that require TLS (Postfix's smtpd_tls_security_level = encrypt) offer AUTH only
+         * after STARTTLS, so under security none the honest diagnosis is "STARTTLS required". */
+        fail_event(c, res, SMTP_EV_AUTH_AFTER_TLS,
+                   "the server offers AUTH only after STARTTLS, and security is none: nothing was "
+                   "sent");
+        return -1;
+    }
     if (!(c->caps.flags & SMTP_CAP_AUTH) || c->caps.auth_list[0] == '\0') {
         fail_event(c, res, SMTP_EV_AUTH_MISSING,
                    "the server offers no AUTH on this connection; byosmtp never sends mail "

@@ -112,6 +112,8 @@ struct smtp_verdict smtp_trouble_event(enum smtp_event ev)
         return verdict(SMTP_STARTTLS_UNAVAILABLE, SMTP_RETRY);
     case SMTP_EV_AUTH_MISSING:
         return verdict(SMTP_AUTH_UNAVAILABLE, SMTP_RETRY);
+    case SMTP_EV_AUTH_AFTER_TLS:
+        return verdict(SMTP_STARTTLS_REQUIRED, SMTP_RETRY);
     case SMTP_EV_LOST:
         return verdict(SMTP_TEMPORARY, SMTP_RETRY);
     case SMTP_EV_PROTOCOL:

@@ -74,6 +74,7 @@ enum smtp_event {
     SMTP_EV_TLS_CERTIFICATE, /* certificate untrusted, wrong name, expired */
     SMTP_EV_STARTTLS_MISSING, /* security starttls, and STARTTLS is not offered */
     SMTP_EV_AUTH_MISSING,    /* no usable AUTH mechanism offered */
+    SMTP_EV_AUTH_AFTER_TLS,  /* security none: AUTH is withheld until STARTTLS (Postfix "encrypt") */
     SMTP_EV_LOST,            /* the server closed the connection, or a socket error */
     SMTP_EV_PROTOCOL,        /* malformed or unexpected reply, plaintext injection */
     SMTP_EV_TOO_BIG,         /* message larger than the server's SIZE */

@@ -8,7 +8,10 @@
  *   routes   MATCH -> NAME                          (MATCH as route_normalise() makes it)
  *   verify   NAME -> verification record ("v=1\n...") and NAME"\x01attempts" -> int64 times
  *   quota    NAME"/"YYYY-MM -> struct quota_record  (UTC calendar month)
- *   queue    spooled copies accepted from the MTA (see store_queue.c and doc/spool.md)
+ *   queue    SPOOLID -> "v=1\ntarget=NAME\nrcpts=N\narrival=UNIX\nmonth=YYYY-MM\nqueue_id=QID\n"
+ *            one record per committed spool copy (store_queue.c, doc/spool.md): written in the
+ *            same transaction that adds its N recipients to quota NAME/month; the record, not
+ *            the file, is the commit point of the milter's end of message
  * Every lookup is a short MDB_RDONLY transaction on an MDB_NOTLS environment, so any number of
  * threads may call the read functions at once on one handle. Writes are one transaction each;
  * a failed write (MDB_MAP_FULL included) is aborted and leaves the store as it was.
@@ -123,5 +126,51 @@ int store_verify_attempt(struct store *st, const char *name, int64_t now, int ma
 
 /* store_month - "YYYY-MM" of unix time T in UTC, into buf[8] */
 void store_month(int64_t t, char buf[8]);
+
+/* ==== queue database: committed spool copies (store_queue.c; doc/spool.md) ==== */
+
+struct queue_record {
+    char *id;           /* spool id */
+    char *target;       /* target name */
+    uint32_t nrcpts;    /* recipients of the copy: what was counted against the quota */
+    int64_t arrival;    /* unix seconds */
+    char month[8];      /* "YYYY-MM" (UTC) of arrival: the quota record that was charged */
+    char *mta_queue_id; /* the MTA's queue id; "" when unknown */
+};
+
+void queue_record_free(struct queue_record *r);
+void queue_records_free(struct queue_record *r, size_t n);
+
+/*
+ * store_queue_commit - record the N copies of one message and add each copy's nrcpts to the
+ * 'accepted' count of its target's month, all in ONE transaction: either every copy is
+ * committed and counted, or nothing is. An id that exists already is an error. 0 or -1 (the
+ * store is then unchanged; MDB_MAP_FULL included).
+ */
+int store_queue_commit(struct store *st, const struct queue_record *recs, size_t n, char **err);
+
+/*
+ * store_queue_rollback - undo store_queue_commit for RECS (after a failure that follows the
+ * commit, before the MTA was answered): delete the records that exist and take their counts
+ * back, in one transaction. 0 or -1.
+ */
+int store_queue_rollback(struct store *st, const struct queue_record *recs, size_t n, char **err);
+
+/* store_queue_get - 1 and *r (free with queue_record_free), 0 when ID has no record, -1 */
+int store_queue_get(struct store *st, const char *id, struct queue_record *r, char **err);
+
+/* store_queue_list - every record in id order; 0 and *recs, *n (queue_records_free), or -1 */
+int store_queue_list(struct store *st, struct queue_record **recs, size_t *n, char **err);
+
+/* store_queue_put - add or replace one record without touching quota (recovery); 0 or -1 */
+int store_queue_put(struct store *st, const struct queue_record *r, char **err);
+
+/*
+ * store_queue_del - remove the record of ID and, when OUTCOME is not NULL, add its delivered and
+ * bounced counts to the record's target and month in the same transaction (the delivery side
+ * calls this once the spool file is removed). 1 removed, 0 no such record, -1 error.
+ */
+int store_queue_del(struct store *st, const char *id, const struct quota_record *outcome,
+                    char **err);
 
 #endif

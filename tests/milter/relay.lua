@@ -1,0 +1,62 @@
+-- relay.lua - who is relayed and how the recipients are taken from the MTA:
+-- routed, unrouted and mixed recipients; two targets in one message; SMTP AUTH clients.
+dofile(helpers)
+
+run("all routed, two targets: DISCARD, no recipient removed", function()
+    local conn = open("localhost", "127.0.0.1")
+    envelope(conn, "Q2TARGETS", "<alice@client.example>",
+             {"<bob@acme.example>", "<carol@beta.example>", "<dave@acme.example>"})
+    content(conn, std_headers("Alice Sender <alice@client.example>", "two targets"),
+            {"Hello two targets.\r\n", "Second line.\r\n"})
+    ok_call("eom", mt.eom(conn))
+    expect(conn, SMFIR_DISCARD, "EOM")
+    check(not mt.eom_check(conn, MT_RCPTDELETE, "<bob@acme.example>"), "delrcpt with DISCARD")
+    mt.disconnect(conn)
+end)
+
+run("mixed: only the routed recipients are removed", function()
+    local conn = open("localhost", "127.0.0.1")
+    envelope(conn, "QMIXED", "<alice@client.example>",
+             {"<bob@acme.example>", "<zed@elsewhere.example>", "<Carol@Beta.Example>"})
+    content(conn, std_headers("alice@client.example", "mixed"), "Mixed body.\r\n")
+    ok_call("eom", mt.eom(conn))
+    expect(conn, SMFIR_CONTINUE, "EOM")
+    check(mt.eom_check(conn, MT_RCPTDELETE, "<bob@acme.example>"), "bob removed")
+    check(mt.eom_check(conn, MT_RCPTDELETE, "<Carol@Beta.Example>"), "carol removed (exact form)")
+    check(not mt.eom_check(conn, MT_RCPTDELETE, "<zed@elsewhere.example>"), "zed kept")
+    mt.disconnect(conn)
+end)
+
+run("unrouted only: accepted untouched at DATA", function()
+    local conn = open("localhost", "127.0.0.1")
+    envelope(conn, "QUNROUTED", "<alice@client.example>", {"<zed@elsewhere.example>"})
+    ok_call("data", mt.data(conn))
+    expect(conn, SMFIR_ACCEPT, "DATA")
+    mt.disconnect(conn)
+end)
+
+run("second message on the same connection starts clean", function()
+    local conn = open("localhost", "127.0.0.1")
+    envelope(conn, "QREUSE1", "<a@client.example>", {"<bob@acme.example>", "<x@elsewhere.example>"})
+    ok_call("abort", mt.abort(conn))
+    envelope(conn, "QREUSE2", "<a@client.example>", {"<x@elsewhere.example>"})
+    ok_call("data", mt.data(conn))
+    expect(conn, SMFIR_ACCEPT, "DATA of the second message (no routed recipient left over)")
+    mt.disconnect(conn)
+end)
+
+run("untrusted, unauthenticated: passed through at MAIL", function()
+    local conn = open("outside.example", "192.0.2.1")
+    ok_call("mailfrom", mt.mailfrom(conn, "<eve@outside.example>"))
+    expect(conn, SMFIR_ACCEPT, "MAIL from an untrusted client")
+    mt.disconnect(conn)
+end)
+
+run("untrusted but SMTP AUTH: relayed", function()
+    local conn = open("roaming.example", "203.0.113.5")
+    envelope(conn, "QAUTH", "<alice@client.example>", {"<erin@acme.example>"}, "alice")
+    content(conn, std_headers("alice@client.example", "auth"), "Authenticated.\r\n")
+    ok_call("eom", mt.eom(conn))
+    expect(conn, SMFIR_DISCARD, "EOM")
+    mt.disconnect(conn)
+end)
