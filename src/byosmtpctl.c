@@ -33,6 +33,8 @@ static const char usage_text[] =
     "  verify TARGET [--to ADDR] [--no-send]  test a target: connect, TLS, AUTH, a test message\n"
     "  quota [TARGET] [--month YYYY-MM]     used / limit per target\n"
     "  providers                            the provider presets for target add --provider\n"
+    "  queue [list] | show ID | flush [ID | --target T] | delete ID\n"
+    "  stats                                counters since byosmtpd started, per target\n"
     "see byosmtpctl(8)\n";
 
 int ctl_usage(const char *text)
@@ -151,6 +153,7 @@ static const struct {
     {"key", ctl_cmd_key},       {"encrypt", ctl_cmd_encrypt}, {"load", ctl_cmd_load},
     {"dump", ctl_cmd_dump},     {"target", ctl_cmd_target},   {"route", ctl_cmd_route},
     {"quota", ctl_cmd_quota},   {"verify", ctl_cmd_verify},   {"providers", ctl_cmd_providers},
+    {"queue", ctl_cmd_queue},   {"stats", ctl_cmd_stats},
 };
 
 int main(int argc, char **argv)

@@ -45,6 +45,7 @@
 #include "secret.h"
 #include "spool.h"
 #include "store.h"
+#include "supervise.h"
 
 /* Seconds that open milter conversations get to finish after SIGTERM. */
 #define STOP_GRACE 60
@@ -294,6 +295,7 @@ int main(int argc, char **argv)
     struct passwd *pw = NULL;
     char *err = NULL, *pid_file = NULL, hostname[256];
     const char *sock;
+    pid_t delivery_pid;
     pthread_t tid;
     sigset_t sigs;
     struct sigaction sa;
@@ -389,9 +391,16 @@ int main(int argc, char **argv)
     }
     pid_file = xstrdup(conf->milter.pid_file);
     write_pid(pid_file);
+    /*
+     * The delivery process is forked here: before any LMDB handle exists (they must not cross a
+     * fork) and while still root, so that it can read a root-only master key before it drops to
+     * milter.user itself. The milter side never holds the key.
+     */
+    delivery_pid = supervise_start(explicit || access(conf_file, F_OK) == 0 ? conf_file : NULL,
+                                   foreground || conf->log.to_stderr, conf->log.facility, &err);
+    if (delivery_pid < 0)
+        msg_fatal("%s", err);
     drop_privileges(pw);
-
-    /* Delivery (a later issue) forks here, before the LMDB environment is opened. */
 
     recover(conf, sp, false);
     if (store_open(conf->store.path, conf->store.map_size, STORE_WRITE, &st, &err) < 0)
@@ -435,6 +444,7 @@ int main(int argc, char **argv)
         if (got_hup) {
             got_hup = 0;
             reload(conf_file, explicit, &conf);
+            supervise_reload(delivery_pid);
         }
         if (atomic_load(&milter_returned)) {
             msg_warn("libmilter stopped listening by itself (a signal reached its own signal "
@@ -446,6 +456,7 @@ int main(int argc, char **argv)
              milter_active());
     smfi_stop();
     pthread_join(tid, NULL);
+    supervise_stop(delivery_pid, 70);
     for (int i = 0; i < STOP_GRACE * 10 && milter_active() > 0; i++) {
         struct timespec ts = {0, 100000000};
 

@@ -17,6 +17,7 @@
 #include "ctl.h"
 #include "msg.h"
 #include "smtp_client.h"
+#include "target_smtp.h"
 
 #define VERIFY_USAGE "byosmtpctl verify TARGET [--to ADDR] [--no-send]"
 
@@ -101,66 +102,6 @@ static void record(struct store *st, const struct target *t, const struct smtp_r
     free(tls);
 }
 
-/* security_of - the client's security mode for a target's */
-static enum smtp_security security_of(enum target_security s)
-{
-    switch (s) {
-    case SEC_TLS:
-        return SMTP_SEC_TLS;
-    case SEC_NONE:
-        return SMTP_SEC_NONE;
-    case SEC_STARTTLS:
-    default:
-        return SMTP_SEC_STARTTLS;
-    }
-}
-
-/* auth_of - the client's AUTH choice for a target's */
-static enum smtp_auth auth_of(enum target_auth a)
-{
-    switch (a) {
-    case AUTH_PLAIN:
-        return SMTP_AUTH_PLAIN;
-    case AUTH_LOGIN:
-        return SMTP_AUTH_LOGIN;
-    case AUTH_CRAM_MD5:
-        return SMTP_AUTH_CRAM_MD5;
-    case AUTH_XOAUTH2:
-        return SMTP_AUTH_XOAUTH2;
-    case AUTH_AUTO:
-    default:
-        return SMTP_AUTH_AUTO;
-    }
-}
-
-/* fill_params - the client parameters for target T, as delivery uses them */
-static void fill_params(struct ctl *ctl, const struct target *t, const char *password,
-                        struct smtp_params *p)
-{
-    const struct byosmtp_conf *c = ctl->conf;
-
-    *p = (struct smtp_params){
-        .host = t->host,
-        .port = t->port,
-        .security = security_of(t->security),
-        .helo_name = c->delivery.helo_name,
-        .username = t->username,
-        .password = password,
-        .auth = auth_of(t->auth),
-        .tls_skip_verify = !t->tls_verify,
-        .tls_ca_file = c->delivery.tls_ca_file,
-        .tls_ca_path = c->delivery.tls_ca_path,
-        .tls_min_version = c->delivery.tls_min_version,
-        .timeouts = {.connect = c->delivery.connect_timeout,
-                     .helo = c->delivery.helo_timeout,
-                     .command = c->delivery.command_timeout,
-                     .data_xfer = c->delivery.data_timeout,
-                     .data_done = c->delivery.data_done_timeout},
-        .trace = trace_step,
-        .log_name = t->name,
-    };
-}
-
 int ctl_cmd_verify(struct ctl *ctl, int argc, char **argv)
 {
     const char *name = NULL, *to = NULL;
@@ -219,7 +160,8 @@ int ctl_cmd_verify(struct ctl *ctl, int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     printf("verifying target %s: %s:%d, security %s, user %s%s\n", t.name, t.host, t.port,
            target_security_name(t.security), t.username, send ? "" : " (no test message)");
-    fill_params(ctl, &t, password, &p);
+    target_smtp_params(&t, ctl->conf, password, &p);
+    p.trace = trace_step;
     smtp_result_init(&res);
     client = smtp_client_open(&p, &res);
     free_secret(password);

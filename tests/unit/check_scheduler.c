@@ -1,0 +1,259 @@
+/*
+ * check_scheduler - the delivery scheduler's policy without threads or sockets: due times,
+ * per-target connection limits, round-robin between targets, connection reuse and idle
+ * expiry, rate pacing, throttling pauses, flush and delete.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "scheduler.h"
+#include "testutil.h"
+
+static const struct sched_config cfg = {.default_max_connections = 2, .idle_timeout = 10,
+                                        .max_messages = 100, .throttle_min = 5,
+                                        .throttle_max = 40};
+
+/* done - report JOB with outcome O; the connection is kept when KEEP */
+static bool done(struct sched *s, double now, struct sched_job *job, enum sched_outcome o,
+                 int64_t next, void *keep)
+{
+    struct sched_result r = {.outcome = o, .next_attempt = next, .conn = keep,
+                             .conn_messages = 1, .delivered = o == SCHED_FINISHED};
+    bool del = sched_done(s, now, job, &r);
+
+    free(job->target);
+    job->target = NULL;
+    return del;
+}
+
+START_TEST(test_due_and_order)
+{
+    struct sched *s = sched_new(&cfg);
+    struct sched_job j;
+    double wake;
+
+    ck_assert(sched_add(s, "A1", "a", 100));
+    ck_assert(sched_add(s, "A2", "a", 50));
+    ck_assert(!sched_add(s, "A2", "a", 0)); /* known already */
+    ck_assert_uint_eq(sched_count(s), 2);
+    ck_assert_int_eq(sched_take(s, 10, &j, &wake), 0);
+    ck_assert(wake == 50);
+    ck_assert_int_eq(sched_take(s, 60, &j, &wake), 1);
+    ck_assert_str_eq(j.id, "A2"); /* the one due first */
+    ck_assert_ptr_null(j.conn);
+    done(s, 61, &j, SCHED_FINISHED, 0, NULL);
+    ck_assert(!sched_has(s, "A2"));
+    ck_assert_int_eq(sched_take(s, 60, &j, &wake), 0);
+    ck_assert(wake == 100);
+    sched_free(s, NULL);
+}
+END_TEST
+
+START_TEST(test_connection_limit)
+{
+    struct sched *s = sched_new(&cfg);
+    struct sched_job j1, j2, j3;
+    double wake;
+
+    for (int i = 0; i < 5; i++) {
+        char id[8];
+
+        snprintf(id, sizeof(id), "X%d", i);
+        sched_add(s, id, "x", 0);
+    }
+    ck_assert_int_eq(sched_take(s, 1, &j1, &wake), 1);
+    ck_assert_int_eq(sched_take(s, 1, &j2, &wake), 1);
+    /* default_max_connections 2: a third must wait for a sched_done */
+    ck_assert_int_eq(sched_take(s, 1, &j3, &wake), 0);
+    sched_set_target(s, "x", 3, "");
+    ck_assert_int_eq(sched_take(s, 1, &j3, &wake), 1);
+    done(s, 2, &j1, SCHED_FINISHED, 0, NULL);
+    done(s, 2, &j2, SCHED_FINISHED, 0, NULL);
+    done(s, 2, &j3, SCHED_FINISHED, 0, NULL);
+    sched_free(s, NULL);
+}
+END_TEST
+
+START_TEST(test_round_robin)
+{
+    struct sched *s = sched_new(&cfg);
+    struct sched_job j[4];
+    double wake;
+
+    sched_set_target(s, "slow", 1, "");
+    sched_add(s, "S1", "slow", 0);
+    sched_add(s, "S2", "slow", 0);
+    sched_add(s, "F1", "fast", 0);
+    sched_add(s, "F2", "fast", 0);
+    ck_assert_int_eq(sched_take(s, 1, &j[0], &wake), 1);
+    ck_assert_int_eq(sched_take(s, 1, &j[1], &wake), 1);
+    ck_assert_str_ne(j[0].target, j[1].target); /* targets take turns */
+    ck_assert_int_eq(sched_take(s, 1, &j[2], &wake), 1);
+    /* slow is at its one connection: the fourth worker still gets fast's second copy */
+    ck_assert_str_eq(j[2].target, "fast");
+    ck_assert_int_eq(sched_take(s, 1, &j[3], &wake), 0);
+    for (int i = 0; i < 3; i++)
+        done(s, 2, &j[i], SCHED_FINISHED, 0, NULL);
+    sched_free(s, NULL);
+}
+END_TEST
+
+static int closed;
+static void close_counter(void *conn)
+{
+    (void)conn;
+    closed++;
+}
+
+START_TEST(test_reuse_and_idle)
+{
+    struct sched *s = sched_new(&cfg);
+    struct sched_job j;
+    double wake;
+    int conn = 42;
+    void **conns;
+
+    sched_set_target(s, "r", 1, "");
+    sched_add(s, "R1", "r", 0);
+    sched_add(s, "R2", "r", 0);
+    sched_add(s, "R3", "r", 0);
+    ck_assert_int_eq(sched_take(s, 1, &j, &wake), 1);
+    ck_assert_ptr_null(j.conn);
+    done(s, 2, &j, SCHED_FINISHED, 0, &conn);
+    ck_assert_int_eq(sched_take(s, 3, &j, &wake), 1);
+    ck_assert_ptr_eq(j.conn, &conn); /* the kept session is handed out again */
+    ck_assert_int_eq(j.conn_messages, 1);
+    done(s, 4, &j, SCHED_FINISHED, 0, &conn);
+    /* idle past the timeout: expired, and the slot is free again */
+    ck_assert_uint_eq(sched_expire_idle(s, 10, false, &conns), 0);
+    free(conns);
+    ck_assert_uint_eq(sched_expire_idle(s, 15, false, &conns), 1);
+    ck_assert_ptr_eq(conns[0], &conn);
+    free(conns);
+    ck_assert_int_eq(sched_take(s, 16, &j, &wake), 1);
+    ck_assert_ptr_null(j.conn);
+    done(s, 17, &j, SCHED_DEFERRED, 100, &conn);
+    closed = 0;
+    sched_free(s, close_counter);
+    ck_assert_int_eq(closed, 1);
+}
+END_TEST
+
+START_TEST(test_rate)
+{
+    struct sched *s = sched_new(&cfg);
+    struct sched_job j1, j2;
+    double wake;
+
+    sched_set_target(s, "p", 5, "2/s");
+    sched_add(s, "P1", "p", 0);
+    sched_add(s, "P2", "p", 0);
+    ck_assert_int_eq(sched_take(s, 100.0, &j1, &wake), 1);
+    /* 2/s: the next start no sooner than 0.5 s later */
+    ck_assert_int_eq(sched_take(s, 100.1, &j2, &wake), 0);
+    ck_assert(wake > 100.1 && wake <= 100.51);
+    ck_assert_int_eq(sched_take(s, 100.5, &j2, &wake), 1);
+    done(s, 101, &j1, SCHED_FINISHED, 0, NULL);
+    done(s, 101, &j2, SCHED_FINISHED, 0, NULL);
+    sched_free(s, NULL);
+}
+END_TEST
+
+START_TEST(test_throttle)
+{
+    struct sched *s = sched_new(&cfg);
+    struct sched_job j;
+    double wake;
+
+    sched_add(s, "T1", "t", 0);
+    sched_add(s, "T2", "t", 0);
+    sched_add(s, "U1", "u", 0);
+    ck_assert_int_eq(sched_take(s, 1000, &j, &wake), 1);
+    ck_assert_str_eq(j.target, "t");
+    done(s, 1000, &j, SCHED_THROTTLED, 1000, NULL);
+    /* the whole target pauses (throttle_min 5 s); another target does not */
+    ck_assert_int_eq(sched_take(s, 1001, &j, &wake), 1);
+    ck_assert_str_eq(j.target, "u");
+    done(s, 1001, &j, SCHED_FINISHED, 0, NULL);
+    ck_assert_int_eq(sched_take(s, 1002, &j, &wake), 0);
+    ck_assert(wake == 1005);
+    ck_assert_int_eq(sched_take(s, 1005, &j, &wake), 1);
+    ck_assert_str_eq(j.target, "t");
+    done(s, 1005, &j, SCHED_THROTTLED, 1005, NULL);
+    /* the second pause is twice as long */
+    ck_assert_int_eq(sched_take(s, 1014, &j, &wake), 0);
+    ck_assert(wake == 1015);
+    /* flush lifts the pause */
+    ck_assert_uint_eq(sched_flush(s, NULL, "t"), 2);
+    ck_assert_int_eq(sched_take(s, 1014, &j, &wake), 1);
+    done(s, 1014, &j, SCHED_FINISHED, 0, NULL);
+    sched_free(s, NULL);
+}
+END_TEST
+
+START_TEST(test_flush_and_delete)
+{
+    struct sched *s = sched_new(&cfg);
+    struct sched_job j;
+    double wake;
+
+    sched_add(s, "D1", "d", 5000);
+    sched_add(s, "D2", "d", 5000);
+    ck_assert_int_eq(sched_take(s, 10, &j, &wake), 0);
+    ck_assert_uint_eq(sched_flush(s, "D2", NULL), 1);
+    ck_assert_int_eq(sched_take(s, 10, &j, &wake), 1);
+    ck_assert_str_eq(j.id, "D2");
+    /* deleted while a worker has it: sched_done says so */
+    ck_assert_int_eq(sched_request_delete(s, "D2"), 2);
+    ck_assert(done(s, 11, &j, SCHED_DEFERRED, 9000, NULL));
+    ck_assert(!sched_has(s, "D2"));
+    ck_assert_int_eq(sched_request_delete(s, "D1"), 1);
+    ck_assert(!sched_has(s, "D1"));
+    ck_assert_int_eq(sched_request_delete(s, "D1"), 0);
+    sched_free(s, NULL);
+}
+END_TEST
+
+START_TEST(test_failing_target_one_connection)
+{
+    struct sched *s = sched_new(&cfg);
+    struct sched_job j1, j2;
+    struct sched_result r = {.outcome = SCHED_DEFERRED, .next_attempt = 0, .conn_failed = true};
+    double wake;
+
+    sched_add(s, "B1", "b", 0);
+    sched_add(s, "B2", "b", 0);
+    sched_add(s, "B3", "b", 0);
+    ck_assert_int_eq(sched_take(s, 1, &j1, &wake), 1);
+    sched_done(s, 1, &j1, &r);
+    free(j1.target);
+    ck_assert_int_eq(sched_take(s, 2, &j1, &wake), 1);
+    /* a failing target gets one connection at a time */
+    ck_assert_int_eq(sched_take(s, 2, &j2, &wake), 0);
+    done(s, 3, &j1, SCHED_FINISHED, 0, NULL); /* delivered: back to its limit */
+    ck_assert_int_eq(sched_take(s, 3, &j1, &wake), 1);
+    ck_assert_int_eq(sched_take(s, 3, &j2, &wake), 1);
+    done(s, 4, &j1, SCHED_FINISHED, 0, NULL);
+    done(s, 4, &j2, SCHED_FINISHED, 0, NULL);
+    sched_free(s, NULL);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("scheduler");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, test_due_and_order);
+    tcase_add_test(tc, test_connection_limit);
+    tcase_add_test(tc, test_round_robin);
+    tcase_add_test(tc, test_reuse_and_idle);
+    tcase_add_test(tc, test_rate);
+    tcase_add_test(tc, test_throttle);
+    tcase_add_test(tc, test_flush_and_delete);
+    tcase_add_test(tc, test_failing_target_one_connection);
+    suite_add_tcase(s, tc);
+    return test_run(s);
+}
