@@ -349,6 +349,10 @@ int main(int argc, char **argv)
         if (geteuid() == pw->pw_uid)
             pw = NULL;
     }
+    /* The store belongs to milter.user, like the spool: byosmtpctl (as root) keeps it so. */
+    if (pw != NULL && access(conf->store.path, F_OK) == 0 &&
+        store_give(conf->store.path, pw->pw_uid, pw->pw_gid, &err) < 0)
+        msg_fatal("%s", err);
     if (spool_open(conf->spool.path, true, pw ? pw->pw_uid : (uid_t)-1,
                    pw ? pw->pw_gid : (gid_t)-1, &sp, &err) < 0)
         msg_fatal("%s", err);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store.h"
 #include "store_int.h"
@@ -136,6 +137,25 @@ static int open_dbs(struct store *st, bool create, char **err)
     return store_txn_commit(st, txn, "opening the store", err);
 }
 
+int store_give(const char *path, uid_t uid, gid_t gid, char **err)
+{
+    static const char *const files[] = {"", "/data.mdb", "/lock.mdb"};
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char *f = xasprintf("%s%s", path, files[i]);
+        int rc = lchown(f, uid, gid);
+
+        if (rc < 0 && errno != ENOENT) {
+            set_err(err, "store %s: cannot give %s to uid %lu: %s", path, f, (unsigned long)uid,
+                    strerror(errno));
+            free(f);
+            return -1;
+        }
+        free(f);
+    }
+    return 0;
+}
+
 int store_open(const char *path, size_t map_size, enum store_mode mode, struct store **out,
                char **err)
 {
@@ -171,6 +191,12 @@ int store_open(const char *path, size_t map_size, enum store_mode mode, struct s
         return -1;
     }
     if (open_dbs(st, mode == STORE_CREATE, err) < 0) {
+        store_close(st);
+        return -1;
+    }
+    /* root (byosmtpctl) writing a store that belongs to byosmtpd's user: keep the files its own */
+    if (mode != STORE_READ && geteuid() == 0 && stat(path, &sb) == 0 && sb.st_uid != 0 &&
+        store_give(path, sb.st_uid, sb.st_gid, err) < 0) {
         store_close(st);
         return -1;
     }

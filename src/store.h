@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "target.h"
 
@@ -123,6 +124,13 @@ void verify_result_free(struct verify_result *v);
  */
 int store_verify_attempt(struct store *st, const char *name, int64_t now, int max, int window,
                          int64_t *next_allowed, char **err);
+
+/*
+ * store_give - make the store directory PATH and its files owned by UID:GID (byosmtpd, started as
+ * root, gives the store to milter.user before it drops privileges). Missing files are fine.
+ * Returns 0, or -1 with *err.
+ */
+int store_give(const char *path, uid_t uid, gid_t gid, char **err);
 
 /* store_month - "YYYY-MM" of unix time T in UTC, into buf[8] */
 void store_month(int64_t t, char buf[8]);

@@ -326,6 +326,33 @@ START_TEST(missing_store_is_explained)
 }
 END_TEST
 
+START_TEST(root_keeps_the_owner_of_the_store)
+{
+    struct store *other;
+    struct stat sb;
+    char *err = NULL, *sdir = test_tmpdir(), *data = xasprintf("%s/data.mdb", sdir);
+
+    if (geteuid() != 0) {
+        /* only root can give files away; as another user the rule does not apply */
+        free(data);
+        test_rmdir(sdir);
+        return;
+    }
+    ck_assert_int_eq(chown(sdir, 65534, 65534), 0);
+    ck_assert_msg(store_open(sdir, 1 << 20, STORE_CREATE, &other, &err) == 0, "%s", err);
+    store_close(other);
+    ck_assert_int_eq(stat(data, &sb), 0);
+    ck_assert_int_eq(sb.st_uid, 65534);
+    ck_assert_int_eq(sb.st_gid, 65534);
+    /* and store_give hands a root-made store to a user */
+    ck_assert_int_eq(store_give(sdir, 0, 0, &err), 0);
+    ck_assert_int_eq(stat(data, &sb), 0);
+    ck_assert_int_eq(sb.st_uid, 0);
+    free(data);
+    test_rmdir(sdir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -344,6 +371,7 @@ int main(void)
     tcase_add_test(tc, verify_result_and_rate_limit);
     tcase_add_test(tc, many_threads_read_at_once);
     tcase_add_test(tc, missing_store_is_explained);
+    tcase_add_test(tc, root_keeps_the_owner_of_the_store);
     suite_add_tcase(s, tc);
     return test_run(s);
 }
