@@ -47,6 +47,7 @@
 #include "store.h"
 #include "supervise.h"
 
+
 /* Seconds that open milter conversations get to finish after SIGTERM. */
 #define STOP_GRACE 60
 
@@ -296,6 +297,8 @@ int main(int argc, char **argv)
     char *err = NULL, *pid_file = NULL, hostname[256];
     const char *sock;
     pid_t delivery_pid;
+    time_t started;
+    bool told_idle = false;
     pthread_t tid;
     sigset_t sigs;
     struct sigaction sa;
@@ -436,9 +439,19 @@ int main(int argc, char **argv)
     msg_open("byosmtpd", true, foreground || conf->log.to_stderr, conf->log.facility);
     ready(foreground);
 
+    started = time(NULL);
     for (;;) {
         struct pollfd pfd = {.fd = sig_pipe[0], .events = POLLIN};
         char drain[64];
+
+        /* An MTA that never connects is the commonest set-up mistake: say so, once. */
+        if (!told_idle && conf->milter.idle_warning > 0 && milter_connections() == 0 &&
+            time(NULL) - started >= conf->milter.idle_warning) {
+            msg_warn("no MTA has connected to %s in the %d seconds since start: check that "
+                     "Postfix's smtpd_milters (postconf smtpd_milters) or Sendmail's "
+                     "INPUT_MAIL_FILTER names this socket", sock, conf->milter.idle_warning);
+            told_idle = true;
+        }
 
         if (poll(&pfd, 1, 1000) > 0)
             while (read(sig_pipe[0], drain, sizeof(drain)) > 0)

@@ -102,6 +102,8 @@ static const struct conf_setting conf_settings[] = {
      .flags = CF_PATH, .desc = "file holding the process id of byosmtpd"},
     {"milter.max_headers", CT_INT, OFF(milter.max_headers), "1000", 1, 100000,
      .desc = "header fields per message beyond which the message is refused (552 5.3.4)"},
+    {"milter.idle_warning", CT_INT, OFF(milter.idle_warning), "600", 0, 86400,
+     .desc = "seconds after start without any MTA connection before byosmtpd warns; 0 = never"},
     {"milter.max_header_size", CT_SIZE, OFF(milter.max_header_size), Q("64K"), 1 * KB, 16 * MB,
      .desc = "largest header field, folded lines included, that byosmtpd accepts"},
 

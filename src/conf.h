@@ -38,6 +38,7 @@ struct byosmtp_conf {
         char *pid_file;
         int max_headers;       /* header count limit per message */
         size_t max_header_size; /* bytes per header field */
+        int idle_warning;      /* seconds without an MTA connection before a warning; 0 = off */
     } milter;
     struct {
         char *path;

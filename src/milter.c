@@ -74,6 +74,7 @@ static const char *g_crash_point;
 static pthread_mutex_t g_snap_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct milter_snap *g_snap;
 static atomic_uint g_active;
+static atomic_ulong g_connections; /* since start: tells whether the MTA talks to us at all */
 
 int milter_snap_new(struct byosmtp_conf *conf, struct milter_snap **out, char **err)
 {
@@ -130,6 +131,11 @@ static struct milter_snap *snap_get(void)
 unsigned milter_active(void)
 {
     return atomic_load(&g_active);
+}
+
+unsigned long milter_connections(void)
+{
+    return atomic_load(&g_connections);
 }
 
 void milter_done(void)
@@ -270,6 +276,7 @@ static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
     c->trusted = trusted_match(c->snap->trusted, (const struct sockaddr *)hostaddr);
     c->client = xasprintf("%s[%s]", hostname ? hostname : "unknown", addr);
     atomic_fetch_add(&g_active, 1);
+    atomic_fetch_add(&g_connections, 1);
     smfi_setpriv(ctx, c);
     if (!c->trusted && !conf->milter.relay_authenticated) {
         msg_debug("connect from %s: not in trusted_networks; passed through", c->client);

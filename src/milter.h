@@ -45,6 +45,8 @@ void milter_set_snap(struct milter_snap *s);
 
 /* milter_active - connections open now (for a graceful stop) */
 unsigned milter_active(void);
+/* milter_connections - connections the MTA has opened since start */
+unsigned long milter_connections(void);
 
 /* milter_done - drop the current snapshot (after the last connection has closed) */
 void milter_done(void);

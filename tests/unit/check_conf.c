@@ -75,6 +75,7 @@ static void assert_defaults(const struct byosmtp_conf *c)
     ck_assert_str_eq(c->milter.pid_file, BYOSMTP_RUNDIR "/byosmtpd.pid");
     ck_assert_int_eq(c->milter.max_headers, 1000);
     ck_assert_uint_eq(c->milter.max_header_size, 65536);
+    ck_assert_int_eq(c->milter.idle_warning, 600);
     ck_assert_str_eq(c->store.path, BYOSMTP_STATEDIR);
     ck_assert_uint_eq(c->store.map_size, 1024UL * 1024 * 1024);
     ck_assert_str_eq(c->spool.path, BYOSMTP_SPOOLDIR);
@@ -121,6 +122,7 @@ static void assert_same(const struct byosmtp_conf *a, const struct byosmtp_conf 
     SAME_STR(milter.user);
     SAME_STR(milter.pid_file);
     SAME_INT(milter.max_headers);
+    SAME_INT(milter.idle_warning);
     ck_assert_uint_eq(a->milter.max_header_size, b->milter.max_header_size);
     SAME_STR(store.path);
     ck_assert_uint_eq(a->store.map_size, b->store.map_size);
@@ -734,7 +736,7 @@ START_TEST(every_setting_is_shipped_and_documented)
     config_init(&all);
     ck_assert_msg(config_read_string(&all, printed) == CONFIG_TRUE, "%s", config_error_text(&all));
     collect_keys(config_root_setting(&all), "", &keys, &n);
-    ck_assert_int_eq(n, 38);
+    ck_assert_int_eq(n, 39);
 
     etc = uncommented_etc(&settings);
     ck_assert_int_eq(settings, n); /* each setting shown once */
