@@ -622,8 +622,8 @@ int store_replace_all(struct store *st, const struct target_set *set, char **err
     return store_txn_commit(st, txn, "replacing targets and routes", err);
 }
 
-/* quota_key - "NAME/YYYY-MM" */
-static char *quota_key(const char *name, const char *month)
+/* store_quota_key - "NAME/YYYY-MM" */
+char *store_quota_key(const char *name, const char *month)
 {
     return xasprintf("%s/%s", name, month);
 }
@@ -633,7 +633,7 @@ int store_quota_get(struct store *st, const char *name, const char *month, struc
 {
     MDB_txn *txn;
     MDB_val key, data;
-    char *k = quota_key(name, month);
+    char *k = store_quota_key(name, month);
     int rc;
 
     memset(q, 0, sizeof(*q));
@@ -665,7 +665,7 @@ int store_quota_add(struct store *st, const char *name, const char *month,
     MDB_txn *txn;
     MDB_val key, data;
     struct quota_record q = {0, 0, 0};
-    char *k = quota_key(name, month);
+    char *k = store_quota_key(name, month);
     int rc;
 
     if (!store_key_ok(st, k, strlen(k))) {

@@ -24,6 +24,8 @@ int store_txn_begin(struct store *st, unsigned flags, MDB_txn **txn, char **err)
 int store_txn_commit(struct store *st, MDB_txn *txn, const char *doing, char **err);
 /* store_txn_end - commit when RC (the last LMDB call's result) is 0, else abort and report it */
 int store_txn_end(struct store *st, MDB_txn *txn, int rc, const char *doing, char **err);
+/* store_quota_key - the quota database's key for NAME in MONTH: "NAME/YYYY-MM" (caller frees) */
+char *store_quota_key(const char *name, const char *month);
 /* store_key_ok - can LMDB hold these N bytes as a key (not empty, no NUL, within the limit)? */
 bool store_key_ok(struct store *st, const char *k, size_t n);
 /* store_val_str - an MDB_val pointing at a C string (without its NUL) */

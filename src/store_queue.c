@@ -102,8 +102,7 @@ out:
 static int quota_change(struct store *st, MDB_txn *txn, const char *target, const char *month,
                         const struct quota_record *d, int sign)
 {
-    /* The key form of store.c's quota records: "NAME/YYYY-MM". */
-    char *k = xasprintf("%s/%s", target, month);
+    char *k = store_quota_key(target, month);
     MDB_val key = store_val_str(k), data;
     struct quota_record q = {0, 0, 0};
     int rc;
