@@ -380,7 +380,8 @@ int main(int argc, char **argv)
         make_parent(socket_path(sock), pw ? pw->pw_uid : (uid_t)-1, pw ? pw->pw_gid : (gid_t)-1);
     if (smfi_setconn((char *)sock) == MI_FAILURE || smfi_settimeout(conf->milter.timeout) ==
                                                         MI_FAILURE)
-        msg_fatal("milter.socket %s: libmilter does not accept it", sock);
+        msg_fatal("milter.socket %s: libmilter does not accept it: write unix:/PATH, "
+                  "inet:PORT@ADDRESS or inet6:PORT@ADDRESS", sock);
     /* The MTA's user must reach a unix socket: mode 0660, group of milter.user. */
     umask(0117);
     if (smfi_opensocket(true) == MI_FAILURE)
