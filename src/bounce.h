@@ -6,7 +6,8 @@
  * its standard input. Never for a null sender (dsn_needed).
  *
  * Thread-safety: bounce_send may run in several workers at once (fork/exec per DSN, no
- * shared state).
+ * shared state). The process must ignore SIGPIPE: a command that exits without reading its
+ * input gives EPIPE (an error: the recipients stay queued), not a signal.
  */
 #ifndef BYOSMTP_BOUNCE_H
 #define BYOSMTP_BOUNCE_H
