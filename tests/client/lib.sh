@@ -37,12 +37,21 @@ printf '%s\n' 'wrong-password' >"$tmp/wrongpassword"
 USER_NAME=alice@example.com
 
 # cleanup - stop every provider this test started (by PID) and remove the work directory
+# stop_pid PID - SIGTERM, then SIGKILL after 10 s: a provider that hangs must not hang the test
+stop_pid() {
+    kill "$1" 2>/dev/null || return 0
+    sp_n=0
+    while kill -0 "$1" 2>/dev/null && [ $sp_n -lt 100 ]; do
+        sleep 0.1
+        sp_n=$((sp_n + 1))
+    done
+    kill -9 "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
 cleanup() {
     for p in $pids; do
-        kill "$p" 2>/dev/null
-    done
-    for p in $pids; do
-        wait "$p" 2>/dev/null
+        stop_pid "$p"
     done
     if [ "${BYO_CLIENT_KEEP:-0}" = 1 ]; then
         echo "work directory kept: $tmp"
@@ -89,8 +98,7 @@ start_provider() {
 # stop_provider NAME - stop that provider and wait for it (its record is then complete)
 stop_provider() {
     eval "st_pid=\$pid_$1"
-    kill "$st_pid" 2>/dev/null
-    wait "$st_pid" 2>/dev/null
+    stop_pid "$st_pid"
     new=""
     for p in $pids; do
         [ "$p" = "$st_pid" ] || new="$new $p"

@@ -43,8 +43,10 @@ class Closing(Exception):
     """The session ends now; the argument says why (recorded as the connection's "end")."""
 
 
-class Terminated(Exception):
-    """SIGTERM or SIGINT arrived: stop serving."""
+class Terminated(BaseException):
+    """SIGTERM or SIGINT arrived: stop serving. A BaseException, so that socketserver's
+    "except Exception" around a request (the signal may land while it starts a thread) cannot
+    swallow it and leave the provider running."""
 
 
 def unescape(text):
