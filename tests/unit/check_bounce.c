@@ -58,18 +58,6 @@ static struct spool_copy *make_copy(const char *dir, const char *sender, struct 
     return c;
 }
 
-/* slurp - a whole file */
-static char *slurp(const char *path)
-{
-    FILE *fp = fopen(path, "r");
-    char *text = calloc(1, 65536);
-
-    ck_assert_ptr_nonnull(fp);
-    fread(text, 1, 65535, fp);
-    fclose(fp);
-    return text;
-}
-
 START_TEST(test_send)
 {
     char *dir = test_tmpdir(), *err = NULL, *script, *out, *cmd, *text;
@@ -94,7 +82,7 @@ START_TEST(test_send)
 
     c = make_copy(dir, "alice@client.example", &sp);
     ck_assert_int_eq(bounce_send(conf, "mx.example", c, &r, 1, &err), 1);
-    text = slurp(out);
+    text = test_read_file(out, NULL);
     ck_assert_ptr_nonnull(strstr(text, "args: -i -f <> -- alice@client.example"));
     ck_assert_ptr_nonnull(strstr(text, "report-type=delivery-status"));
     ck_assert_ptr_nonnull(strstr(text, "Final-Recipient: rfc822;"));

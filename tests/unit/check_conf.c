@@ -30,31 +30,6 @@ static char *print_to_string(const struct byosmtp_conf *c, bool only_changed)
     return text;
 }
 
-/* read_file - the whole of a file as a string (caller frees) */
-static char *read_file(const char *path)
-{
-    FILE *fp = fopen(path, "r");
-    struct buf b;
-    char chunk[4096];
-    size_t n;
-
-    ck_assert_msg(fp != NULL, "cannot open %s", path);
-    buf_init(&b);
-    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-        buf_append(&b, chunk, n);
-    fclose(fp);
-    return buf_steal(&b);
-}
-
-/* srcdir_file - $top_srcdir/REL; the harness (AM_TESTS_ENVIRONMENT) exports top_srcdir */
-static char *srcdir_file(const char *rel)
-{
-    const char *top = getenv("top_srcdir");
-
-    ck_assert_msg(top && *top, "top_srcdir is not set: run this test through 'make check'");
-    return xasprintf("%s/%s", top, rel);
-}
-
 static void assert_list(const struct conf_strlist *l, size_t n, const char *const *want)
 {
     ck_assert_uint_eq(l->count, n);
@@ -651,7 +626,7 @@ static char *uncommented_etc(int *settings)
         {"\"/var/spool/byosmtp", "\"" BYOSMTP_SPOOLDIR},
         {"\"/etc/byosmtp", "\"" BYOSMTP_CONFDIR},
     };
-    char *file = srcdir_file("etc/byosmtp.conf"), *text = read_file(file), *line, *next;
+    char *file = test_srcdir_path("etc/byosmtp.conf"), *text = test_read_file(file, NULL), *line, *next;
     struct buf b;
 
     *settings = 0;
@@ -688,7 +663,7 @@ START_TEST(shipped_file_holds_the_defaults)
     int settings;
 
     /* as shipped (all commented out) */
-    file = srcdir_file("etc/byosmtp.conf");
+    file = test_srcdir_path("etc/byosmtp.conf");
     ck_assert_msg(conf_load(file, &c, &err) == 0, "%s", err);
     assert_defaults(c);
     conf_unref(c);
@@ -743,8 +718,8 @@ START_TEST(every_setting_is_shipped_and_documented)
     config_init(&shipped);
     ck_assert_msg(config_read_string(&shipped, etc) == CONFIG_TRUE, "%s",
                   config_error_text(&shipped));
-    man_file = srcdir_file("doc/byosmtp.conf.5");
-    man = read_file(man_file);
+    man_file = test_srcdir_path("doc/byosmtp.conf.5");
+    man = test_read_file(man_file, NULL);
     for (int i = 0; i < n; i++) {
         ck_assert_msg(config_lookup(&shipped, keys[i]) != NULL, "%s is missing in etc/byosmtp.conf",
                       keys[i]);

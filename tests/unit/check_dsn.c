@@ -145,22 +145,6 @@ static char *unescape(const char *s, size_t *len)
     return buf_steal(&b);
 }
 
-/* read_file - the whole file at PATH */
-static char *read_file(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    struct buf b;
-    char chunk[4096];
-    size_t n;
-
-    ck_assert_msg(fp != NULL, "cannot open %s", path);
-    buf_init(&b);
-    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-        buf_append(&b, chunk, n);
-    fclose(fp);
-    return buf_steal(&b);
-}
-
 /* golden_parse - parse the text of a NAME.in file (doc/delivery.md) into G */
 static void golden_parse(const char *file, char *text, struct golden *g)
 {
@@ -257,14 +241,6 @@ static void golden_free(struct golden *g)
     buf_free(&g->headers);
 }
 
-/* golden_dir - where the golden files are: $top_srcdir/tests/dsn */
-static char *golden_dir(void)
-{
-    const char *top = getenv("top_srcdir");
-
-    return xasprintf("%s/tests/dsn", top && *top ? top : ".");
-}
-
 /* crlf - TEXT with every LF made CRLF (the .ref files are kept with LF line ends) */
 static char *crlf(const char *text)
 {
@@ -281,7 +257,7 @@ static char *crlf(const char *text)
 
 START_TEST(golden_files)
 {
-    char *dir = golden_dir();
+    char *dir = test_srcdir_path("tests/dsn");
     DIR *d = opendir(dir);
     struct dirent *e;
     int cases = 0, failed = 0;
@@ -298,7 +274,7 @@ START_TEST(golden_files)
         base = xstrndup(e->d_name, len - 3);
         in_path = xasprintf("%s/%s.in", dir, base);
         ref_path = xasprintf("%s/%s.ref", dir, base);
-        in_text = read_file(in_path);
+        in_text = test_read_file(in_path, NULL);
         golden_parse(in_path, in_text, &g);
         buf_init(&out);
         ck_assert_msg(dsn_build(&g.p, &out, &err) == 0, "%s: %s", base, err);
@@ -312,7 +288,7 @@ START_TEST(golden_files)
                     fputc(out.data[i], fp);
             fclose(fp);
         }
-        ref = read_file(ref_path);
+        ref = test_read_file(ref_path, NULL);
         expected = crlf(ref);
         /* byte for byte: the output against the .ref with its line ends made CRLF */
         if (strlen(expected) != out.len || memcmp(expected, out.data, out.len) != 0) {

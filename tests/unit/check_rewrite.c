@@ -187,22 +187,6 @@ static char *unescape(const char *s, size_t n)
     return buf_steal(&b);
 }
 
-/* read_file - the whole file at PATH */
-static char *read_file(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    struct buf b;
-    char chunk[4096];
-    size_t n;
-
-    ck_assert_msg(fp != NULL, "cannot open %s", path);
-    buf_init(&b);
-    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-        buf_append(&b, chunk, n);
-    fclose(fp);
-    return buf_steal(&b);
-}
-
 /* golden_parse - parse the text of a NAME.in file (see doc/rewrite.md) into G */
 static void golden_parse(const char *file, char *text, struct golden *g)
 {
@@ -319,17 +303,9 @@ static void report_diff(const char *name, const char *expected, const char *actu
     }
 }
 
-/* golden_dir - where the golden files are: $top_srcdir/tests/rewrite */
-static char *golden_dir(void)
-{
-    const char *top = getenv("top_srcdir");
-
-    return xasprintf("%s/tests/rewrite", top && *top ? top : ".");
-}
-
 START_TEST(golden_files)
 {
-    char *dir = golden_dir();
+    char *dir = test_srcdir_path("tests/rewrite");
     DIR *d = opendir(dir);
     struct dirent *e;
     int cases = 0, failed = 0;
@@ -347,7 +323,7 @@ START_TEST(golden_files)
         base = xstrndup(e->d_name, len - 3);
         in_path = xasprintf("%s/%s.in", dir, base);
         ref_path = xasprintf("%s/%s.ref", dir, base);
-        in_text = read_file(in_path);
+        in_text = test_read_file(in_path, NULL);
         golden_parse(in_path, in_text, &g);
         buf_init(&out);
         buf_init(&got);
@@ -368,7 +344,7 @@ START_TEST(golden_files)
             fputs(got.data, fp);
             fclose(fp);
         }
-        ref = read_file(ref_path);
+        ref = test_read_file(ref_path, NULL);
         if (strcmp(ref, got.data) != 0) {
             report_diff(base, ref, got.data);
             failed++;

@@ -32,21 +32,6 @@ static struct secret_key *new_key(const char *dir, const char *name, char **path
     return key;
 }
 
-/* read_file - the whole of a small file; *len gets its size */
-static unsigned char *read_file(const char *path, size_t *len)
-{
-    unsigned char *p = xmalloc(8192);
-    int fd = open(path, O_RDONLY);
-    ssize_t n;
-
-    ck_assert_int_ge(fd, 0);
-    n = read(fd, p, 8192);
-    ck_assert_int_ge(n, 0);
-    close(fd);
-    *len = (size_t)n;
-    return p;
-}
-
 /* write_bytes - create PATH with N bytes and MODE */
 static void write_bytes(const char *path, const void *p, size_t n, mode_t mode)
 {
@@ -159,8 +144,8 @@ START_TEST(generate_gives_different_keys)
 
     ck_assert_int_eq(secret_key_generate(a, NULL), 0);
     ck_assert_int_eq(secret_key_generate(b, NULL), 0);
-    ka = read_file(a, &la);
-    kb = read_file(b, &lb);
+    ka = (unsigned char *)test_read_file(a, &la);
+    kb = (unsigned char *)test_read_file(b, &lb);
     ck_assert_uint_eq(la, SECRET_KEY_LEN);
     ck_assert_uint_eq(lb, SECRET_KEY_LEN);
     ck_assert(memcmp(ka, kb, SECRET_KEY_LEN) != 0);
@@ -180,20 +165,20 @@ START_TEST(generate_refuses_to_overwrite)
     char *plainfile;
 
     ck_assert_int_eq(secret_key_generate(path, &err), 0);
-    before = read_file(path, &lb);
+    before = (unsigned char *)test_read_file(path, &lb);
     ck_assert_int_eq(secret_key_generate(path, &err), -1);
     want = xasprintf("%s: exists already; remove it first if you really mean to replace the key "
                      "(every stored password must then be entered again)",
                      path);
     ck_assert_str_eq(err, want);
-    after = read_file(path, &la);
+    after = (unsigned char *)test_read_file(path, &la);
     ck_assert_uint_eq(la, lb);
     ck_assert(memcmp(before, after, lb) == 0);
 
     /* Any file in the way is kept as it is, whatever it holds. */
     plainfile = test_write(dir, "notes", "keep me\n", 0644);
     ck_assert_int_eq(secret_key_generate(plainfile, &err), -1);
-    other = read_file(plainfile, &lo);
+    other = (unsigned char *)test_read_file(plainfile, &lo);
     ck_assert_uint_eq(lo, 8);
     ck_assert(memcmp(other, "keep me\n", 8) == 0);
 

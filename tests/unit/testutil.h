@@ -1,6 +1,6 @@
 /*
  * testutil - helpers shared by the Check unit tests: a private temporary directory per test,
- * and writing a file in one call.
+ * writing and reading a file in one call, and the path of a file in the source tree.
  */
 #ifndef BYOSMTP_TESTUTIL_H
 #define BYOSMTP_TESTUTIL_H
@@ -45,6 +45,41 @@ static inline char *test_write(const char *dir, const char *name, const char *te
     fputs(text, fp);
     ck_assert_int_eq(fclose(fp), 0);
     ck_assert_int_eq(chmod(path, mode), 0);
+    return path;
+}
+
+/* test_read_file - the whole file at PATH, NUL-terminated (caller frees); *len its size when len */
+static inline char *test_read_file(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    size_t n = 0, cap = 8192, got;
+    char *p = malloc(cap);
+
+    ck_assert_msg(fp != NULL, "cannot open %s", path);
+    ck_assert_ptr_nonnull(p);
+    while ((got = fread(p + n, 1, cap - n - 1, fp)) > 0) {
+        n += got;
+        if (cap - n - 1 == 0) {
+            cap *= 2;
+            p = realloc(p, cap);
+            ck_assert_ptr_nonnull(p);
+        }
+    }
+    fclose(fp);
+    p[n] = '\0';
+    if (len != NULL)
+        *len = n;
+    return p;
+}
+
+/* test_srcdir_path - $top_srcdir/REL (caller frees); the harness exports top_srcdir */
+static inline char *test_srcdir_path(const char *rel)
+{
+    const char *top = getenv("top_srcdir");
+    char *path = malloc(4096);
+
+    ck_assert_msg(top && *top, "top_srcdir is not set: run this test through 'make check'");
+    snprintf(path, 4096, "%s/%s", top, rel);
     return path;
 }
 
