@@ -181,7 +181,7 @@ int ctl_cmd_verify(struct ctl *ctl, int argc, char **argv)
         res.tls_subject = conn.tls_subject, conn.tls_subject = NULL;
         res.tls_verified = conn.tls_verified;
         res.auth_mech = conn.auth_mech, conn.auth_mech = NULL;
-        if (res.cls == SMTP_OK && res.nrcpt == 1 && res.rcpt[0].cls != SMTP_OK) {
+        if (res.cls == SMTP_OK && res.nrcpt == 1 && res.rcpt[0].status != SMTP_RCPT_DELIVERED) {
             res.cls = res.rcpt[0].cls;
             res.action = res.rcpt[0].action;
         }

@@ -150,7 +150,7 @@ static void fail_event(struct smtp_client *c, struct smtp_result *res, enum smtp
     res->action = v.action;
     res->stage = c->state;
     res->code = 0;
-    res->enhanced[0] = '\0';
+    snprintf(res->enhanced, sizeof(res->enhanced), "%s", v.status ? v.status : "");
     free(res->reply);
     res->reply = NULL;
     free(res->text);
@@ -782,10 +782,11 @@ static bool bad_address(const char *s)
     return strpbrk(s, "\r\n<>") != NULL || strlen(s) > 512;
 }
 
-/* set_rcpt - record the current reply (or RES's verdict when FROM_RES) for recipient I */
-static void set_rcpt(struct smtp_rcpt_result *r, enum smtp_class cls, enum smtp_action action,
-                     int code, const char *enhanced, const char *reply)
+/* set_rcpt - record an outcome for one recipient */
+static void set_rcpt(struct smtp_rcpt_result *r, enum smtp_rcpt_status status, enum smtp_class cls,
+                     enum smtp_action action, int code, const char *enhanced, const char *reply)
 {
+    r->status = status;
     r->cls = cls;
     r->action = action;
     r->code = code;
@@ -794,12 +795,41 @@ static void set_rcpt(struct smtp_rcpt_result *r, enum smtp_class cls, enum smtp_
     r->reply = reply ? xstrdup(reply) : NULL;
 }
 
-/* rcpt_from_result - give every recipient still marked PENDING the outcome in RES */
-static void rcpt_from_result(struct smtp_result *res, const bool *pending)
+const char *smtp_rcpt_status_name(enum smtp_rcpt_status status)
 {
-    for (size_t i = 0; i < res->nrcpt; i++)
-        if (pending[i])
-            set_rcpt(&res->rcpt[i], res->cls, res->action, res->code, res->enhanced, res->reply);
+    static const char *const names[] = {"untried", "accepted", "delivered", "failed"};
+
+    return (unsigned)status < sizeof(names) / sizeof(names[0]) ? names[status] : "unknown";
+}
+
+/* rcpt_open - the recipient has no final outcome yet */
+static bool rcpt_open(const struct smtp_rcpt_result *r)
+{
+    return r->status == SMTP_RCPT_UNTRIED || r->status == SMTP_RCPT_ACCEPTED;
+}
+
+/*
+ * rcpt_settle - give every recipient without a final outcome the message's failure in RES.
+ * This runs on every way out of smtp_client_send(): a recipient is delivered only where the
+ * final dot's 2xx said so, and one that no step answered (RES says OK, which no path should
+ * leave) fails as temporary, so that it is deferred rather than taken for sent.
+ */
+static void rcpt_settle(struct smtp_result *res)
+{
+    struct smtp_verdict none = smtp_trouble_event(SMTP_EV_NO_OUTCOME);
+
+    for (size_t i = 0; i < res->nrcpt; i++) {
+        struct smtp_rcpt_result *r = &res->rcpt[i];
+
+        if (!rcpt_open(r))
+            continue;
+        if (res->cls != SMTP_OK)
+            set_rcpt(r, SMTP_RCPT_FAILED, res->cls, res->action, res->code, res->enhanced,
+                     res->reply);
+        else
+            set_rcpt(r, SMTP_RCPT_FAILED, none.cls, none.action, 0, "",
+                     "the transaction ended without an answer for this recipient");
+    }
 }
 
 /* rset_quietly - end a failed transaction so the session can be reused; drop it if that fails */
@@ -918,17 +948,13 @@ int smtp_client_send(struct smtp_client *c, const struct smtp_envelope *env, str
 {
     bool pipelining = (c->caps.flags & SMTP_CAP_PIPELINING) != 0;
     bool utf8 = false, mail_ok = false, data_ok = false;
-    bool *pending;
-    size_t naccepted = 0, nread = 0;
+    size_t naccepted = 0;
     struct buf cmd, mail;
     int rc = -1;
 
     result_reset(res);
     res->nrcpt = env->nrcpt;
-    res->rcpt = xcalloc(env->nrcpt ? env->nrcpt : 1, sizeof(*res->rcpt));
-    pending = xcalloc(env->nrcpt ? env->nrcpt : 1, sizeof(*pending));
-    for (size_t i = 0; i < env->nrcpt; i++)
-        pending[i] = true;
+    res->rcpt = xcalloc(env->nrcpt ? env->nrcpt : 1, sizeof(*res->rcpt)); /* all UNTRIED */
     buf_reset(&c->trail);
     buf_init(&cmd);
     buf_init(&mail);
@@ -991,14 +1017,14 @@ int smtp_client_send(struct smtp_client *c, const struct smtp_envelope *env, str
         }
         if (read_reply(c, c->to.command, false, res) < 0)
             goto fail_all;
-        nread++;
         if (!mail_ok)
             continue; /* the RCPT replies after a refused MAIL say nothing about recipients */
         if (reply_ok(c, SMTP_STAGE_RCPT)) {
             char *line = smtp_reply_line(&c->reply);
 
             naccepted++;
-            set_rcpt(&res->rcpt[i], SMTP_OK, SMTP_DONE, c->reply.code, c->reply.enhanced, line);
+            set_rcpt(&res->rcpt[i], SMTP_RCPT_ACCEPTED, SMTP_OK, SMTP_DONE, c->reply.code,
+                     c->reply.enhanced, line);
             free(line);
         } else {
             struct smtp_result r1;
@@ -1007,8 +1033,8 @@ int smtp_client_send(struct smtp_client *c, const struct smtp_envelope *env, str
             smtp_result_init(&r1);
             fail_reply(c, &r1, SMTP_STAGE_RCPT, what);
             free(what);
-            set_rcpt(&res->rcpt[i], r1.cls, r1.action, r1.code, r1.enhanced, r1.reply);
-            pending[i] = false;
+            set_rcpt(&res->rcpt[i], SMTP_RCPT_FAILED, r1.cls, r1.action, r1.code, r1.enhanced,
+                     r1.reply);
             /* The message's result, if no recipient is accepted, is the first refusal. */
             if (naccepted == 0 && res->cls == SMTP_OK) {
                 res->cls = r1.cls;
@@ -1079,16 +1105,17 @@ int smtp_client_send(struct smtp_client *c, const struct smtp_envelope *env, str
         snprintf(res->enhanced, sizeof(res->enhanced), "%s", c->reply.enhanced);
         res->reply = line;
         for (size_t i = 0; i < env->nrcpt; i++)
-            if (pending[i])
-                set_rcpt(&res->rcpt[i], SMTP_OK, SMTP_DONE, c->reply.code, c->reply.enhanced, line);
+            if (res->rcpt[i].status == SMTP_RCPT_ACCEPTED)
+                set_rcpt(&res->rcpt[i], SMTP_RCPT_DELIVERED, SMTP_OK, SMTP_DONE, c->reply.code,
+                         c->reply.enhanced, line);
     }
     c->state = SMTP_STAGE_READY;
     rc = 0;
     goto out;
 
 fail_accepted:
-    /* The message failed after RCPT: every accepted recipient shares the message's outcome. */
-    rcpt_from_result(res, pending);
+    /* The message failed after RCPT: every accepted recipient shares the message's outcome
+     * (rcpt_settle below). */
     if (c->usable && res->stage == SMTP_STAGE_DATA)
         rset_quietly(c);
     if (c->usable)
@@ -1096,14 +1123,12 @@ fail_accepted:
     goto out;
 
 fail_all:
-    rcpt_from_result(res, pending);
-    (void)nread;
     rset_quietly(c);
 out:
+    rcpt_settle(res);
     result_trail(c, res);
     buf_free(&cmd);
     buf_free(&mail);
-    free(pending);
     return rc;
 }
 

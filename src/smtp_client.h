@@ -72,13 +72,31 @@ struct smtp_params {
     const char *log_name;        /* names the target in log lines; NULL = host */
 };
 
+/*
+ * Where one recipient stands. The zero value is SMTP_RCPT_UNTRIED, so that a result no step
+ * filled in can never read as delivered: only SMTP_RCPT_DELIVERED means the provider answered
+ * 2xx to its RCPT and to the final dot. smtp_client_send() returns every recipient either
+ * DELIVERED or FAILED; the other two states exist only while it runs.
+ */
+enum smtp_rcpt_status {
+    SMTP_RCPT_UNTRIED = 0, /* nothing known yet */
+    SMTP_RCPT_ACCEPTED,    /* RCPT got 2xx; the message itself not yet */
+    SMTP_RCPT_DELIVERED,   /* RCPT and the final dot got 2xx: the provider has it */
+    SMTP_RCPT_FAILED,      /* not delivered: cls and action say why and what to do */
+};
+
+/* smtp_rcpt_status_name - "untried", "accepted", "delivered", "failed" */
+const char *smtp_rcpt_status_name(enum smtp_rcpt_status status);
+
 /* The outcome for one recipient of smtp_client_send(), in the order of envelope.rcpt. */
 struct smtp_rcpt_result {
-    enum smtp_class cls; /* SMTP_OK when the provider accepted the message for it */
+    enum smtp_rcpt_status status;
+    enum smtp_class cls; /* SMTP_OK exactly when status is SMTP_RCPT_DELIVERED */
     enum smtp_action action;
     int code;            /* the deciding reply (RCPT's, or the message's), 0 when none */
     char enhanced[16];
-    char *reply;         /* that reply as one line ("550 5.1.1 ..."), NULL when none */
+    char *reply;         /* that reply as one line ("550 5.1.1 ..."); NULL when no reply
+                            decided (then the result's text says what happened) */
 };
 
 /*
@@ -152,7 +170,10 @@ struct smtp_client *smtp_client_open(const struct smtp_params *p, struct smtp_re
  * smtp_client_send - submit one message from SRC to ENV's recipients.
  * Returns 0 when the provider accepted it for at least one recipient (RES cls SMTP_OK; see
  * res->rcpt[i] for each recipient, some may have been refused); -1 when it accepted it for
- * none (RES holds the deciding failure; every res->rcpt[i] holds its own). The message is
+ * none (RES holds the deciding failure; every res->rcpt[i] holds its own). Whatever path the
+ * send takes, every res->rcpt[i] comes back SMTP_RCPT_DELIVERED or SMTP_RCPT_FAILED with the
+ * class and action that apply; a recipient that nothing answered fails as temporary/retry.
+ * The message is
  * refused before MAIL when it is larger than the server's SIZE, 8-bit for a server without
  * 8BITMIME, or has a non-ASCII address for one without SMTPUTF8 (message_rejected, bounce).
  * A message that cannot be read to its end is never terminated: the connection is dropped.

@@ -95,6 +95,15 @@ static struct smtp_verdict verdict(enum smtp_class cls, enum smtp_action action)
     return v;
 }
 
+/* refusal - the verdict on a message this provider can never take, with its STATUS */
+static struct smtp_verdict refusal(const char *status)
+{
+    struct smtp_verdict v = verdict(SMTP_MESSAGE_REJECTED, SMTP_BOUNCE);
+
+    v.status = status;
+    return v;
+}
+
 struct smtp_verdict smtp_trouble_event(enum smtp_event ev)
 {
     switch (ev) {
@@ -118,12 +127,18 @@ struct smtp_verdict smtp_trouble_event(enum smtp_event ev)
         return verdict(SMTP_TEMPORARY, SMTP_RETRY);
     case SMTP_EV_PROTOCOL:
         return verdict(SMTP_PROTOCOL, SMTP_RETRY);
-    /* The message can never pass this provider as it is: bounce rather than retry for days. */
+    /* The message can never pass this provider as it is: bounce rather than retry for days,
+     * with the status Postfix gives the same refusals (RFC 3463, RFC 6531). */
     case SMTP_EV_TOO_BIG:
+        return refusal("5.3.4");
     case SMTP_EV_NO_8BITMIME:
+        return refusal("5.6.3");
     case SMTP_EV_NO_SMTPUTF8:
-        return verdict(SMTP_MESSAGE_REJECTED, SMTP_BOUNCE);
+        return refusal("5.6.7");
     case SMTP_EV_LOCAL:
+        return verdict(SMTP_TEMPORARY, SMTP_RETRY);
+    /* Nothing says the provider took the message for this recipient: when in doubt, defer. */
+    case SMTP_EV_NO_OUTCOME:
         return verdict(SMTP_TEMPORARY, SMTP_RETRY);
     case SMTP_EV_QUOTA:
         return verdict(SMTP_QUOTA_EXCEEDED, SMTP_RETRY);

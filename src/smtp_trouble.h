@@ -82,6 +82,7 @@ enum smtp_event {
     SMTP_EV_NO_SMTPUTF8,     /* non-ASCII address, server without SMTPUTF8 */
     SMTP_EV_LOCAL,           /* local failure: message source unreadable, bad parameters */
     SMTP_EV_QUOTA,           /* the target's local monthly quota is used up */
+    SMTP_EV_NO_OUTCOME,      /* a recipient that no step of the transaction answered */
 };
 
 /* The security mode matters to one rule (530 under "none" means STARTTLS is required). */
@@ -90,6 +91,7 @@ enum smtp_security { SMTP_SEC_STARTTLS, SMTP_SEC_TLS, SMTP_SEC_NONE };
 struct smtp_verdict {
     enum smtp_class cls;
     enum smtp_action action;
+    const char *status; /* for a local event that refuses the message: its RFC 3463 status, else NULL */
 };
 
 /* smtp_stage_name - "banner", "ehlo", "starttls", ... (for traces) */

@@ -380,8 +380,12 @@ void worker_attempt(struct delivery *d, const struct byosmtp_conf *conf, const s
         for (size_t k = 0; k < np; k++) {
             const struct smtp_rcpt_result *rr = &res.rcpt[k];
 
-            o[k].cls = rr->cls;
-            o[k].action = rr->cls == SMTP_OK ? SMTP_DONE : rr->action;
+            /* sent only on the provider's 2xx to the final dot for this recipient; anything
+             * else that reads OK is a doubt, and a doubt defers */
+            bool sent = rr->status == SMTP_RCPT_DELIVERED && rr->cls == SMTP_OK;
+
+            o[k].cls = sent ? SMTP_OK : rr->cls == SMTP_OK ? SMTP_TEMPORARY : rr->cls;
+            o[k].action = sent ? SMTP_DONE : rr->cls == SMTP_OK ? SMTP_RETRY : rr->action;
             o[k].code = rr->code;
             snprintf(o[k].enhanced, sizeof(o[k].enhanced), "%s", rr->enhanced);
             o[k].reply = rr->reply ? rr->reply : res.reply ? res.reply : res.text;

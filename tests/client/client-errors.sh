@@ -4,9 +4,11 @@
 # Exit 0 pass, 1 fail, 77 skip.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/client/lib.sh"
 
-# check NAME WHAT CLASS ACTION LABEL - the probe's WHAT line has CLASS and ACTION, and it failed
+# check NAME WHAT CLASS ACTION LABEL - the probe's WHAT line has CLASS and ACTION, and it failed;
+# for a send, every recipient carries the same CLASS/ACTION and is marked failed, never delivered
 check() {
-    if [ "$probe_status" -ne 0 ] && result_is "$1" "$2" "$3" "$4"; then
+    if [ "$probe_status" -ne 0 ] && result_is "$1" "$2" "$3" "$4" &&
+        { [ "$2" = open ] || rcpts_are "$1" "$3" "$4"; }; then
         pass "$5 -> $3/$4"
     else
         fail "$5: wanted $3/$4"
@@ -110,10 +112,10 @@ start_provider reject $(tls_args starttls) $(auth_args PLAIN) \
     --rule '{"on": "DOT", "conn": 3, "reply": "554 5.7.1 Message rejected: content"}'
 probe sender --host localhost --port "$port"
 check sender send1 sender_rejected bounce "MAIL refused"
-grep -q "^rcpt <rcpt@example.com>: sender_rejected action=bounce" "$tmp/sender.out" || fail "recipient not given the MAIL refusal"
+grep -q "^rcpt <rcpt@example.com>: sender_rejected action=bounce status=failed code=553" "$tmp/sender.out" || fail "recipient not given the MAIL refusal"
 probe rcpt --host localhost --port "$port" --to good@example.com --to bad@example.com
-if result_is rcpt send1 ok done && grep -q "^rcpt <good@example.com>: ok action=done" "$tmp/rcpt.out" &&
-    grep -q "^rcpt <bad@example.com>: recipient_rejected action=bounce code=550" "$tmp/rcpt.out"; then
+if result_is rcpt send1 ok done && grep -q "^rcpt <good@example.com>: ok action=done status=delivered" "$tmp/rcpt.out" &&
+    grep -q "^rcpt <bad@example.com>: recipient_rejected action=bounce status=failed code=550" "$tmp/rcpt.out"; then
     pass "one recipient refused -> recipient_rejected/bounce for it, delivered to the other"
 else
     fail "per-recipient result"
@@ -130,7 +132,8 @@ record_check reject "len(msgs) == 1 and [r['addr'] for r in msgs[0]['rcpt'] if r
 start_provider nopipe $(tls_args starttls) $(auth_args PLAIN) --no-pipelining \
     --rule '{"on": "RCPT", "rcpt": "bad@example.com", "reply": "550 5.1.1 User unknown"}'
 probe nopipe --host localhost --port "$port" --to bad@example.com --to good@example.com
-if result_is nopipe send1 ok done && grep -q "^rcpt <bad@example.com>: recipient_rejected" "$tmp/nopipe.out"; then
+if result_is nopipe send1 ok done && grep -q "^rcpt <bad@example.com>: recipient_rejected action=bounce status=failed" "$tmp/nopipe.out" &&
+    grep -q "^rcpt <good@example.com>: ok action=done status=delivered" "$tmp/nopipe.out"; then
     pass "no PIPELINING: per-recipient results"
 else
     fail "no PIPELINING"
@@ -176,19 +179,48 @@ check stallbanner open timeout retry "server stalls before its banner"
 stop_provider stall
 stop_provider stallbanner
 
+# After RCPT was accepted for both recipients: DATA refused, the connection lost at DATA and after
+# the message, a 4xx to the final dot, a server that stalls at DATA. Every recipient carries the
+# message's outcome; none is delivered, and the provider recorded no message.
+two="--to ann@example.com --to ben@example.com"
+start_provider midway $(tls_args starttls) $(auth_args PLAIN) \
+    --rule '{"on": "DATA", "conn": 1, "reply": "554 5.7.1 No DATA for you"}' \
+    --rule '{"on": "DATA", "conn": 2, "close": true}' \
+    --rule '{"on": "DOT", "conn": 3, "close": true}' \
+    --rule '{"on": "DOT", "conn": 4, "reply": "451 4.3.0 Try again later"}' \
+    --rule '{"on": "DATA", "conn": 5, "stall": 4}'
+probe dataref --host localhost --port "$port" $two
+check dataref send1 message_rejected bounce "DATA refused"
+probe datalost --host localhost --port "$port" $two
+check datalost send1 temporary retry "connection lost at DATA"
+probe dotlost --host localhost --port "$port" $two
+check dotlost send1 temporary retry "connection lost before the final reply"
+probe dottemp --host localhost --port "$port" $two
+check dottemp send1 temporary retry "4xx to the final dot"
+grep -q "^rcpt <ben@example.com>: temporary action=retry status=failed code=451 enhanced=4.3.0" \
+    "$tmp/dottemp.out" || fail "4xx to the final dot: the reply is not each recipient's"
+probe datastall --host localhost --port "$port" $two --timeout 1
+check datastall send1 timeout retry "server stalls at DATA"
+stop_provider midway
+record_check midway "not msgs" || fail "midway: the provider recorded a message"
+
 # message_rejected before MAIL: too big for SIZE, 8-bit without 8BITMIME, non-ASCII address
-# without SMTPUTF8 — the provider never sees a MAIL.
+# without SMTPUTF8 — the provider never sees a MAIL, and every recipient is bounced with the
+# status that names the refusal.
 start_provider limits $(tls_args starttls) $(auth_args PLAIN) --size 1000 --no-8bitmime --no-smtputf8
-probe size --host localhost --port "$port" --size 5000
+probe size --host localhost --port "$port" --size 5000 $two
 check size send1 message_rejected bounce "message larger than SIZE"
 grep -q "SIZE 1000" "$tmp/size.out" || fail "SIZE refusal not explained"
-probe eight --host localhost --port "$port" --body 8bit
+grep -q "^rcpt <ben@example.com>: .* enhanced=5.3.4 " "$tmp/size.out" || fail "SIZE refusal: status 5.3.4"
+probe eight --host localhost --port "$port" --body 8bit $two
 check eight send1 message_rejected bounce "8-bit message, no 8BITMIME"
+grep -q "^rcpt <ben@example.com>: .* enhanced=5.6.3 " "$tmp/eight.out" || fail "8BITMIME refusal: status 5.6.3"
 printf 'Subject: caf\303\251\r\n\r\nna\303\257ve\r\n' >"$tmp/8bit.eml"
-probe eightlate --host localhost --port "$port" --body unknown --message "$tmp/8bit.eml"
+probe eightlate --host localhost --port "$port" --body unknown --message "$tmp/8bit.eml" $two
 check eightlate send1 message_rejected bounce "8-bit content found while sending, no 8BITMIME"
-probe utf8 --host localhost --port "$port" --to "j$(printf '\303\274')rgen@example.com"
+probe utf8 --host localhost --port "$port" --to ann@example.com --to "j$(printf '\303\274')rgen@example.com"
 check utf8 send1 message_rejected bounce "non-ASCII address, no SMTPUTF8"
+grep -q "^rcpt <ann@example.com>: .* enhanced=5.6.7 " "$tmp/utf8.out" || fail "SMTPUTF8 refusal: status 5.6.7"
 stop_provider limits
 record_check limits "not msgs and not any(c.split(' ')[0].upper() == 'MAIL' for x in conns for c in x['commands'] if x['conn'] != 3)" ||
     fail "limits: a refused-early message reached MAIL"

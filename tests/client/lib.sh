@@ -130,6 +130,19 @@ probe() {
     probe_status=$?
 }
 
+# rcpts_are NAME CLASS ACTION - every recipient line of probe NAME (there is at least one) says
+# CLASS/ACTION and failed: a message-level failure leaves no recipient reading as delivered
+rcpts_are() {
+    ra_lines=$(grep -c '^rcpt <' "$tmp/$1.out")
+    ra_match=$(grep -c "^rcpt <[^>]*>: $2 action=$3 status=failed " "$tmp/$1.out")
+    if [ "$ra_lines" -gt 0 ] && [ "$ra_lines" -eq "$ra_match" ]; then
+        return 0
+    fi
+    echo "--- $1: expected every recipient $2/$3 status=failed; probe output:"
+    cat "$tmp/$1.out"
+    return 1
+}
+
 # result_is NAME WHAT CLASS [ACTION] - the probe printed "WHAT: CLASS action=ACTION"
 result_is() {
     if grep -q "^$2: $3 action=${4:-}" "$tmp/$1.out"; then

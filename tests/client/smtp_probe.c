@@ -46,9 +46,11 @@ static void print_result(const char *what, const struct smtp_result *r, const st
     if (r->auth_mech)
         printf("%s-auth: %s\n", what, r->auth_mech);
     for (size_t i = 0; env && i < r->nrcpt; i++)
-        printf("rcpt <%s>: %s action=%s code=%d reply=%s\n", env->rcpt[i],
+        printf("rcpt <%s>: %s action=%s status=%s code=%d enhanced=%s reply=%s\n", env->rcpt[i],
                smtp_class_name(r->rcpt[i].cls), smtp_action_name(r->rcpt[i].action),
-               r->rcpt[i].code, r->rcpt[i].reply ? r->rcpt[i].reply : "-");
+               smtp_rcpt_status_name(r->rcpt[i].status), r->rcpt[i].code,
+               r->rcpt[i].enhanced[0] ? r->rcpt[i].enhanced : "-",
+               r->rcpt[i].reply ? r->rcpt[i].reply : "-");
     fflush(stdout);
 }
 
@@ -190,7 +192,7 @@ int main(int argc, char **argv)
         if (smtp_client_send(c, &env, &src, &res) < 0)
             status = 1;
         for (size_t r = 0; r < res.nrcpt; r++)
-            if (res.rcpt[r].cls != SMTP_OK)
+            if (res.rcpt[r].status != SMTP_RCPT_DELIVERED)
                 status = 1;
         print_result(what, &res, &env);
         smtp_result_free(&res);

@@ -54,7 +54,7 @@ write_conf() {
         echo "spool = { path = \"$SPOOL\"; };"
         echo "secrets = { key_file = \"$T/master.key\"; };"
         echo "delivery = { workers = ${WORKERS:-4}; tls_ca_file = \"$T/certs/ca.pem\";"
-        echo "  connect_timeout = 5; command_timeout = 10; conn_idle_timeout = ${IDLE:-5};"
+        echo "  connect_timeout = 5; command_timeout = ${COMMAND_TIMEOUT:-10}; conn_idle_timeout = ${IDLE:-5};"
         echo "  retry = { min_backoff = ${MIN_BACKOFF:-1}; max_backoff = ${MAX_BACKOFF:-2}; max_lifetime = ${LIFETIME:-600}; };"
         echo "  bounce = { command = \"${BOUNCE_COMMAND}\"; }; };"
         echo "log = { level = \"${LOG_LEVEL:-info}\"; };"

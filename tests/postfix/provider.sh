@@ -94,7 +94,7 @@ for mech in plain login cram-md5; do
     expect_rc 0 "submission with AUTH $MECH"
     expect_out "open-auth: $MECH" "AUTH $MECH was used"
     expect_out "open-tls: TLSv1." "AUTH $MECH over TLS"
-    expect_out "rcpt <$mech@dest.example>: ok action=done code=250" "Postfix accepted the AUTH $MECH message"
+    expect_out "rcpt <$mech@dest.example>: ok action=done status=delivered code=250" "Postfix accepted the AUTH $MECH message"
     delivered "$mech@dest.example" "Subject: smtp_probe" "the AUTH $MECH message"
     expect_in "$(pf_mailbox "$P" "$mech@dest.example" | tail -1)" "(Authenticated sender: alice@example.com)" \
         "AUTH $MECH message authenticated as alice"

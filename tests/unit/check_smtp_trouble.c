@@ -125,21 +125,23 @@ static const struct {
     enum smtp_event ev;
     const char *cls;
     enum smtp_action action;
+    const char *status; /* the RFC 3463 status a refused message carries, or NULL */
 } events[] = {
-    {SMTP_EV_DNS, "dns", SMTP_RETRY},
-    {SMTP_EV_REFUSED, "connection_refused", SMTP_RETRY},
-    {SMTP_EV_TIMEOUT, "timeout", SMTP_RETRY},
-    {SMTP_EV_TLS_HANDSHAKE, "tls_handshake", SMTP_RETRY},
-    {SMTP_EV_TLS_CERTIFICATE, "tls_certificate", SMTP_RETRY},
-    {SMTP_EV_STARTTLS_MISSING, "starttls_unavailable", SMTP_RETRY},
-    {SMTP_EV_AUTH_MISSING, "auth_unavailable", SMTP_RETRY},
-    {SMTP_EV_LOST, "temporary", SMTP_RETRY},
-    {SMTP_EV_PROTOCOL, "protocol", SMTP_RETRY},
-    {SMTP_EV_TOO_BIG, "message_rejected", SMTP_BOUNCE},
-    {SMTP_EV_NO_8BITMIME, "message_rejected", SMTP_BOUNCE},
-    {SMTP_EV_NO_SMTPUTF8, "message_rejected", SMTP_BOUNCE},
-    {SMTP_EV_LOCAL, "temporary", SMTP_RETRY},
-    {SMTP_EV_QUOTA, "quota_exceeded", SMTP_RETRY},
+    {SMTP_EV_DNS, "dns", SMTP_RETRY, NULL},
+    {SMTP_EV_REFUSED, "connection_refused", SMTP_RETRY, NULL},
+    {SMTP_EV_TIMEOUT, "timeout", SMTP_RETRY, NULL},
+    {SMTP_EV_TLS_HANDSHAKE, "tls_handshake", SMTP_RETRY, NULL},
+    {SMTP_EV_TLS_CERTIFICATE, "tls_certificate", SMTP_RETRY, NULL},
+    {SMTP_EV_STARTTLS_MISSING, "starttls_unavailable", SMTP_RETRY, NULL},
+    {SMTP_EV_AUTH_MISSING, "auth_unavailable", SMTP_RETRY, NULL},
+    {SMTP_EV_LOST, "temporary", SMTP_RETRY, NULL},
+    {SMTP_EV_PROTOCOL, "protocol", SMTP_RETRY, NULL},
+    {SMTP_EV_TOO_BIG, "message_rejected", SMTP_BOUNCE, "5.3.4"},
+    {SMTP_EV_NO_8BITMIME, "message_rejected", SMTP_BOUNCE, "5.6.3"},
+    {SMTP_EV_NO_SMTPUTF8, "message_rejected", SMTP_BOUNCE, "5.6.7"},
+    {SMTP_EV_LOCAL, "temporary", SMTP_RETRY, NULL},
+    {SMTP_EV_QUOTA, "quota_exceeded", SMTP_RETRY, NULL},
+    {SMTP_EV_NO_OUTCOME, "temporary", SMTP_RETRY, NULL}, /* unanswered: defer, never "sent" */
 };
 
 START_TEST(event_table)
@@ -151,6 +153,9 @@ START_TEST(event_table)
                           v.action == events[i].action,
                       "event %zu gave %s/%s", i, smtp_class_name(v.cls),
                       smtp_action_name(v.action));
+        ck_assert_msg(events[i].status ? v.status && strcmp(v.status, events[i].status) == 0
+                                       : v.status == NULL,
+                      "event %zu gave status %s", i, v.status ? v.status : "(none)");
     }
 }
 END_TEST
