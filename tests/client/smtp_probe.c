@@ -17,8 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "smtp_client.h"
-#include "util.h"
+#include "smtp/smtp_client.h"
+#include "util/util.h"
 
 /* print_trace - the trace callback: one line per step */
 static void print_trace(void *ctx, enum smtp_stage stage, const char *line)

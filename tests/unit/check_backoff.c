@@ -3,7 +3,7 @@
 
 #include <limits.h>
 
-#include "backoff.h"
+#include "delivery/backoff.h"
 #include "testutil.h"
 
 START_TEST(delay_table)

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bounce.h"
+#include "delivery/bounce.h"
 #include "testutil.h"
 
 START_TEST(test_argv)

@@ -5,9 +5,9 @@
 #include <libconfig.h>
 #include <pthread.h>
 
-#include "conf.h"
+#include "store/conf.h"
 #include "testutil.h"
-#include "util.h"
+#include "util/util.h"
 
 /* load_text - write TEXT to DIR/byosmtp.conf and load it; *path gets the file name */
 static int load_text(const char *dir, const char *text, struct byosmtp_conf **c, char **err,

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "deliverydir.h"
-#include "spool.h"
+#include "delivery/deliverydir.h"
+#include "spool/spool.h"
 #include "testutil.h"
 
 START_TEST(test_lock)

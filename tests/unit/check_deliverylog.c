@@ -3,7 +3,7 @@
 
 #include <regex.h>
 
-#include "deliverylog.h"
+#include "delivery/deliverylog.h"
 #include "testutil.h"
 
 /* entry - a sent message on a fresh connection; tests change what they exercise */

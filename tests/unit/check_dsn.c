@@ -11,7 +11,7 @@
 #include <dirent.h>
 #include <stdint.h>
 
-#include "dsn.h"
+#include "delivery/dsn.h"
 #include "testutil.h"
 
 /* ---- the checker ---- */

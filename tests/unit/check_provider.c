@@ -1,7 +1,7 @@
 /* check_provider - provider presets and the reply quirks the classifier takes from them */
 #include "config.h"
 
-#include "provider.h"
+#include "smtp/provider.h"
 #include "testutil.h"
 
 /* expect - classify a failure reply from HOST at STAGE, and compare class and action */

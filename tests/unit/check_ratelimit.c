@@ -1,7 +1,7 @@
 /* check_ratelimit - per-target pacing with a fake clock: parsing, spacing, slowing down, reset */
 #include "config.h"
 
-#include "ratelimit.h"
+#include "delivery/ratelimit.h"
 #include "testutil.h"
 
 START_TEST(parse_rates)

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <strings.h>
 
-#include "rewrite.h"
+#include "milter/rewrite.h"
 #include "testutil.h"
 
 /* ---- helpers ---- */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scheduler.h"
+#include "delivery/scheduler.h"
 #include "testutil.h"
 
 static const struct sched_config cfg = {.default_max_connections = 2, .idle_timeout = 10,

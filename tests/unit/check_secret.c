@@ -6,8 +6,8 @@
 #include <openssl/evp.h>
 
 #include "testutil.h"
-#include "secret.h"
-#include "util.h"
+#include "store/secret.h"
+#include "util/util.h"
 
 #define PREFIX_LEN (sizeof(SECRET_PREFIX) - 1)
 #define HEADER 16 /* key id 4 + nonce 12 */

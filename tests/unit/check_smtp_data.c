@@ -1,7 +1,7 @@
 /* check_smtp_data - the DATA encoder: CRLF only, dot-stuffing, long lines, terminator, chunking */
 #include "config.h"
 
-#include "smtp_data.h"
+#include "smtp/smtp_data.h"
 #include "testutil.h"
 
 /* encode - encode N bytes of IN in one chunk; returns the output (caller frees) and its length */

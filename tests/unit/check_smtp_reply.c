@@ -1,7 +1,7 @@
 /* check_smtp_reply - reply parsing (single, multi-line, enhanced codes, malformed) and EHLO capabilities */
 #include "config.h"
 
-#include "smtp_reply.h"
+#include "smtp/smtp_reply.h"
 #include "testutil.h"
 
 /* parse - parse TEXT as one reply; returns parse's result, err freed */

@@ -1,8 +1,8 @@
 /* check_smtp_sasl - SASL mechanisms against known answers, base64, and the choice of mechanism */
 #include "config.h"
 
-#include "sasl.h"
-#include "smtp_reply.h"
+#include "smtp/sasl.h"
+#include "smtp/smtp_reply.h"
 #include "testutil.h"
 
 START_TEST(plain_known_answer)

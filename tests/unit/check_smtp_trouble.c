@@ -1,7 +1,7 @@
 /* check_smtp_trouble - the classification table: every reply and event to its class and action */
 #include "config.h"
 
-#include "smtp_trouble.h"
+#include "smtp/smtp_trouble.h"
 #include "testutil.h"
 
 static const struct {

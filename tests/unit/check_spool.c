@@ -8,8 +8,8 @@
 
 #include <fcntl.h>
 
-#include "spool.h"
-#include "store.h"
+#include "spool/spool.h"
+#include "store/store.h"
 #include "testutil.h"
 
 static char *dir;

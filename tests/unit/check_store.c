@@ -6,7 +6,7 @@
 
 #include <pthread.h>
 
-#include "store.h"
+#include "store/store.h"
 #include "testutil.h"
 
 static char *dir;

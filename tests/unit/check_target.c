@@ -6,7 +6,7 @@
 #include "config.h"
 
 #include "testutil.h"
-#include "target.h"
+#include "store/target.h"
 
 /* A valid target's required settings, one macro each so a case can leave one out or vary it. */
 #define NAME "name = \"acme\"; "

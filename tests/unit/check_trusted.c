@@ -9,7 +9,7 @@
 #include <sys/un.h>
 
 #include "testutil.h"
-#include "trusted.h"
+#include "milter/trusted.h"
 
 /* make - a trusted list from literal strings */
 static struct trusted *make(const char **nets, size_t n)

@@ -2,7 +2,7 @@
 #include "config.h"
 
 #include "testutil.h"
-#include "util.h"
+#include "util/util.h"
 
 START_TEST(buf_grows_and_stays_terminated)
 {

@@ -1,0 +1,217 @@
+/*
+ * ctl_load - the byosmtpctl commands that move whole sets of data: "key generate", "encrypt",
+ * "load" (targets.conf into the store, all or nothing), "dump" (the store as targets.conf)
+ * and "quota" (the month's counts per target).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl/ctl.h"
+#include "util/msg.h"
+
+int ctl_cmd_key(struct ctl *ctl, int argc, char **argv)
+{
+    char *err = NULL;
+
+    if (argc != 2 || strcmp(argv[1], "generate") != 0)
+        return ctl_usage("byosmtpctl key generate");
+    if (secret_key_generate(ctl->conf->secrets.key_file, &err) < 0)
+        return ctl_fail(err);
+    printf("master key written to %s (mode 0600); keep a copy in a safe place: without it the "
+           "stored passwords cannot be used\n", ctl->conf->secrets.key_file);
+    return CTL_OK;
+}
+
+int ctl_cmd_encrypt(struct ctl *ctl, int argc, char **argv)
+{
+    struct secret_key *key;
+    char *password, *enc = NULL, *err = NULL;
+    int rc;
+
+    if (argc != 2)
+        return ctl_usage("byosmtpctl encrypt NAME   (the password is read from standard input; "
+                         "NAME is the target it is for)");
+    if (valid_target_name(argv[1], &err) < 0)
+        return ctl_fail(err);
+    if ((key = ctl_key(ctl)) == NULL)
+        return CTL_ERROR;
+    if ((password = ctl_read_password("Password: ")) == NULL)
+        return CTL_ERROR;
+    rc = secret_encrypt(key, argv[1], password, strlen(password), &enc, &err);
+    free_secret(password);
+    if (rc < 0)
+        return ctl_fail(err);
+    printf("%s\n", enc);
+    free(enc);
+    return CTL_OK;
+}
+
+/*
+ * seal_passwords - make every target of SET hold a password that decrypts with the master key:
+ * password_file entries are read and encrypted, enc:v1 values are test-decrypted.
+ */
+static int seal_passwords(struct ctl *ctl, const char *file, struct target_set *set,
+                          char **pwfiles)
+{
+    struct secret_key *key = ctl_key(ctl);
+
+    if (key == NULL)
+        return -1;
+    for (size_t i = 0; i < set->ntargets; i++) {
+        struct target *t = &set->targets[i];
+        char *plain = NULL, *err = NULL;
+        size_t len;
+        int rc;
+
+        if (pwfiles && pwfiles[i]) {
+            if ((plain = ctl_read_password_file(pwfiles[i])) == NULL)
+                return -1;
+            free(t->password_enc);
+            t->password_enc = NULL;
+            rc = secret_encrypt(key, t->name, plain, strlen(plain), &t->password_enc, &err);
+        } else {
+            rc = secret_decrypt(key, t->name, t->password_enc, &plain, &len, &err);
+        }
+        free_secret(plain);
+        if (rc < 0) {
+            msg_error("%s:%d: password of target '%s': %s", file, t->line, t->name, err);
+            free(err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int ctl_cmd_load(struct ctl *ctl, int argc, char **argv)
+{
+    struct target_set set;
+    struct store *st;
+    char **pwfiles = NULL, *err = NULL;
+    bool dry_run = false;
+    const char *file = NULL;
+    int status = CTL_ERROR;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--dry-run") == 0 || strcmp(argv[i], "-n") == 0)
+            dry_run = true;
+        else if (file == NULL && argv[i][0] != '-')
+            file = argv[i];
+        else
+            return ctl_usage("byosmtpctl load FILE [--dry-run]");
+    }
+    if (file == NULL)
+        return ctl_usage("byosmtpctl load FILE [--dry-run]");
+    memset(&set, 0, sizeof(set));
+    if (target_set_parse_file(file, &set, &pwfiles, &err) < 0)
+        return ctl_fail(err);
+    if (seal_passwords(ctl, file, &set, pwfiles) < 0)
+        goto out;
+    if (dry_run) {
+        printf("%s: %zu targets, %zu routes: valid (dry run: the store was not changed)\n", file,
+               set.ntargets, set.nroutes);
+        status = CTL_OK;
+        goto out;
+    }
+    if ((st = ctl_store(ctl, STORE_CREATE)) == NULL)
+        goto out;
+    if (store_replace_all(st, &set, &err) < 0) {
+        msg_error("%s: %s", file, err);
+        free(err);
+        goto out;
+    }
+    printf("%s: loaded %zu targets, %zu routes into %s\n", file, set.ntargets, set.nroutes,
+           store_path(st));
+    status = CTL_OK;
+out:
+    if (pwfiles) {
+        for (size_t i = 0; i < set.ntargets; i++)
+            free(pwfiles[i]);
+        free(pwfiles);
+    }
+    target_set_free(&set);
+    return status;
+}
+
+int ctl_cmd_dump(struct ctl *ctl, int argc, char **argv)
+{
+    struct target_set set;
+    struct store *st;
+    char *err = NULL;
+
+    if (argc != 1)
+        return ctl_usage("byosmtpctl dump");
+    if ((st = ctl_store(ctl, STORE_READ)) == NULL)
+        return CTL_ERROR;
+    if (store_get_all(st, &set, &err) < 0)
+        return ctl_fail(err);
+    target_set_print(&set, stdout);
+    target_set_free(&set);
+    return CTL_OK;
+}
+
+/* valid_month - "YYYY-MM" with a month from 01 to 12 */
+static bool valid_month(const char *m)
+{
+    return strlen(m) == 7 && m[4] == '-' && strspn(m, "0123456789-") == 7 &&
+           strchr(m + 5, '-') == NULL && strchr(m, '-') == m + 4 &&
+           atoi(m + 5) >= 1 && atoi(m + 5) <= 12;
+}
+
+int ctl_cmd_quota(struct ctl *ctl, int argc, char **argv)
+{
+    struct target_set set;
+    struct store *st;
+    const char *only = NULL;
+    char month[8], *err = NULL;
+    size_t shown = 0;
+
+    store_month((int64_t)time(NULL), month);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--month") == 0 && i + 1 < argc) {
+            if (!valid_month(argv[++i])) {
+                msg_error("--month '%s': expected YYYY-MM, e.g. %s", argv[i], month);
+                return CTL_USAGE;
+            }
+            memcpy(month, argv[i], 8);
+        } else if (only == NULL && argv[i][0] != '-') {
+            only = argv[i];
+        } else {
+            return ctl_usage("byosmtpctl quota [TARGET] [--month YYYY-MM]");
+        }
+    }
+    if ((st = ctl_store(ctl, STORE_READ)) == NULL)
+        return CTL_ERROR;
+    if (store_get_all(st, &set, &err) < 0)
+        return ctl_fail(err);
+    printf("%-20s %-7s %12s %12s %10s %10s\n", "TARGET", "MONTH", "USED", "LIMIT", "DELIVERED",
+           "BOUNCED");
+    for (size_t i = 0; i < set.ntargets; i++) {
+        const struct target *t = &set.targets[i];
+        struct quota_record q;
+        char limit[32];
+
+        if (only && strcmp(only, t->name) != 0)
+            continue;
+        if (store_quota_get(st, t->name, month, &q, &err) < 0) {
+            target_set_free(&set);
+            return ctl_fail(err);
+        }
+        if (t->monthly_quota)
+            snprintf(limit, sizeof(limit), "%llu", (unsigned long long)t->monthly_quota);
+        else
+            snprintf(limit, sizeof(limit), "unlimited");
+        printf("%-20s %-7s %12llu %12s %10llu %10llu\n", t->name, month,
+               (unsigned long long)q.accepted, limit, (unsigned long long)q.delivered,
+               (unsigned long long)q.bounced);
+        shown++;
+    }
+    target_set_free(&set);
+    if (only && shown == 0)
+        return ctl_fail(xasprintf("target '%s' does not exist (see 'byosmtpctl target list')",
+                                  only));
+    return CTL_OK;
+}

@@ -1,0 +1,831 @@
+/*
+ * milter - the libmilter callbacks of byosmtpd: connect/MAIL decide who may relay, RCPT looks
+ * up the route and the quota, DATA/header/body stream the message to a reception file, and
+ * end of message writes one rewritten copy per target and commits them (doc/spool.md).
+ *
+ * Contexts: struct connctx lives from connect to close and holds the snapshot the connection
+ * started with; struct msgctx lives from MAIL to eom/abort/close. Replies: a store or spool
+ * failure is TEMPFAIL with a reason in the log, never a silent pass; a header beyond the limits
+ * is a 552; a recipient over its target's quota gets quota.action.
+ * Thread-safety: see milter.h.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <libmilter/mfapi.h>
+
+#include "milter/milter.h"
+#include "util/msg.h"
+#include "milter/rewrite.h"
+#include "spool/spool.h"
+#include "store/store.h"
+#include "store/target.h"
+#include "milter/trusted.h"
+
+struct milter_snap {
+    atomic_int refs;
+    struct byosmtp_conf *conf;
+    struct trusted *trusted;
+};
+
+/* One target of the message and the recipients routed to it. */
+struct group {
+    struct target t;
+    char **exact; /* recipients as received at RCPT (for smfi_delrcpt) */
+    char **bare;  /* the same without <> (for the spool) */
+    size_t n;
+};
+
+struct msgctx {
+    char *sender;      /* as received at MAIL */
+    char *mail_params; /* ESMTP parameters of MAIL, space-separated */
+    char *qid;         /* the MTA's {i}, once known */
+    bool authenticated;
+    size_t nrcpts;     /* recipients the MTA keeps for this message (relayed or not) */
+    struct group *groups;
+    size_t ngroups;
+    struct spool_msg *rcv;
+    bool loop;
+    bool failed;       /* a spool write failed: the message ends in TEMPFAIL */
+};
+
+struct connctx {
+    struct milter_snap *snap;
+    bool trusted;
+    char *client; /* "host[addr]" for the log */
+    struct msgctx *msg;
+};
+
+/* Set once in milter_init, before smfi_main starts any thread; read-only afterwards. */
+static struct store *g_store;
+static struct spool *g_spool;
+static char g_hostname[256];
+static const char *g_crash_point;
+/* The snapshot for new connections: swapped under g_snap_lock. */
+static pthread_mutex_t g_snap_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct milter_snap *g_snap;
+static atomic_uint g_active;
+static atomic_ulong g_connections; /* since start: tells whether the MTA talks to us at all */
+
+int milter_snap_new(struct byosmtp_conf *conf, struct milter_snap **out, char **err)
+{
+    struct milter_snap *s = xcalloc(1, sizeof(*s));
+
+    *out = NULL;
+    if (trusted_parse(&conf->milter.trusted_networks, &s->trusted, err) < 0) {
+        free(s);
+        return -1;
+    }
+    s->conf = conf_ref(conf);
+    atomic_init(&s->refs, 1);
+    *out = s;
+    return 0;
+}
+
+void milter_snap_unref(struct milter_snap *s)
+{
+    if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    trusted_free(s->trusted);
+    conf_unref(s->conf);
+    free(s);
+}
+
+const struct byosmtp_conf *milter_snap_conf(const struct milter_snap *s)
+{
+    return s->conf;
+}
+
+void milter_set_snap(struct milter_snap *s)
+{
+    struct milter_snap *old;
+
+    pthread_mutex_lock(&g_snap_lock);
+    old = g_snap;
+    g_snap = s;
+    pthread_mutex_unlock(&g_snap_lock);
+    milter_snap_unref(old);
+}
+
+/* snap_get - a reference to the current snapshot */
+static struct milter_snap *snap_get(void)
+{
+    struct milter_snap *s;
+
+    pthread_mutex_lock(&g_snap_lock);
+    s = g_snap;
+    atomic_fetch_add(&s->refs, 1);
+    pthread_mutex_unlock(&g_snap_lock);
+    return s;
+}
+
+unsigned milter_active(void)
+{
+    return atomic_load(&g_active);
+}
+
+unsigned long milter_connections(void)
+{
+    return atomic_load(&g_connections);
+}
+
+void milter_done(void)
+{
+    milter_set_snap(NULL);
+}
+
+/*
+ * crash_here - test hook (BYOSMTPD_TEST_CRASH=NAME): die by SIGKILL at the named point of the
+ * commit sequence, so the crash tests stop byosmtpd exactly there. Unset in production.
+ */
+static void crash_here(const char *point)
+{
+    if (g_crash_point != NULL && strcmp(g_crash_point, point) == 0) {
+        msg_warn("test hook: killing byosmtpd at '%s'", point);
+        raise(SIGKILL);
+    }
+}
+
+/* strip_brackets - ADDR without one pair of <> and surrounding blanks, as a new string */
+static char *strip_brackets(const char *addr)
+{
+    size_t n;
+
+    while (*addr == ' ')
+        addr++;
+    n = strlen(addr);
+    while (n > 0 && addr[n - 1] == ' ')
+        n--;
+    if (n >= 2 && addr[0] == '<' && addr[n - 1] == '>')
+        return xstrndup(addr + 1, n - 2);
+    return xstrndup(addr, n);
+}
+
+/* qid_of - the MTA queue id for log lines, fetching {i} when not yet known */
+static const char *qid_of(SMFICTX *ctx, struct msgctx *m)
+{
+    if (m != NULL && m->qid == NULL) {
+        const char *i = smfi_getsymval(ctx, "{i}");
+
+        if (i != NULL && *i != '\0')
+            m->qid = xstrdup(i);
+    }
+    return m != NULL && m->qid != NULL ? m->qid : "NOQUEUE";
+}
+
+/* msg_free - per-message state: the reception file goes with it */
+static void msgctx_free(struct msgctx *m)
+{
+    if (m == NULL)
+        return;
+    free(m->sender);
+    free(m->mail_params);
+    free(m->qid);
+    for (size_t i = 0; i < m->ngroups; i++) {
+        struct group *g = &m->groups[i];
+
+        for (size_t k = 0; k < g->n; k++) {
+            free(g->exact[k]);
+            free(g->bare[k]);
+        }
+        free(g->exact);
+        free(g->bare);
+        target_free(&g->t);
+    }
+    free(m->groups);
+    spool_msg_discard(m->rcv);
+    free(m);
+}
+
+/* conn_of - the connection context */
+static struct connctx *conn_of(SMFICTX *ctx)
+{
+    return smfi_getpriv(ctx);
+}
+
+/* end_message - the message is over (eom, abort): free its state, keep the connection's */
+static void end_message(struct connctx *c)
+{
+    if (c != NULL) {
+        msgctx_free(c->msg);
+        c->msg = NULL;
+    }
+}
+
+/* reply - set the SMTP reply that goes with a REJECT or TEMPFAIL */
+static void reply(SMFICTX *ctx, const char *code, const char *xcode, const char *text)
+{
+    if (smfi_setreply(ctx, (char *)code, (char *)xcode, (char *)text) != MI_SUCCESS)
+        msg_warn("could not set the reply %s %s %s", code, xcode, text);
+}
+
+/* tempfail - log WHY and answer 451 4.3.0 */
+static sfsistat tempfail(SMFICTX *ctx, const char *qid, const char *why)
+{
+    msg_error("%s: temporary failure: %s; answered 451 4.3.0 (the MTA keeps the message)", qid,
+              why);
+    reply(ctx, "451", "4.3.0", "byosmtpd: temporary failure queueing for relay, try again later");
+    return SMFIS_TEMPFAIL;
+}
+
+static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
+                             unsigned long f2, unsigned long f3, unsigned long *pf0,
+                             unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+    (void)ctx, (void)f2, (void)f3;
+    if ((f0 & SMFIF_DELRCPT) == 0) {
+        msg_error("the MTA does not allow milters to remove recipients (actions 0x%lx): "
+                  "byosmtpd cannot work with it", f0);
+        return SMFIS_REJECT;
+    }
+    *pf0 = SMFIF_DELRCPT;
+    /* Every step is wanted (no SMFIP_NO*); header values with their leading space when offered. */
+    *pf1 = f1 & SMFIP_HDR_LEADSPC;
+    *pf2 = 0;
+    *pf3 = 0;
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
+{
+    struct connctx *c = xcalloc(1, sizeof(*c));
+    char addr[64] = "unknown";
+    const struct byosmtp_conf *conf;
+
+    c->snap = snap_get();
+    conf = c->snap->conf;
+    if (hostaddr != NULL) {
+        const struct sockaddr *sa = (const struct sockaddr *)hostaddr;
+
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr,
+                      sizeof(addr));
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                      addr, sizeof(addr));
+    }
+    c->trusted = trusted_match(c->snap->trusted, (const struct sockaddr *)hostaddr);
+    c->client = xasprintf("%s[%s]", hostname ? hostname : "unknown", addr);
+    atomic_fetch_add(&g_active, 1);
+    atomic_fetch_add(&g_connections, 1);
+    smfi_setpriv(ctx, c);
+    if (!c->trusted && !conf->milter.relay_authenticated) {
+        msg_debug("connect from %s: not in trusted_networks; passed through", c->client);
+        return SMFIS_ACCEPT;
+    }
+    msg_debug("connect from %s: %s", c->client,
+              c->trusted ? "trusted" : "may relay after SMTP AUTH");
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_helo(SMFICTX *ctx, char *helo)
+{
+    (void)ctx, (void)helo;
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
+{
+    struct connctx *c = conn_of(ctx);
+    struct msgctx *m;
+    const char *auth;
+    struct buf params;
+
+    if (c == NULL)
+        return SMFIS_ACCEPT;
+    end_message(c);
+    auth = smfi_getsymval(ctx, "{auth_authen}");
+    m = xcalloc(1, sizeof(*m));
+    m->authenticated = auth != NULL && *auth != '\0';
+    if (!c->trusted && !(m->authenticated && c->snap->conf->milter.relay_authenticated)) {
+        msg_debug("%s: client %s neither trusted nor authenticated: passed through",
+                  qid_of(ctx, m), c->client);
+        msgctx_free(m);
+        return SMFIS_ACCEPT;
+    }
+    m->sender = xstrdup(argv[0] ? argv[0] : "<>");
+    buf_init(&params);
+    for (int i = 1; argv[0] && argv[i]; i++) {
+        if (params.len)
+            buf_putc(&params, ' ');
+        buf_puts(&params, argv[i]);
+    }
+    m->mail_params = buf_steal(&params);
+    if (has_line_break(m->sender, strlen(m->sender)) ||
+        has_line_break(m->mail_params, strlen(m->mail_params))) {
+        msg_warn("%s: sender holds a line break: passed through", qid_of(ctx, m));
+        msgctx_free(m);
+        return SMFIS_ACCEPT;
+    }
+    c->msg = m;
+    return SMFIS_CONTINUE;
+}
+
+/* group_for - the group of target NAME in M, created with T (moved in) when new */
+static struct group *group_for(struct msgctx *m, struct target *t)
+{
+    for (size_t i = 0; i < m->ngroups; i++)
+        if (strcmp(m->groups[i].t.name, t->name) == 0) {
+            target_free(t);
+            return &m->groups[i];
+        }
+    m->groups = xrealloc(m->groups, (m->ngroups + 1) * sizeof(*m->groups));
+    memset(&m->groups[m->ngroups], 0, sizeof(m->groups[0]));
+    m->groups[m->ngroups].t = *t;
+    memset(t, 0, sizeof(*t));
+    return &m->groups[m->ngroups++];
+}
+
+static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
+{
+    struct connctx *c = conn_of(ctx);
+    struct msgctx *m = c ? c->msg : NULL;
+    const struct byosmtp_conf *conf;
+    char *target = NULL, *rule = NULL, *err = NULL, *bare, month[8];
+    struct target t;
+    struct quota_record q;
+    struct group *g;
+    const char *qid, *rcpt = argv[0];
+    int rc;
+
+    if (m == NULL || rcpt == NULL)
+        return SMFIS_CONTINUE;
+    conf = c->snap->conf;
+    qid = qid_of(ctx, m);
+    if (has_line_break(rcpt, strlen(rcpt))) {
+        m->nrcpts++;
+        return SMFIS_CONTINUE;
+    }
+    rc = store_route_lookup(g_store, rcpt, strlen(rcpt), &target, &rule, &err);
+    if (rc < 0) {
+        char *why = xasprintf("route lookup for %s: %s", rcpt, err);
+
+        free(err);
+        sfsistat r = tempfail(ctx, qid, why);
+
+        free(why);
+        return r;
+    }
+    if (rc == 0) {
+        m->nrcpts++;
+        return SMFIS_CONTINUE;
+    }
+    rc = store_target_get(g_store, target, &t, &err);
+    if (rc <= 0) {
+        char *why = rc < 0 ? xasprintf("target %s of %s: %s", target, rcpt, err)
+                           : xasprintf("route '%s' names target %s, which does not exist", rule,
+                                       target);
+
+        free(err);
+        free(target);
+        free(rule);
+        sfsistat r = tempfail(ctx, qid, why);
+
+        free(why);
+        return r;
+    }
+    free(rule);
+    free(target);
+    bare = strip_brackets(rcpt);
+    if (t.monthly_quota > 0) {
+        size_t pending = 0;
+
+        store_month((int64_t)time(NULL), month);
+        if (store_quota_get(g_store, t.name, month, &q, &err) < 0) {
+            char *why = xasprintf("quota of target %s: %s", t.name, err);
+
+            free(err);
+            free(bare);
+            target_free(&t);
+            sfsistat r = tempfail(ctx, qid, why);
+
+            free(why);
+            return r;
+        }
+        for (size_t i = 0; i < m->ngroups; i++)
+            if (strcmp(m->groups[i].t.name, t.name) == 0)
+                pending = m->groups[i].n;
+        if (q.accepted + pending + 1 > t.monthly_quota) {
+            const char *action = conf->quota.action == QUOTA_REJECT     ? "rejected"
+                                 : conf->quota.action == QUOTA_TEMPFAIL ? "deferred"
+                                                                        : "left to the MTA";
+
+            msg_warn("%s: to=<%s>: target %s has used its monthly quota (%llu of %llu in %s): "
+                     "%s (quota.action)", qid, bare, t.name, (unsigned long long)q.accepted,
+                     (unsigned long long)t.monthly_quota, month, action);
+            free(bare);
+            target_free(&t);
+            switch (conf->quota.action) {
+            case QUOTA_REJECT:
+                reply(ctx, "550", "5.7.1", "monthly relay quota exhausted");
+                return SMFIS_REJECT;
+            case QUOTA_TEMPFAIL:
+                reply(ctx, "451", "4.7.1", "monthly relay quota exhausted, try again later");
+                return SMFIS_TEMPFAIL;
+            case QUOTA_PASSTHROUGH:
+                m->nrcpts++;
+                return SMFIS_CONTINUE;
+            }
+        }
+    }
+    g = group_for(m, &t);
+    for (size_t i = 0; i < g->n; i++)
+        if (strcmp(g->bare[i], bare) == 0) {
+            /* The same recipient twice: one copy, one count, and it is already removed. */
+            free(bare);
+            return SMFIS_CONTINUE;
+        }
+    g->exact = xrealloc(g->exact, (g->n + 1) * sizeof(*g->exact));
+    g->bare = xrealloc(g->bare, (g->n + 1) * sizeof(*g->bare));
+    g->exact[g->n] = xstrdup(rcpt);
+    g->bare[g->n] = bare;
+    g->n++;
+    m->nrcpts++;
+    msg_debug("%s: to=<%s>: routed to target %s", qid, bare, g->t.name);
+    return SMFIS_CONTINUE;
+}
+
+/* start_reception - open the reception file once the message is known to be ours */
+static int start_reception(SMFICTX *ctx, struct msgctx *m)
+{
+    char *err = NULL;
+
+    if (m->rcv != NULL)
+        return 0;
+    if (spool_msg_begin(g_spool, &m->rcv, &err) < 0) {
+        msg_error("%s: %s", qid_of(ctx, m), err);
+        free(err);
+        return -1;
+    }
+    return 0;
+}
+
+static sfsistat cb_data(SMFICTX *ctx)
+{
+    struct connctx *c = conn_of(ctx);
+    struct msgctx *m = c ? c->msg : NULL;
+
+    if (m == NULL)
+        return SMFIS_CONTINUE;
+    if (m->ngroups == 0) {
+        end_message(c);
+        return SMFIS_ACCEPT; /* no routed recipient: not ours, untouched */
+    }
+    if (start_reception(ctx, m) < 0)
+        return tempfail(ctx, qid_of(ctx, m), "cannot create the reception file in the spool");
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
+{
+    struct connctx *c = conn_of(ctx);
+    struct msgctx *m = c ? c->msg : NULL;
+    const struct byosmtp_conf *conf;
+    const char *qid;
+    char *err = NULL;
+    size_t size;
+
+    if (m == NULL)
+        return SMFIS_CONTINUE;
+    if (m->ngroups == 0) {
+        end_message(c);
+        return SMFIS_ACCEPT;
+    }
+    conf = c->snap->conf;
+    qid = qid_of(ctx, m);
+    if (start_reception(ctx, m) < 0)
+        return tempfail(ctx, qid, "cannot create the reception file in the spool");
+    if (spool_msg_header_count(m->rcv) + 1 > (size_t)conf->milter.max_headers) {
+        msg_warn("%s: more than %d header fields (milter.max_headers): rejected with 552", qid,
+                 conf->milter.max_headers);
+        reply(ctx, "552", "5.3.4", "message header has too many fields");
+        return SMFIS_REJECT;
+    }
+    size = strlen(name) + 1 + strlen(value);
+    if (size > conf->milter.max_header_size) {
+        msg_warn("%s: header field %.64s is %zu bytes, over milter.max_header_size (%zu): "
+                 "rejected with 552", qid, name, size, conf->milter.max_header_size);
+        reply(ctx, "552", "5.3.4", "message header field too long");
+        return SMFIS_REJECT;
+    }
+    if (rewrite_field_ok(name, value, strlen(value), &err) < 0) {
+        msg_warn("%s: malformed header field: %s: rejected with 554", qid, err);
+        free(err);
+        reply(ctx, "554", "5.6.0", "malformed message header field");
+        return SMFIS_REJECT;
+    }
+    if (strcasecmp(name, "Received") == 0 && rewrite_is_ours(value, g_hostname))
+        m->loop = true;
+    if (spool_msg_header(m->rcv, name, value, &err) < 0) {
+        sfsistat r = tempfail(ctx, qid, err);
+
+        free(err);
+        return r;
+    }
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_eoh(SMFICTX *ctx)
+{
+    struct connctx *c = conn_of(ctx);
+    struct msgctx *m = c ? c->msg : NULL;
+
+    if (m == NULL)
+        return SMFIS_CONTINUE;
+    if (m->loop) {
+        msg_warn("%s: the message already carries byosmtpd's own Received: header from %s "
+                 "(a mail loop): not relayed again, passed through untouched",
+                 qid_of(ctx, m), g_hostname);
+        end_message(c);
+        return SMFIS_ACCEPT;
+    }
+    if (m->ngroups == 0) {
+        end_message(c);
+        return SMFIS_ACCEPT;
+    }
+    if (start_reception(ctx, m) < 0)
+        return tempfail(ctx, qid_of(ctx, m), "cannot create the reception file in the spool");
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+    struct connctx *c = conn_of(ctx);
+    struct msgctx *m = c ? c->msg : NULL;
+    char *err = NULL;
+
+    if (m == NULL || m->ngroups == 0)
+        return SMFIS_CONTINUE;
+    if (start_reception(ctx, m) < 0)
+        return tempfail(ctx, qid_of(ctx, m), "cannot create the reception file in the spool");
+    /* chunk is LEN bytes, not NUL-terminated. */
+    if (spool_msg_body(m->rcv, chunk, len, &err) < 0) {
+        sfsistat r = tempfail(ctx, qid_of(ctx, m), err);
+
+        free(err);
+        end_message(c);
+        return r;
+    }
+    return SMFIS_CONTINUE;
+}
+
+/* A copy being committed. */
+struct pending {
+    struct spool_copy_w *w;
+    struct queue_record rec;
+};
+
+/*
+ * commit_message - write every target's copy, then commit (doc/spool.md, "Commit"). On success
+ * the copies are in queue/ with their store records and quota counts; on failure nothing of
+ * this message is left in the queue, and *why says what failed.
+ */
+static int commit_message(SMFICTX *ctx, struct connctx *c, struct msgctx *m, char **why)
+{
+    const struct byosmtp_conf *conf = c->snap->conf;
+    const char *qid = qid_of(ctx, m);
+    struct pending *p = xcalloc(m->ngroups, sizeof(*p));
+    const char **names = NULL, **values = NULL;
+    struct rewrite_header *hdrs = NULL;
+    char *block = NULL, *err = NULL, *sender = strip_brackets(m->sender);
+    size_t nh = 0;
+    time_t now = time(NULL);
+    int rc = -1;
+    bool committed = false;
+
+    if (spool_msg_headers(m->rcv, &block, &names, &values, &nh, why) < 0)
+        goto out;
+    hdrs = xcalloc(nh ? nh : 1, sizeof(*hdrs));
+    for (size_t i = 0; i < nh; i++) {
+        hdrs[i].name = names[i];
+        hdrs[i].value = values[i];
+    }
+    for (size_t k = 0; k < m->ngroups; k++) {
+        struct group *g = &m->groups[k];
+        struct buf out;
+        struct rewrite_params rp = {
+            .from_address = g->t.from_address,
+            .from_name = g->t.from_name,
+            .reply_to = g->t.reply_to,
+            .original_from_header = conf->rewrite.original_from_header,
+            .reply_to_original = conf->rewrite.reply_to_original,
+            .hostname = g_hostname,
+            .mta_queue_id = m->qid,
+            .now = now,
+        };
+        struct spool_envelope env = {
+            .target = g->t.name,
+            .mta_queue_id = m->qid ? m->qid : "",
+            .arrival = (int64_t)now,
+            .sender = sender,
+            .envelope_from = conf->rewrite.envelope_from == ENVFROM_TARGET ? g->t.from_address
+                                                                           : sender,
+            .mail_params = m->mail_params,
+            .rcpts = g->bare,
+            .nrcpts = g->n,
+        };
+
+        if (spool_copy_new(g_spool, &p[k].w, why) < 0)
+            goto out;
+        rp.spool_id = spool_copy_id(p[k].w);
+        buf_init(&out);
+        if (rewrite_headers(&rp, hdrs, nh, &out, &err) < 0) {
+            *why = xasprintf("rewriting the header for target %s: %s", g->t.name, err);
+            free(err);
+            buf_free(&out);
+            goto out;
+        }
+        if (spool_copy_write(p[k].w, &env, out.data, out.len, m->rcv, why) < 0) {
+            buf_free(&out);
+            goto out;
+        }
+        buf_free(&out);
+        p[k].rec.id = (char *)spool_copy_id(p[k].w);
+        p[k].rec.target = g->t.name;
+        p[k].rec.nrcpts = (uint32_t)g->n;
+        p[k].rec.arrival = (int64_t)now;
+        p[k].rec.mta_queue_id = m->qid ? m->qid : "";
+        store_month((int64_t)now, p[k].rec.month);
+    }
+    crash_here("written");
+    /* The copies' names in incoming/ must be durable before the record points at them. */
+    if (spool_sync_incoming(g_spool, why) < 0)
+        goto out;
+    crash_here("fsync");
+    {
+        struct queue_record *recs = xcalloc(m->ngroups, sizeof(*recs));
+
+        for (size_t k = 0; k < m->ngroups; k++)
+            recs[k] = p[k].rec;
+        rc = store_queue_commit(g_store, recs, m->ngroups, why);
+        if (rc == 0) {
+            committed = true;
+            crash_here("commit");
+            for (size_t k = 0; k < m->ngroups && rc == 0; k++)
+                rc = spool_copy_publish(p[k].w, why);
+            if (rc < 0) {
+                /* Rare (the files were just made on this filesystem): take the commit back. */
+                if (store_queue_rollback(g_store, recs, m->ngroups, &err) < 0) {
+                    msg_error("%s: could not take back the store records after a spool failure: "
+                              "%s; recovery will queue these copies at the next start, and the "
+                              "MTA will retry too: a duplicate is possible", qid, err);
+                    free(err);
+                    err = NULL;
+                    committed = true;
+                } else {
+                    committed = false;
+                }
+            }
+        }
+        free(recs);
+        if (rc < 0) {
+            if (committed) {
+                /* The records stay; leave the files for recovery to roll forward. */
+                for (size_t k = 0; k < m->ngroups; k++) {
+                    spool_copy_release(p[k].w);
+                    p[k].w = NULL;
+                }
+            }
+            goto out;
+        }
+    }
+    if (spool_sync_queue(g_spool, &err) < 0) {
+        /* Committed already; a crash now is rolled forward from incoming/ by recovery. */
+        msg_warn("%s: %s", qid, err);
+        free(err);
+        err = NULL;
+    }
+    crash_here("publish");
+    for (size_t k = 0; k < m->ngroups; k++) {
+        msg_info("%s: spooled id=%s target=%s rcpts=%zu from=<%s>", qid, p[k].rec.id,
+                 m->groups[k].t.name, m->groups[k].n, sender);
+        spool_copy_release(p[k].w);
+        p[k].w = NULL;
+    }
+    rc = 0;
+out:
+    for (size_t k = 0; k < m->ngroups; k++)
+        spool_copy_abandon(p[k].w); /* NULL once released: kept */
+    free(p);
+    free(hdrs);
+    free(names);
+    free(values);
+    free(block);
+    free(sender);
+    return rc;
+}
+
+static sfsistat cb_eom(SMFICTX *ctx)
+{
+    struct connctx *c = conn_of(ctx);
+    struct msgctx *m = c ? c->msg : NULL;
+    char *why = NULL;
+    const char *qid;
+    size_t relayed = 0;
+    sfsistat r;
+
+    if (m == NULL || m->ngroups == 0) {
+        end_message(c);
+        return SMFIS_CONTINUE;
+    }
+    qid = qid_of(ctx, m);
+    if (m->rcv == NULL && start_reception(ctx, m) < 0) {
+        end_message(c);
+        return tempfail(ctx, qid, "cannot create the reception file in the spool");
+    }
+    if (commit_message(ctx, c, m, &why) < 0) {
+        r = tempfail(ctx, qid, why ? why : "cannot spool the message");
+        free(why);
+        end_message(c);
+        return r;
+    }
+    for (size_t k = 0; k < m->ngroups; k++)
+        relayed += m->groups[k].n;
+    if (relayed >= m->nrcpts) {
+        /* No recipient remains for the MTA: removing them all would leave it an empty envelope. */
+        msg_info("%s: all %zu recipients relayed: discarded from the MTA", qid, relayed);
+        r = SMFIS_DISCARD;
+    } else {
+        for (size_t k = 0; k < m->ngroups; k++)
+            for (size_t i = 0; i < m->groups[k].n; i++)
+                if (smfi_delrcpt(ctx, m->groups[k].exact[i]) != MI_SUCCESS)
+                    msg_error("%s: could not remove recipient %s from the MTA's copy: it may be "
+                              "delivered twice", qid, m->groups[k].exact[i]);
+        msg_info("%s: %zu of %zu recipients relayed; the others stay with the MTA", qid, relayed,
+                 m->nrcpts);
+        r = SMFIS_CONTINUE;
+    }
+    end_message(c);
+    return r;
+}
+
+static sfsistat cb_abort(SMFICTX *ctx)
+{
+    end_message(conn_of(ctx));
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_close(SMFICTX *ctx)
+{
+    struct connctx *c = conn_of(ctx);
+
+    if (c == NULL)
+        return SMFIS_CONTINUE;
+    end_message(c);
+    milter_snap_unref(c->snap);
+    free(c->client);
+    free(c);
+    smfi_setpriv(ctx, NULL);
+    atomic_fetch_sub(&g_active, 1);
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_unknown(SMFICTX *ctx, const char *cmd)
+{
+    (void)ctx, (void)cmd;
+    return SMFIS_CONTINUE;
+}
+
+void milter_attach(struct store *st, struct spool *sp)
+{
+    g_store = st;
+    g_spool = sp;
+}
+
+int milter_init(const char *hostname, struct milter_snap *snap, char **err)
+{
+    static struct smfiDesc desc = {
+        .xxfi_name = "byosmtpd",
+        .xxfi_version = SMFI_VERSION,
+        .xxfi_flags = SMFIF_DELRCPT,
+        .xxfi_connect = cb_connect,
+        .xxfi_helo = cb_helo,
+        .xxfi_envfrom = cb_envfrom,
+        .xxfi_envrcpt = cb_envrcpt,
+        .xxfi_header = cb_header,
+        .xxfi_eoh = cb_eoh,
+        .xxfi_body = cb_body,
+        .xxfi_eom = cb_eom,
+        .xxfi_abort = cb_abort,
+        .xxfi_close = cb_close,
+        .xxfi_unknown = cb_unknown,
+        .xxfi_data = cb_data,
+        .xxfi_negotiate = cb_negotiate,
+    };
+
+    snprintf(g_hostname, sizeof(g_hostname), "%s", hostname);
+    g_crash_point = getenv("BYOSMTPD_TEST_CRASH");
+    milter_set_snap(snap);
+    if (smfi_register(desc) == MI_FAILURE)
+        return set_err(err, "libmilter refused to register the callbacks");
+    return 0;
+}

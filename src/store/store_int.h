@@ -1,0 +1,34 @@
+/*
+ * store_int - what the store's own source files share (store.c, and the files that add a
+ * database's functions, such as the queue records). Not for use outside src/store*.c.
+ */
+#ifndef BYOSMTP_STORE_INT_H
+#define BYOSMTP_STORE_INT_H
+
+#include <lmdb.h>
+
+#include "store/store.h"
+
+struct store {
+    char *path;
+    size_t map_size;
+    MDB_env *env;
+    MDB_dbi meta, targets, routes, verify, quota, queue;
+};
+
+/* store_lmdb_err - set *err to an LMDB error in admin words (MAP_FULL names the setting); -1 */
+int store_lmdb_err(struct store *st, int rc, const char *doing, char **err);
+/* store_txn_begin - begin a transaction, adopting a map another process has grown; 0 or -1 */
+int store_txn_begin(struct store *st, unsigned flags, MDB_txn **txn, char **err);
+/* store_txn_commit - commit, or report why not (the transaction is gone either way); 0 or -1 */
+int store_txn_commit(struct store *st, MDB_txn *txn, const char *doing, char **err);
+/* store_txn_end - commit when RC (the last LMDB call's result) is 0, else abort and report it */
+int store_txn_end(struct store *st, MDB_txn *txn, int rc, const char *doing, char **err);
+/* store_quota_key - the quota database's key for NAME in MONTH: "NAME/YYYY-MM" (caller frees) */
+char *store_quota_key(const char *name, const char *month);
+/* store_key_ok - can LMDB hold these N bytes as a key (not empty, no NUL, within the limit)? */
+bool store_key_ok(struct store *st, const char *k, size_t n);
+/* store_val_str - an MDB_val pointing at a C string (without its NUL) */
+MDB_val store_val_str(const char *s);
+
+#endif
