@@ -145,11 +145,11 @@ static int apply_options(struct ctl *ctl, struct target *t, int argc, char **arg
             t->port = (int)n;
             break;
         case OPT_SECURITY:
-            if ((v = target_security_parse(optarg)) < 0) {
+            if ((v = smtp_security_parse(optarg)) < 0) {
                 msg_error("--security '%s': expected starttls, tls or none", optarg);
                 goto error;
             }
-            t->security = (enum target_security)v;
+            t->security = (enum smtp_security)v;
             break;
         case OPT_USERNAME:
             set_string(&t->username, optarg);
@@ -191,11 +191,11 @@ static int apply_options(struct ctl *ctl, struct target *t, int argc, char **arg
             set_string(&t->verify_to, optarg);
             break;
         case OPT_AUTH:
-            if ((v = target_auth_parse(optarg)) < 0) {
+            if ((v = smtp_auth_parse(optarg)) < 0) {
                 msg_error("--auth '%s': expected auto, plain, login, cram-md5 or xoauth2", optarg);
                 goto error;
             }
-            t->auth = (enum target_auth)v;
+            t->auth = (enum smtp_auth)v;
             break;
         case OPT_NO_TLS_VERIFY:
             t->tls_verify = false;
@@ -306,8 +306,8 @@ static int target_show(struct ctl *ctl, const char *name)
     printf("name = %s\nhost = %s\nport = %d\nsecurity = %s\nusername = %s\npassword = (set)\n"
            "auth = %s\nfrom_address = %s\nfrom_name = %s\nreply_to = %s\nmonthly_quota = %llu\n"
            "rate = %s\nmax_connections = %d\nverify_to = %s\ntls_verify = %s\n",
-           t.name, t.host, t.port, target_security_name(t.security), t.username,
-           target_auth_name(t.auth), t.from_address, t.from_name, t.reply_to,
+           t.name, t.host, t.port, smtp_security_name(t.security), t.username,
+           smtp_auth_name(t.auth), t.from_address, t.from_name, t.reply_to,
            (unsigned long long)t.monthly_quota, t.rate, t.max_connections, t.verify_to,
            t.tls_verify ? "true" : "false");
     target_free(&t);
@@ -359,7 +359,7 @@ static int target_list(struct ctl *ctl)
         char *hostport = xasprintf("%s:%d", t->host, t->port);
         int rc = store_verify_get(st, t->name, &v, &err);
 
-        printf("%-20s %-36s %-9s %-32s %s\n", t->name, hostport, target_security_name(t->security),
+        printf("%-20s %-36s %-9s %-32s %s\n", t->name, hostport, smtp_security_name(t->security),
                t->from_address, rc < 0 ? "?" : rc == 0 ? "never" : v.ok ? "ok" : v.error_class);
         free(hostport);
         if (rc > 0)
@@ -489,7 +489,7 @@ int ctl_cmd_providers(struct ctl *ctl, int argc, char **argv)
 
         printf("%s (%s)\n", p->name, p->title);
         printf("  host = %s, port = %d, security = %s", host, p->port,
-               target_security_name(p->security));
+               smtp_security_name(p->security));
         free(host);
         if (p->max_connections)
             printf(", max_connections = %d", p->max_connections);

@@ -41,10 +41,10 @@ static void rfc5322_date(time_t now, char *buf, size_t n)
 /* test_message - the short message verify sends: who, what and when, nothing secret */
 static char *test_message(const struct target *t, const char *to, time_t now)
 {
-    char date[64], host[256] = "localhost";
+    char date[64], host[256];
     struct buf name, b;
 
-    gethostname(host, sizeof(host) - 1);
+    host_name(host, sizeof(host));
     rfc5322_date(now, date, sizeof(date));
     buf_init(&name);
     buf_init(&b);
@@ -159,7 +159,7 @@ int ctl_cmd_verify(struct ctl *ctl, int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     printf("verifying target %s: %s:%d, security %s, user %s%s\n", t.name, t.host, t.port,
-           target_security_name(t.security), t.username, send ? "" : " (no test message)");
+           smtp_security_name(t.security), t.username, send ? "" : " (no test message)");
     target_smtp_params(&t, ctl->conf, password, &p);
     p.trace = trace_step;
     smtp_result_init(&res);

@@ -49,22 +49,6 @@ void bounce_argv_free(char **argv)
     free(argv);
 }
 
-/* write_all - the whole buffer to FD; 0 or -1 */
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* run_command - run ARGV with TEXT on its standard input; 0, or -1 with *err */
 static int run_command(char **argv, const char *text, size_t len, char **err)
 {

@@ -29,15 +29,6 @@
 #include "delivery/wake.h"
 #include "delivery/worker.h"
 
-/* now_d - the time of day in seconds, fractional */
-static double now_d(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* dmin - the smaller of two times (no libm for this) */
 static double dmin(double a, double b)
 {
@@ -72,7 +63,7 @@ static void *worker_main(void *arg)
     while (!d->stopping) {
         struct sched_job job;
         struct sched_result r;
-        double wake_at, now = now_d();
+        double wake_at, now = time_now();
 
         if (sched_take(d->sched, now, &job, &wake_at)) {
             struct byosmtp_conf *conf = conf_ref(d->conf);
@@ -82,7 +73,7 @@ static void *worker_main(void *arg)
             worker_attempt(d, conf, &job, &r);
             conf_unref(conf);
             pthread_mutex_lock(&d->lock);
-            del = sched_done(d->sched, now_d(), &job, &r);
+            del = sched_done(d->sched, time_now(), &job, &r);
             free(job.target);
             pthread_cond_broadcast(&d->cond);
             if (del) {
@@ -267,7 +258,7 @@ static void close_idle(struct delivery *d, bool force)
     size_t n;
 
     pthread_mutex_lock(&d->lock);
-    n = sched_expire_idle(d->sched, now_d(), force, &conns);
+    n = sched_expire_idle(d->sched, time_now(), force, &conns);
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->lock);
     for (size_t i = 0; i < n; i++)
@@ -405,8 +396,7 @@ int delivery_run(const char *conf_file, int64_t started)
     d.conf = conf;
     if ((rc = msg_level_parse(conf->log.level)) >= 0)
         msg_set_level((enum msg_level)rc);
-    if (gethostname(d.hostname, sizeof(d.hostname) - 1) < 0 || d.hostname[0] == '\0')
-        snprintf(d.hostname, sizeof(d.hostname), "localhost");
+    host_name(d.hostname, sizeof(d.hostname));
     if (*conf->delivery.helo_name)
         snprintf(d.hostname, sizeof(d.hostname), "%s", conf->delivery.helo_name);
     /* Only this process reads the key, then it gives up root like the milter process. */
@@ -477,7 +467,7 @@ int delivery_run(const char *conf_file, int64_t started)
     recover(&d, started);
     deliverydir_requests_take(d.spool_path, on_request, &d);
     refresh_targets(&d);
-    last_scan = last_refresh = now_d();
+    last_scan = last_refresh = time_now();
 
     nthreads = conf->delivery.workers > 0 ? conf->delivery.workers : 1;
     threads = xcalloc((size_t)nthreads, sizeof(*threads));
@@ -530,7 +520,7 @@ int delivery_run(const char *conf_file, int64_t started)
         m.rescan = false;
         wake_read(wk, on_wake, &m);
         deliverydir_requests_take(d.spool_path, on_request, &d);
-        now = now_d();
+        now = time_now();
         if (m.rescan || now - last_scan >= DELIVERY_RESCAN) {
             scan(&d, false, started, NULL);
             last_scan = now;

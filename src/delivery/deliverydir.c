@@ -232,45 +232,21 @@ int deliverydir_request(const char *spool, const char *verb, const char *arg, ch
     return rc;
 }
 
-/* cmp_str - qsort order of strings */
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* list_dir - the names in DIR that pass KEEP (not "." files), sorted; 0 or -1 */
+/* list_dir - the names in DIR that pass KEEP, sorted; 0 or -1 with *err */
 static int list_dir(const char *dir, bool (*keep)(const char *), char ***names, size_t *n,
                     char **err)
 {
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    size_t cap = 0;
-
-    *names = NULL;
-    *n = 0;
-    if (d == NULL)
-        return set_err(err, "%s: cannot list: %s", dir, strerror(errno));
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.' || !keep(de->d_name))
-            continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *names = xrealloc(*names, cap * sizeof(**names));
-        }
-        (*names)[(*n)++] = xstrdup(de->d_name);
-    }
-    closedir(d);
-    if (*n > 1)
-        qsort(*names, *n, sizeof(**names), cmp_str);
-    return 0;
+    if (dir_list(dir, keep, names, n) == 0)
+        return 0;
+    return set_err(err, "%s: cannot list: %s", dir, strerror(errno));
 }
 
-/* is_request - a finished request (not a temporary file) */
+/* is_request - a finished request (not a hidden or temporary file) */
 static bool is_request(const char *name)
 {
     size_t l = strlen(name);
 
-    return !(l > 4 && strcmp(name + l - 4, ".tmp") == 0);
+    return name[0] != '.' && !(l > 4 && strcmp(name + l - 4, ".tmp") == 0);
 }
 
 size_t deliverydir_requests_take(const char *spool,

@@ -39,7 +39,7 @@ static void put_id(struct buf *b, const char *s)
 /* put_text - append S as one line (control bytes '?'; UTF-8 kept when VALID_UTF8) */
 static void put_text(struct buf *b, const char *s, size_t max, bool utf8)
 {
-    char *t = utf8 ? dsn_text_utf8(s, max) : dsn_text_line(s, max);
+    char *t = utf8 ? dsn_text_utf8(s, max) : text_line(s, max);
 
     buf_puts(b, t);
     free(t);

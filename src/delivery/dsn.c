@@ -108,34 +108,6 @@ char *dsn_text_utf8(const char *s, size_t max)
 
 /* ---- public helpers ---- */
 
-/* dsn_text_line - TEXT as one printable ASCII line of at most MAX bytes */
-char *dsn_text_line(const char *text, size_t max)
-{
-    struct buf b;
-    const char *p = text ? text : "";
-
-    buf_init(&b);
-    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-        p++;
-    for (; *p && b.len <= max; p++) {
-        unsigned char c = (unsigned char)*p;
-
-        if (c == '\r' || c == '\n') {
-            while (p[1] == '\r' || p[1] == '\n')
-                p++;
-            buf_puts(&b, "; ");
-        } else if (c == '\t') {
-            buf_putc(&b, ' ');
-        } else {
-            buf_putc(&b, c >= 0x20 && c < 0x7F ? c : '?');
-        }
-    }
-    while (b.len > 0 && (b.data[b.len - 1] == ' ' || b.data[b.len - 1] == ';'))
-        b.data[--b.len] = '\0';
-    cut(&b, max);
-    return buf_steal(&b);
-}
-
 /* dsn_address - an address as a DSN shows it: rfc822 as it is, or RFC 6533 utf-8 xtext */
 char *dsn_address(const char *addr, bool *utf8)
 {
@@ -306,10 +278,10 @@ static char *rcpt_reason(const struct dsn_rcpt *r)
 {
     bool utf8;
     char *addr = dsn_address(r->final_rcpt, &utf8);
-    char *diag = dsn_text_line(r->diagnostic, DSN_DIAG_MAX);
+    char *diag = text_line(r->diagnostic, DSN_DIAG_MAX);
     char *host = host_text(r->remote_mta);
-    char *cls = dsn_text_line(r->class_name, 64);
-    char *hint = dsn_text_line(r->class_hint, 200);
+    char *cls = text_line(r->class_name, 64);
+    char *hint = text_line(r->class_hint, 200);
     struct buf b;
 
     buf_init(&b);
@@ -443,7 +415,7 @@ static void status_part(struct buf *b, const struct dsn_params *p)
             free(host);
         }
         if (!empty(r->diagnostic)) {
-            char *diag = dsn_text_line(r->diagnostic, DSN_DIAG_MAX);
+            char *diag = text_line(r->diagnostic, DSN_DIAG_MAX);
 
             /* "smtp" only for a reply the provider gave; a local reason is ours */
             v = xasprintf("%s; %s", r->reply_code > 0 ? "smtp" : "X-Byosmtp", diag);

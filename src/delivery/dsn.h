@@ -80,14 +80,6 @@ int dsn_build(const struct dsn_params *p, struct buf *out, char **err);
 const char *dsn_status(const char *status, int reply_code, enum dsn_action action, char buf[16]);
 
 /*
- * dsn_text_line - TEXT as one printable line of at most MAX bytes (MAX >= 4): each run of
- * CR/LF becomes "; ", TAB a space, any other control or non-ASCII byte '?', leading and
- * trailing blanks go, and a longer text is cut with "..." at the end. Caller frees.
- * Also used for provider replies in the delivery log (deliverylog.h).
- */
-char *dsn_text_line(const char *text, size_t max);
-
-/*
  * dsn_text_utf8 - S (NULL = "") with every control byte (C0, DEL, C1) and every byte that is not
  * part of valid UTF-8 made '?', valid UTF-8 kept; cut at MAX bytes (>= 4) with "...", never
  * inside a character. For addresses in the To: field and in log lines. Caller frees.

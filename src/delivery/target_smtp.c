@@ -6,38 +6,6 @@
 
 #include "delivery/target_smtp.h"
 
-/* security_of - the client's security mode for a target's */
-static enum smtp_security security_of(enum target_security s)
-{
-    switch (s) {
-    case SEC_TLS:
-        return SMTP_SEC_TLS;
-    case SEC_NONE:
-        return SMTP_SEC_NONE;
-    case SEC_STARTTLS:
-    default:
-        return SMTP_SEC_STARTTLS;
-    }
-}
-
-/* auth_of - the client's AUTH choice for a target's */
-static enum smtp_auth auth_of(enum target_auth a)
-{
-    switch (a) {
-    case AUTH_PLAIN:
-        return SMTP_AUTH_PLAIN;
-    case AUTH_LOGIN:
-        return SMTP_AUTH_LOGIN;
-    case AUTH_CRAM_MD5:
-        return SMTP_AUTH_CRAM_MD5;
-    case AUTH_XOAUTH2:
-        return SMTP_AUTH_XOAUTH2;
-    case AUTH_AUTO:
-    default:
-        return SMTP_AUTH_AUTO;
-    }
-}
-
 /* target_smtp_params - the client parameters for target T, as delivery uses them */
 void target_smtp_params(const struct target *t, const struct byosmtp_conf *c, const char *password,
                         struct smtp_params *p)
@@ -45,11 +13,11 @@ void target_smtp_params(const struct target *t, const struct byosmtp_conf *c, co
     *p = (struct smtp_params){
         .host = t->host,
         .port = t->port,
-        .security = security_of(t->security),
+        .security = t->security,
         .helo_name = c->delivery.helo_name,
         .username = t->username,
         .password = password,
-        .auth = auth_of(t->auth),
+        .auth = t->auth,
         .tls_skip_verify = !t->tls_verify,
         .tls_ca_file = c->delivery.tls_ca_file,
         .tls_ca_path = c->delivery.tls_ca_path,

@@ -39,15 +39,6 @@ struct rout {
     bool expired;            /* deferred past retry.max_lifetime: bounced as expired */
 };
 
-/* now_d - the time of day in seconds, fractional */
-static double now_d(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 struct byosmtp_conf *worker_conf(struct delivery *d)
 {
     struct byosmtp_conf *c;
@@ -247,7 +238,7 @@ void worker_attempt(struct delivery *d, const struct byosmtp_conf *conf, const s
     char *err = NULL, *fingerprint = NULL, *last_error = NULL;
     bool have_target = false, have_state = false, throttled = false, retried = false;
     bool send_failed_conn = false;
-    double t_start = now_d(), t_conn = t_start, t_done;
+    double t_start = time_now(), t_conn = t_start, t_done;
     size_t np = 0, nsent = 0, nbounced = 0, ndeferred = 0, nb = 0, flen;
     int64_t now = (int64_t)t_start;
     struct backoff_params bp;
@@ -345,7 +336,7 @@ void worker_attempt(struct delivery *d, const struct byosmtp_conf *conf, const s
             r->opened = true;
             r->conn_messages = 0;
             w = open_session(d, conf, &t, fingerprint, &res, &err);
-            t_conn = now_d();
+            t_conn = time_now();
             if (w == NULL) {
                 if (err != NULL) { /* the password: an admin's problem, never a provider's */
                     res.cls = SMTP_AUTH_FAILED;
@@ -396,7 +387,7 @@ void worker_attempt(struct delivery *d, const struct byosmtp_conf *conf, const s
     send_failed_conn = !smtp_client_usable(w->client);
 
 outcomes:
-    t_done = now_d();
+    t_done = time_now();
     bp = (struct backoff_params){conf->delivery.retry.min_backoff, conf->delivery.retry.max_backoff,
                                  conf->delivery.retry.max_lifetime, 0};
     for (size_t k = 0; k < np; k++) {
@@ -508,11 +499,13 @@ outcomes:
         } else {
             st.next_attempt = next_throttled; /* the target's pause decides (scheduler) */
         }
-        last_error = xasprintf("%s: %s", smtp_class_name(last->cls),
-                               last->reply ? last->reply : smtp_class_hint(last->cls));
-        for (char *p = last_error; *p; p++)
-            if (*p == '\r' || *p == '\n')
-                *p = ' ';
+        {
+            char *e = xasprintf("%s: %s", smtp_class_name(last->cls),
+                                last->reply ? last->reply : smtp_class_hint(last->cls));
+
+            last_error = text_line(e, SIZE_MAX);
+            free(e);
+        }
         free(st.last_error);
         st.last_error = last_error;
         if (spool_state_write(d->spool, job->id, &st, &err) < 0) {

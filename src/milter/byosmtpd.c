@@ -370,9 +370,7 @@ int main(int argc, char **argv)
     }
 
     /* The store must exist and open for this user; checked now, opened for good after fork. */
-    if (gethostname(hostname, sizeof(hostname)) < 0 || hostname[0] == '\0')
-        snprintf(hostname, sizeof(hostname), "localhost");
-    hostname[sizeof(hostname) - 1] = '\0';
+    host_name(hostname, sizeof(hostname));
     if (milter_init(hostname, snap, &err) < 0)
         msg_fatal("%s", err);
     sock = conf->milter.socket;

@@ -65,7 +65,7 @@ static const struct provider_quirk resend_quirks[] = {
 };
 
 static const struct provider providers[] = {
-    {"ses", "Amazon SES", "email-smtp.%s.amazonaws.com", 587, SEC_STARTTLS, NULL, false,
+    {"ses", "Amazon SES", "email-smtp.%s.amazonaws.com", 587, SMTP_SEC_STARTTLS, NULL, false,
      "the SMTP user name and password from the SES console (SMTP settings); they are not IAM "
      "access keys",
      0, "14/s", ".amazonaws.com",
@@ -73,35 +73,35 @@ static const struct provider providers[] = {
      "verified identity; in the sandbox recipients must be verified too; 465 with security tls "
      "also works",
      ses_quirks},
-    {"sendgrid", "SendGrid", "smtp.sendgrid.net", 587, SEC_STARTTLS, "apikey", false,
+    {"sendgrid", "SendGrid", "smtp.sendgrid.net", 587, SMTP_SEC_STARTTLS, "apikey", false,
      "the user name is the word apikey; the password is an API key with Mail Send permission", 0,
      "", ".sendgrid.net",
      "the from address must be a verified Sender Identity or on an authenticated domain",
      sendgrid_quirks},
-    {"postmark", "Postmark", "smtp.postmarkapp.com", 587, SEC_STARTTLS, NULL, false,
+    {"postmark", "Postmark", "smtp.postmarkapp.com", 587, SMTP_SEC_STARTTLS, NULL, false,
      "user name and password are both the Server API token", 0, "", ".postmarkapp.com",
      "the from address must be a confirmed Sender Signature or on a verified domain",
      postmark_quirks},
-    {"mailgun", "Mailgun", "smtp.mailgun.org", 587, SEC_STARTTLS, NULL, false,
+    {"mailgun", "Mailgun", "smtp.mailgun.org", 587, SMTP_SEC_STARTTLS, NULL, false,
      "the domain's SMTP login (e.g. postmaster@mg.example.com) and its SMTP password", 0, "",
      ".mailgun.org",
      "for a domain in the EU region give --host smtp.eu.mailgun.org; sandbox domains deliver "
      "only to authorised recipients",
      mailgun_quirks},
-    {"office365", "Microsoft 365 / Office 365", "smtp.office365.com", 587, SEC_STARTTLS, NULL, true,
+    {"office365", "Microsoft 365 / Office 365", "smtp.office365.com", 587, SMTP_SEC_STARTTLS, NULL, true,
      "the mailbox's address and password; SMTP AUTH must be enabled for the mailbox", 3, "30/m",
      ".office365.com",
      "at most 3 concurrent connections and 30 messages a minute per mailbox; sending as "
      "another address needs the Send As permission",
      office365_quirks},
-    {"gmail", "Gmail / Google Workspace", "smtp.gmail.com", 587, SEC_STARTTLS, NULL, true,
+    {"gmail", "Gmail / Google Workspace", "smtp.gmail.com", 587, SMTP_SEC_STARTTLS, NULL, true,
      "the full Gmail address and an app password (the account password does not work with "
      "2-step verification)",
      0, "", ".gmail.com",
      "a daily sending limit applies (about 500 for Gmail, 2000 for Workspace); Gmail sets From "
      "to the account unless the address is a configured alias",
      gmail_quirks},
-    {"resend", "Resend", "smtp.resend.com", 587, SEC_STARTTLS, "resend", false,
+    {"resend", "Resend", "smtp.resend.com", 587, SMTP_SEC_STARTTLS, "resend", false,
      "the user name is the word resend; the password is an API key", 0, "", ".resend.com",
      "the from address must be on a verified domain", resend_quirks},
 };

@@ -26,7 +26,7 @@ struct provider {
     const char *title;      /* "Amazon SES" */
     const char *host;       /* the host; "%s" stands for the region where one is needed */
     int port;
-    enum target_security security;
+    enum smtp_security security;
     const char *username;   /* the fixed user name, or NULL: the admin gives it */
     bool username_is_from;  /* no fixed name: the from address is the user name by default */
     const char *username_note; /* what the user name and the password are for this provider */

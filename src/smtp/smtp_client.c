@@ -90,20 +90,6 @@ static void enter(struct smtp_client *c, enum smtp_stage stage)
     buf_printf(&c->trail, "%s%s", c->trail.len ? " -> " : "", smtp_stage_name(stage));
 }
 
-/* printable - a copy of N bytes of S with control and non-ASCII bytes as '?' */
-static char *printable(const char *s, size_t n)
-{
-    char *p = xmalloc(n + 1);
-
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-
-        p[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
-    }
-    p[n] = '\0';
-    return p;
-}
-
 void smtp_result_init(struct smtp_result *res)
 {
     memset(res, 0, sizeof(*res));
@@ -318,14 +304,14 @@ static int read_reply(struct smtp_client *c, int timeout_ms, bool hide, struct s
         if (hide && len >= 3 && memcmp(line, "334", 3) == 0) {
             trace(c, "<- 334 [challenge hidden]");
         } else {
-            char *p = printable(line, len > 510 ? 510 : len);
+            char *p = text_line_n(line, len, 510);
 
             trace(c, "<- %s", p);
             free(p);
         }
         rc = smtp_reply_feed(&c->reply, line, len, &err);
         if (rc < 0) {
-            char *p = printable(line, len > 80 ? 80 : len);
+            char *p = text_line_n(line, len, 80);
             char *text = xasprintf("%s: %s: \"%s\"", smtp_stage_name(c->state), err, p);
 
             fail_event(c, res, SMTP_EV_PROTOCOL, text);
@@ -633,11 +619,9 @@ struct smtp_client *smtp_client_open(const struct smtp_params *p, struct smtp_re
     if (p->helo_name && *p->helo_name) {
         c->helo_name = xstrdup(p->helo_name);
     } else {
-        char name[256] = "localhost";
+        char name[256];
 
-        if (gethostname(name, sizeof(name) - 1) < 0 || name[0] == '\0')
-            snprintf(name, sizeof(name), "localhost");
-        name[sizeof(name) - 1] = '\0';
+        host_name(name, sizeof(name));
         c->helo_name = xstrdup(name);
     }
     c->username = xstrdup(p->username ? p->username : "");

@@ -31,14 +31,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "smtp/smtp_mode.h"
 #include "smtp/smtp_trouble.h"
 
 struct tls_ctx;
 struct smtp_client;
 
-/* AUTH mechanism wanted; the same order as target.h's enum target_auth. */
-enum smtp_auth { SMTP_AUTH_AUTO, SMTP_AUTH_PLAIN, SMTP_AUTH_LOGIN, SMTP_AUTH_CRAM_MD5, SMTP_AUTH_XOAUTH2 };
-/* (enum smtp_security, in smtp_trouble.h, has the same order as target.h's enum target_security.) */
 
 /* Timeouts in seconds; 0 takes the default (Postfix's). */
 struct smtp_timeouts {

@@ -122,23 +122,13 @@ char *smtp_reply_line(const struct smtp_reply *r)
     struct buf b;
     const size_t max = 400;
 
+    char *text = text_line_n(r->text.data, r->text.len, max - 4);
+
     buf_init(&b);
     buf_printf(&b, "%03d", r->code);
-    if (r->text.len > 0)
-        buf_putc(&b, ' ');
-    for (size_t i = 0; i < r->text.len && b.len < max; i++) {
-        unsigned char c = (unsigned char)r->text.data[i];
-
-        if (c == '\n')
-            buf_puts(&b, "; ");
-        else
-            buf_putc(&b, c >= 0x20 && c < 0x7f ? c : '?');
-    }
-    if (b.len >= max) {
-        b.len = max;
-        b.data[b.len] = '\0';
-        buf_puts(&b, "...");
-    }
+    if (*text)
+        buf_printf(&b, " %s", text);
+    free(text);
     return buf_steal(&b);
 }
 

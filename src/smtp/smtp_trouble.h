@@ -16,6 +16,8 @@
 
 #include <stdbool.h>
 
+#include "smtp/smtp_mode.h" /* the security mode matters to one rule: 530 under "none" */
+
 /* Where an outcome happened: the client's states, in the order of a session. */
 enum smtp_stage {
     SMTP_STAGE_RESOLVE,
@@ -85,8 +87,6 @@ enum smtp_event {
     SMTP_EV_NO_OUTCOME,      /* a recipient that no step of the transaction answered */
 };
 
-/* The security mode matters to one rule (530 under "none" means STARTTLS is required). */
-enum smtp_security { SMTP_SEC_STARTTLS, SMTP_SEC_TLS, SMTP_SEC_NONE };
 
 struct smtp_verdict {
     enum smtp_class cls;

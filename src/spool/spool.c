@@ -56,25 +56,6 @@ struct spool_copy_w {
     bool published;
 };
 
-/* write_all - write N bytes, retrying short writes and EINTR; 0 or -1 with errno */
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* pread_all - read exactly N bytes at OFF; 0, or -1 (errno set; EIO-like 0 for a short file) */
 static int pread_all(int fd, void *p, size_t n, uint64_t off)
 {
@@ -105,21 +86,12 @@ static const char *errtext(int e)
     return e == 0 ? "unexpected end of file" : strerror(e);
 }
 
-/* fsync_dir - make the entries of directory PATH durable; 0 or -1 with *err */
-static int fsync_dir(const char *path, char **err)
+/* sync_dir - make the entries of directory PATH durable; 0 or -1 with *err */
+static int sync_dir(const char *path, char **err)
 {
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-    if (fd < 0)
-        return set_err(err, "spool %s: cannot open the directory: %s", path, strerror(errno));
-    if (fsync(fd) < 0) {
-        int e = errno;
-
-        close(fd);
-        return set_err(err, "spool %s: fsync of the directory failed: %s", path, strerror(e));
-    }
-    close(fd);
-    return 0;
+    if (fsync_dir(path) == 0)
+        return 0;
+    return set_err(err, "spool %s: fsync of the directory failed: %s", path, strerror(errno));
 }
 
 /* make_dir - create PATH (0700) when missing, give it to OWNER, check it is a directory */
@@ -510,12 +482,12 @@ out:
 
 int spool_sync_incoming(struct spool *sp, char **err)
 {
-    return fsync_dir(sp->incoming, err);
+    return sync_dir(sp->incoming, err);
 }
 
 int spool_sync_queue(struct spool *sp, char **err)
 {
-    return fsync_dir(sp->queue, err);
+    return sync_dir(sp->queue, err);
 }
 
 int spool_copy_publish(struct spool_copy_w *w, char **err)
@@ -858,42 +830,16 @@ void spool_copy_close(struct spool_copy *c)
     free(c);
 }
 
-/* cmp_str - qsort comparison of C strings */
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int spool_list(struct spool *sp, char ***ids, size_t *n, char **err)
 {
-    DIR *d = opendir(sp->queue);
-    struct dirent *de;
-    size_t cap = 0;
-
-    *ids = NULL;
-    *n = 0;
-    if (d == NULL)
-        return set_err(err, "spool %s: cannot list: %s", sp->queue, strerror(errno));
-    while ((de = readdir(d)) != NULL) {
-        if (!spool_valid_id(de->d_name))
-            continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *ids = xrealloc(*ids, cap * sizeof(**ids));
-        }
-        (*ids)[(*n)++] = xstrdup(de->d_name);
-    }
-    closedir(d);
-    if (*n > 1)
-        qsort(*ids, *n, sizeof(**ids), cmp_str);
-    return 0;
+    if (dir_list(sp->queue, spool_valid_id, ids, n) == 0)
+        return 0;
+    return set_err(err, "spool %s: cannot list: %s", sp->queue, strerror(errno));
 }
 
 void spool_list_free(char **ids, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        free(ids[i]);
-    free(ids);
+    dir_list_free(ids, n);
 }
 
 int spool_remove(struct spool *sp, const char *id, char **err)
@@ -918,7 +864,7 @@ int spool_remove(struct spool *sp, const char *id, char **err)
         return -1;
     }
     free(p);
-    return fsync_dir(sp->queue, err);
+    return sync_dir(sp->queue, err);
 }
 
 int spool_move_corrupt(struct spool *sp, const char *dir, const char *name, const char *why,
@@ -948,14 +894,14 @@ int spool_move_corrupt(struct spool *sp, const char *dir, const char *name, cons
         set_err(err, "spool: no free name in %s for %s", sp->corrupt, name);
         goto out;
     }
-    if (fsync_dir(sp->corrupt, err) < 0)
+    if (sync_dir(sp->corrupt, err) < 0)
         goto out;
     if (unlink(from) < 0) {
         set_err(err, "spool: cannot remove %s after copying it to %s: %s", from, to,
                 strerror(errno));
         goto out;
     }
-    if (fsync_dir(d, err) < 0)
+    if (sync_dir(d, err) < 0)
         goto out;
     msg_error("spool: moved %s to %s: %s", from, to, why);
     rc = 0;
@@ -1126,7 +1072,7 @@ int spool_state_write(struct spool *sp, const char *id, const struct spool_state
         unlink(tmp);
         goto out;
     }
-    rc = fsync_dir(sp->queue, err);
+    rc = sync_dir(sp->queue, err);
 out:
     buf_free(&b);
     free(tmp);

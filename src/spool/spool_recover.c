@@ -35,28 +35,12 @@ static bool id_with_suffix(const char *name, const char *suffix)
     return spool_valid_id(id);
 }
 
-/* list_dir - the names in PATH except . and ..; 0 or -1 with *err */
+/* list_dir - the names in PATH except . and .., sorted; 0 or -1 with *err */
 static int list_dir(const char *path, char ***names, size_t *n, char **err)
 {
-    DIR *d = opendir(path);
-    struct dirent *de;
-    size_t cap = 0;
-
-    *names = NULL;
-    *n = 0;
-    if (d == NULL)
-        return set_err(err, "spool %s: cannot list: %s", path, strerror(errno));
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *names = xrealloc(*names, cap * sizeof(**names));
-        }
-        (*names)[(*n)++] = xstrdup(de->d_name);
-    }
-    closedir(d);
-    return 0;
+    if (dir_list(path, NULL, names, n) == 0)
+        return 0;
+    return set_err(err, "spool %s: cannot list: %s", path, strerror(errno));
 }
 
 /* remove_file - unlink DIR/NAME; 0 or -1 with *err */

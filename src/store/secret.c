@@ -57,23 +57,6 @@ static const char *openssl_reason(void)
     return r ? r : "unknown OpenSSL error";
 }
 
-/* write_all - write N bytes, retrying short writes and EINTR */
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* read_all - read exactly N bytes; returns N, fewer at end of file, or -1 */
 static ssize_t read_all(int fd, unsigned char *p, size_t n)
 {
@@ -104,20 +87,6 @@ static char *parent_dir(const char *path)
     if (slash == path)
         return xstrdup("/");
     return xstrndup(path, (size_t)(slash - path));
-}
-
-/* fsync_dir - make a new directory entry durable */
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc;
-
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
-    if (close(fd) != 0)
-        rc = -1;
-    return rc;
 }
 
 /* secret_key_generate - create PATH with 32 random bytes, mode 0600; never overwrites */

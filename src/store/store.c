@@ -735,7 +735,8 @@ static char *verify_field(const char *rec, size_t len, const char *keyname)
     return xstrdup("");
 }
 
-/* one_line - S with any CR, LF or NUL turned into spaces, so a record line stays one line */
+/* one_line - S with any CR or LF turned into a space, so a record line stays one line; unlike
+ * text_line() it keeps UTF-8 (a certificate subject may hold it) and the exact spacing */
 static char *one_line(const char *s)
 {
     char *d = xstrdup(s ? s : "");

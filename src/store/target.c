@@ -26,8 +26,6 @@
 #define PASSWORD_PREFIX "enc:v1:"
 #define RECORD_VERSION "1"
 
-static const char *const security_names[] = {"starttls", "tls", "none"};
-static const char *const auth_names[] = {"auto", "plain", "login", "cram-md5", "xoauth2"};
 
 /* The settings of a target, in the order print and encode write them. */
 enum field {
@@ -111,37 +109,6 @@ static const char *str(const char *s)
     return s != NULL ? s : "";
 }
 
-/* target_security_name - the configuration word for a security mode */
-const char *target_security_name(enum target_security s)
-{
-    return (unsigned)s < sizeof(security_names) / sizeof(security_names[0]) ? security_names[s]
-                                                                            : "unknown";
-}
-
-/* target_security_parse - a security mode from its word, any case; -1 when unknown */
-int target_security_parse(const char *s)
-{
-    for (size_t i = 0; i < sizeof(security_names) / sizeof(security_names[0]); i++)
-        if (strcasecmp(s, security_names[i]) == 0)
-            return (int)i;
-    return -1;
-}
-
-/* target_auth_name - the configuration word for an AUTH mechanism */
-const char *target_auth_name(enum target_auth a)
-{
-    return (unsigned)a < sizeof(auth_names) / sizeof(auth_names[0]) ? auth_names[a] : "unknown";
-}
-
-/* target_auth_parse - an AUTH mechanism from its word, any case; -1 when unknown */
-int target_auth_parse(const char *s)
-{
-    for (size_t i = 0; i < sizeof(auth_names) / sizeof(auth_names[0]); i++)
-        if (strcasecmp(s, auth_names[i]) == 0)
-            return (int)i;
-    return -1;
-}
-
 /* target_init - every field at its default, strings allocated empty */
 void target_init(struct target *t)
 {
@@ -149,10 +116,10 @@ void target_init(struct target *t)
     t->name = xstrdup("");
     t->host = xstrdup("");
     t->port = 0;
-    t->security = SEC_STARTTLS;
+    t->security = SMTP_SEC_STARTTLS;
     t->username = xstrdup("");
     t->password_enc = xstrdup("");
-    t->auth = AUTH_AUTO;
+    t->auth = SMTP_AUTH_AUTO;
     t->from_address = xstrdup("");
     t->from_name = xstrdup("");
     t->reply_to = xstrdup("");
@@ -363,7 +330,7 @@ static int check_field(const struct target *t, enum field f, char **err)
             return bad_port(t->port, err);
         return 0;
     case F_SECURITY:
-        if ((unsigned)t->security >= sizeof(security_names) / sizeof(security_names[0]))
+        if (smtp_security_parse(smtp_security_name(t->security)) < 0)
             return set_err(err, "security: unknown mode (allowed: starttls, tls, none)");
         return 0;
     case F_USERNAME:
@@ -381,7 +348,7 @@ static int check_field(const struct target *t, enum field f, char **err)
     case F_REPLY_TO:
         return check_address(name, str(t->reply_to), false, err);
     case F_AUTH:
-        if ((unsigned)t->auth >= sizeof(auth_names) / sizeof(auth_names[0]))
+        if (smtp_auth_parse(smtp_auth_name(t->auth)) < 0)
             return set_err(err, "auth: unknown mechanism (allowed: auto, plain, login, "
                                 "cram-md5, xoauth2)");
         return 0;
@@ -742,8 +709,8 @@ static int read_value(struct parse *p, const config_setting_t *s, enum field f, 
     }
     case F_SECURITY:
     case F_AUTH:
-        k = f == F_SECURITY ? target_security_parse(config_setting_get_string(s))
-                            : target_auth_parse(config_setting_get_string(s));
+        k = f == F_SECURITY ? smtp_security_parse(config_setting_get_string(s))
+                            : smtp_auth_parse(config_setting_get_string(s));
         if (k < 0) {
             val = shown(config_setting_get_string(s));
             if (f == F_SECURITY)
@@ -757,9 +724,9 @@ static int read_value(struct parse *p, const config_setting_t *s, enum field f, 
             return -1;
         }
         if (f == F_SECURITY)
-            t->security = (enum target_security)k;
+            t->security = (enum smtp_security)k;
         else
-            t->auth = (enum target_auth)k;
+            t->auth = (enum smtp_auth)k;
         break;
     case F_PORT:
         if (v < 1 || v > 65535) {
@@ -1108,13 +1075,13 @@ void target_set_print(const struct target_set *set, FILE *fp)
         print_setting(fp, "name", t->name);
         print_setting(fp, "host", t->host);
         fprintf(fp, "    port = %d;\n", t->port);
-        print_setting(fp, "security", target_security_name(t->security));
+        print_setting(fp, "security", smtp_security_name(t->security));
         print_setting(fp, "username", t->username);
         print_setting(fp, "password", t->password_enc);
         print_setting(fp, "from_address", t->from_address);
         print_setting(fp, "from_name", t->from_name);
         print_setting(fp, "reply_to", t->reply_to);
-        print_setting(fp, "auth", target_auth_name(t->auth));
+        print_setting(fp, "auth", smtp_auth_name(t->auth));
         /* libconfig needs the L suffix above 2^31-1, or it wraps the number */
         fprintf(fp, "    monthly_quota = %" PRIu64 "%s;\n", t->monthly_quota,
                 t->monthly_quota > INT_MAX ? "L" : "");
@@ -1165,13 +1132,13 @@ char *target_encode(const struct target *t, size_t *len)
     put_value(&b, "name", t->name);
     put_value(&b, "host", t->host);
     buf_printf(&b, "port=%d\n", t->port);
-    put_value(&b, "security", target_security_name(t->security));
+    put_value(&b, "security", smtp_security_name(t->security));
     put_value(&b, "username", t->username);
     put_value(&b, "password", t->password_enc);
     put_value(&b, "from_address", t->from_address);
     put_value(&b, "from_name", t->from_name);
     put_value(&b, "reply_to", t->reply_to);
-    put_value(&b, "auth", target_auth_name(t->auth));
+    put_value(&b, "auth", smtp_auth_name(t->auth));
     buf_printf(&b, "monthly_quota=%" PRIu64 "\n", t->monthly_quota);
     put_value(&b, "rate", t->rate);
     buf_printf(&b, "max_connections=%d\n", t->max_connections);
@@ -1287,14 +1254,14 @@ static bool decode_field(struct target *t, enum field f, const char *value)
     case F_MONTHLY_QUOTA:
         return parse_number(value, INT64_MAX, &t->monthly_quota);
     case F_SECURITY:
-        if ((k = target_security_parse(value)) < 0)
+        if ((k = smtp_security_parse(value)) < 0)
             return false;
-        t->security = (enum target_security)k;
+        t->security = (enum smtp_security)k;
         return true;
     case F_AUTH:
-        if ((k = target_auth_parse(value)) < 0)
+        if ((k = smtp_auth_parse(value)) < 0)
             return false;
-        t->auth = (enum target_auth)k;
+        t->auth = (enum smtp_auth)k;
         return true;
     case F_TLS_VERIFY:
         if (strcmp(value, "1") != 0 && strcmp(value, "0") != 0)

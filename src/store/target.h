@@ -14,10 +14,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "smtp/smtp_mode.h"
 #include "util/util.h"
 
-enum target_security { SEC_STARTTLS, SEC_TLS, SEC_NONE };
-enum target_auth { AUTH_AUTO, AUTH_PLAIN, AUTH_LOGIN, AUTH_CRAM_MD5, AUTH_XOAUTH2 };
 
 #define TARGET_NAME_MAX 64
 
@@ -25,10 +24,10 @@ struct target {
     char *name;
     char *host;
     int port;
-    enum target_security security;
+    enum smtp_security security;
     char *username;
     char *password_enc; /* "enc:v1:..." only; never clear text */
-    enum target_auth auth;
+    enum smtp_auth auth;
     char *from_address;
     char *from_name;  /* "" = keep the original author's display name */
     char *reply_to;   /* "" = policy of rewrite.reply_to_original */
@@ -54,10 +53,6 @@ struct target_set {
     size_t nroutes;
 };
 
-const char *target_security_name(enum target_security s);
-int target_security_parse(const char *s); /* -1 when unknown */
-const char *target_auth_name(enum target_auth a);
-int target_auth_parse(const char *s);     /* -1 when unknown */
 
 /* target_init - a target with every optional field at its default (strings "", tls_verify true) */
 void target_init(struct target *t);

@@ -3,10 +3,14 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <openssl/crypto.h>
 
 #include "util/util.h"
@@ -208,4 +212,135 @@ bool has_line_break(const char *s, size_t n)
         if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
             return true;
     return false;
+}
+
+char *text_line_n(const char *s, size_t n, size_t max)
+{
+    struct buf b;
+    size_t i = 0;
+
+    if (max < 4)
+        max = 4;
+    buf_init(&b);
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+        i++;
+    for (; i < n && b.len <= max; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c == '\r' || c == '\n') {
+            while (i + 1 < n && (s[i + 1] == '\r' || s[i + 1] == '\n'))
+                i++;
+            buf_puts(&b, "; ");
+        } else if (c == '\t') {
+            buf_putc(&b, ' ');
+        } else {
+            buf_putc(&b, c >= 0x20 && c < 0x7F ? c : '?');
+        }
+    }
+    while (b.len > 0 && (b.data[b.len - 1] == ' ' || b.data[b.len - 1] == ';'))
+        b.data[--b.len] = '\0';
+    if (b.len > max) {
+        b.len = max - 3;
+        b.data[b.len] = '\0';
+        buf_puts(&b, "...");
+    }
+    return buf_steal(&b);
+}
+
+char *text_line(const char *text, size_t max)
+{
+    return text_line_n(text ? text : "", text ? strlen(text) : 0, max);
+}
+
+int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (w == 0) {
+            errno = EIO;
+            return -1;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int fsync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc, e;
+
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    e = errno;
+    if (close(fd) != 0 && rc == 0)
+        return -1;
+    errno = e;
+    return rc;
+}
+
+/* cmp_str - qsort comparison of C strings */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int dir_list(const char *path, bool (*keep)(const char *name), char ***names, size_t *n)
+{
+    DIR *d = opendir(path);
+    struct dirent *de;
+    size_t cap = 0;
+
+    *names = NULL;
+    *n = 0;
+    if (d == NULL)
+        return -1;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (keep != NULL && !keep(de->d_name))
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *names = xrealloc(*names, cap * sizeof(**names));
+        }
+        (*names)[(*n)++] = xstrdup(de->d_name);
+    }
+    closedir(d);
+    if (*n > 1)
+        qsort(*names, *n, sizeof(**names), cmp_str);
+    return 0;
+}
+
+void dir_list_free(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+double time_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void host_name(char *buf, size_t n)
+{
+    if (n == 0)
+        return;
+    if (gethostname(buf, n) < 0 || buf[0] == '\0')
+        snprintf(buf, n, "localhost");
+    buf[n - 1] = '\0';
 }

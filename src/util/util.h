@@ -1,5 +1,7 @@
 /*
- * util - memory that never returns NULL, a growable byte buffer, secret wiping.
+ * util - memory that never returns NULL, a growable byte buffer, secret wiping, printable text,
+ * and the few system calls every module wraps the same way (whole writes, directory fsync and
+ * listing, the clock, the host name).
  *
  * Allocation failure is fatal (Postfix mymalloc): callers never test for NULL.
  * struct buf is the one growable string type of the project (Postfix VSTRING);
@@ -53,5 +55,31 @@ void buf_free_secret(struct buf *b);
 
 /* has_line_break - true when the n bytes of s hold CR, LF or NUL: never allowed in a header value */
 bool has_line_break(const char *s, size_t n);
+
+/*
+ * text_line - TEXT (NULL is "") as one printable ASCII line of at most MAX bytes (MAX >= 4), the
+ * one way the programs make outside text safe for a log line, a record or a DSN field: each run
+ * of CR and LF becomes "; ", a tab a space, any other byte outside printable ASCII '?'; leading
+ * blanks and a trailing "; " are dropped; a longer line is cut and ends in "...". Caller frees.
+ */
+char *text_line(const char *text, size_t max);
+/* text_line_n - text_line() of the N bytes at S (which may hold NUL) */
+char *text_line_n(const char *s, size_t n, size_t max);
+
+/* write_all - write N bytes to FD, retrying short writes and EINTR; 0, or -1 with errno */
+int write_all(int fd, const void *p, size_t n);
+/* fsync_dir - make the entries of directory PATH durable; 0, or -1 with errno */
+int fsync_dir(const char *path);
+/*
+ * dir_list - the names in directory PATH that KEEP accepts (NULL: every name but "." and ".."),
+ * sorted by strcmp; 0, or -1 with errno. Free them with dir_list_free().
+ */
+int dir_list(const char *path, bool (*keep)(const char *name), char ***names, size_t *n);
+void dir_list_free(char **names, size_t n);
+
+/* time_now - the time of day (CLOCK_REALTIME) in seconds, with its fraction */
+double time_now(void);
+/* host_name - this host's name in BUF (N bytes), "localhost" when it has none */
+void host_name(char *buf, size_t n);
 
 #endif

@@ -392,7 +392,7 @@ START_TEST(status_derivation)
 }
 END_TEST
 
-START_TEST(text_line)
+START_TEST(one_printable_line)
 {
     static const struct {
         const char *in;
@@ -413,7 +413,7 @@ START_TEST(text_line)
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char *s = dsn_text_line(cases[i].in, cases[i].max);
+        char *s = text_line(cases[i].in, cases[i].max);
 
         ck_assert_msg(strcmp(s, cases[i].want) == 0, "case %zu: got '%s'", i, s);
         free(s);
@@ -649,7 +649,7 @@ int main(void)
     tcase_add_test(tc, golden_files);
     tcase_add_test(tc, needed);
     tcase_add_test(tc, status_derivation);
-    tcase_add_test(tc, text_line);
+    tcase_add_test(tc, one_printable_line);
     tcase_add_test(tc, address_forms);
     tcase_add_test(tc, address_cut);
     tcase_add_test(tc, refuses_bad_parameters);

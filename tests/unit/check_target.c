@@ -309,16 +309,16 @@ END_TEST
 
 START_TEST(enum_names)
 {
-    ck_assert_int_eq(target_security_parse("starttls"), SEC_STARTTLS);
-    ck_assert_int_eq(target_security_parse("TLS"), SEC_TLS);
-    ck_assert_int_eq(target_security_parse("none"), SEC_NONE);
-    ck_assert_int_eq(target_security_parse("ssl"), -1);
-    ck_assert_str_eq(target_security_name(SEC_TLS), "tls");
-    ck_assert_int_eq(target_auth_parse("cram-md5"), AUTH_CRAM_MD5);
-    ck_assert_int_eq(target_auth_parse("XOAUTH2"), AUTH_XOAUTH2);
-    ck_assert_int_eq(target_auth_parse("digest-md5"), -1);
-    ck_assert_str_eq(target_auth_name(AUTH_LOGIN), "login");
-    ck_assert_str_eq(target_auth_name(AUTH_AUTO), "auto");
+    ck_assert_int_eq(smtp_security_parse("starttls"), SMTP_SEC_STARTTLS);
+    ck_assert_int_eq(smtp_security_parse("TLS"), SMTP_SEC_TLS);
+    ck_assert_int_eq(smtp_security_parse("none"), SMTP_SEC_NONE);
+    ck_assert_int_eq(smtp_security_parse("ssl"), -1);
+    ck_assert_str_eq(smtp_security_name(SMTP_SEC_TLS), "tls");
+    ck_assert_int_eq(smtp_auth_parse("cram-md5"), SMTP_AUTH_CRAM_MD5);
+    ck_assert_int_eq(smtp_auth_parse("XOAUTH2"), SMTP_AUTH_XOAUTH2);
+    ck_assert_int_eq(smtp_auth_parse("digest-md5"), -1);
+    ck_assert_str_eq(smtp_auth_name(SMTP_AUTH_LOGIN), "login");
+    ck_assert_str_eq(smtp_auth_name(SMTP_AUTH_AUTO), "auto");
 }
 END_TEST
 
@@ -510,12 +510,12 @@ START_TEST(parse_full_file)
     ck_assert_ptr_eq(a, &set.targets[0]);
     ck_assert_str_eq(a->host, "smtp.sendgrid.net");
     ck_assert_int_eq(a->port, 587);
-    ck_assert_int_eq(a->security, SEC_STARTTLS);
+    ck_assert_int_eq(a->security, SMTP_SEC_STARTTLS);
     ck_assert_str_eq(a->username, "apikey");
     ck_assert_str_eq(a->password_enc, "enc:v1:QUJDREVGR0g=");
     ck_assert_str_eq(a->from_address, "noreply@acme.example");
     ck_assert_str_eq(a->from_name, "Acme Billing");
-    ck_assert_int_eq(a->auth, AUTH_AUTO);
+    ck_assert_int_eq(a->auth, SMTP_AUTH_AUTO);
     ck_assert_uint_eq(a->monthly_quota, 10000);
     ck_assert_str_eq(a->rate, "14/s");
     ck_assert_int_eq(a->max_connections, 3);
@@ -525,8 +525,8 @@ START_TEST(parse_full_file)
 
     g = target_set_find(&set, "globex");
     ck_assert_ptr_nonnull(g);
-    ck_assert_int_eq(g->security, SEC_TLS);
-    ck_assert_int_eq(g->auth, AUTH_LOGIN);
+    ck_assert_int_eq(g->security, SMTP_SEC_TLS);
+    ck_assert_int_eq(g->auth, SMTP_AUTH_LOGIN);
     ck_assert(!g->tls_verify);
     ck_assert_uint_eq(g->monthly_quota, 5000000000ULL);
     ck_assert_str_eq(g->password_enc, ""); /* the caller reads and encrypts the file */
@@ -562,8 +562,8 @@ START_TEST(parse_defaults_and_empty)
     ck_assert_int_eq(parse_text(ONE(REQ), &set, &pw, &err, &dir, &path), 0);
     ck_assert_uint_eq(set.ntargets, 1);
     t = &set.targets[0];
-    ck_assert_int_eq(t->security, SEC_STARTTLS);
-    ck_assert_int_eq(t->auth, AUTH_AUTO);
+    ck_assert_int_eq(t->security, SMTP_SEC_STARTTLS);
+    ck_assert_int_eq(t->auth, SMTP_AUTH_AUTO);
     ck_assert(t->tls_verify);
     ck_assert_uint_eq(t->monthly_quota, 0);
     ck_assert_int_eq(t->max_connections, 0);
@@ -855,12 +855,12 @@ static void sample_target(struct target *t)
     free(t->host);
     t->host = xstrdup("[2001:db8::25]");
     t->port = 465;
-    t->security = SEC_TLS;
+    t->security = SMTP_SEC_TLS;
     free(t->username);
     t->username = xstrdup("user\\with\"quotes\tand tab");
     free(t->password_enc);
     t->password_enc = xstrdup("enc:v1:AAAAbbbb+/==");
-    t->auth = AUTH_CRAM_MD5;
+    t->auth = SMTP_AUTH_CRAM_MD5;
     free(t->from_address);
     t->from_address = xstrdup("\"billing dept\"@acme.example");
     free(t->from_name);
@@ -902,15 +902,15 @@ START_TEST(validate_and_copy)
     ck_assert_int_eq(target_validate(&c, &err), -1);
     ck_assert_str_eq(err, "port: 0 is out of range (1-65535)");
     c.port = 25;
-    c.security = (enum target_security)7;
+    c.security = (enum smtp_security)7;
     ck_assert_int_eq(target_validate(&c, &err), -1);
     ck_assert_str_eq(err, "security: unknown mode (allowed: starttls, tls, none)");
-    c.security = SEC_NONE;
-    c.auth = (enum target_auth)9;
+    c.security = SMTP_SEC_NONE;
+    c.auth = (enum smtp_auth)9;
     ck_assert_int_eq(target_validate(&c, &err), -1);
     ck_assert_str_eq(err, "auth: unknown mechanism (allowed: auto, plain, login, cram-md5, "
                           "xoauth2)");
-    c.auth = AUTH_PLAIN;
+    c.auth = SMTP_AUTH_PLAIN;
     c.max_connections = 1001;
     ck_assert_int_eq(target_validate(&c, &err), -1);
     ck_assert_str_eq(err, "max_connections: 1001 is out of range (0-1000; 0 = the delivery "
