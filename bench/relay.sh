@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # relay.sh - byosmtp's delivery path against Postfix's native sender-dependent relay (SASL + TLS
 # to the same provider), measured in ONE run of the shared harness ../shared/bench/baseline.sh,
-# reported as a ratio (DESIGN.md section 11). Not part of "make check"; never run by CI.
+# reported as a ratio (doc/design.md, "Quality bars"). Not part of "make check"; never run by CI.
 #
 #   smtp-source -> local Postfix :2525 -> provider Postfix :2587 (STARTTLS + AUTH) -> smtp-sink
 #     native : the local Postfix relays itself (sender_dependent_relayhost_maps + SASL + TLS

@@ -1,6 +1,6 @@
 /*
  * ctl_queue - "byosmtpctl queue [list] | show ID | flush [ID | --target T] | delete ID" and
- * "byosmtpctl stats" (DESIGN.md §10).
+ * "byosmtpctl stats" (byosmtpctl(8)).
  *
  * list and show read the spool directly (copies are written once; the state file is replaced
  * whole), so they work whether byosmtpd runs or not. flush and delete must not race the

@@ -1,5 +1,5 @@
 /*
- * ctl_verify - "byosmtpctl verify TARGET [--to ADDR] [--no-send]" (DESIGN.md §9): connect to the
+ * ctl_verify - "byosmtpctl verify TARGET [--to ADDR] [--no-send]" (doc/design.md, "Verification"; byosmtpctl(8)): connect to the
  * target's provider as delivery would, print each step as it happens, send a short test message
  * unless told not to, then print the result with its class and hint and store it on the target.
  * Attempts are rate-limited per target (verify.attempts per verify.window seconds), so a verify

@@ -1,5 +1,5 @@
 /*
- * backoff - retry schedule, expiry and target throttling (see backoff.h, doc/delivery.md).
+ * backoff - retry schedule, expiry and target throttling (see backoff.h, doc/delivery-rules.md).
  * Pure functions: thread-safe.
  */
 #include "config.h"

@@ -1,6 +1,6 @@
 /*
  * backoff - when to try a deferred message again, when to give up, and how long a throttled
- * target pauses (DESIGN.md 7; formulas and examples in doc/delivery.md).
+ * target pauses (formulas and examples in doc/delivery-rules.md).
  *
  * Message retries follow Postfix's schedule: the delay after the n-th counted failure is
  * min_backoff * 2^(n-1), capped at max_backoff (defaults 300 s -> 600 -> 1200 -> 2400 -> 4000),

@@ -1,5 +1,5 @@
 /*
- * deliverylog - Postfix-shaped delivery log lines (see deliverylog.h, doc/delivery.md).
+ * deliverylog - Postfix-shaped delivery log lines (see deliverylog.h, doc/delivery-rules.md).
  * Pure function on caller-owned data: thread-safe.
  */
 #include "config.h"

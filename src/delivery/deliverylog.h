@@ -1,6 +1,6 @@
 /*
  * deliverylog - the one log line per recipient and delivery attempt, shaped like Postfix's
- * smtp(8) lines so that admins' grep habits and log tools keep working (doc/delivery.md):
+ * smtp(8) lines so that admins' grep habits and log tools keep working (doc/delivery-rules.md):
  *
  *   QUEUEID: to=<rcpt>, [orig_to=<orcpt>, ]relay=TARGET[host]:port, [conn_use=N, ]delay=D,
  *   delays=a/b/c/d, dsn=X.Y.Z, status=sent|deferred|bounced|expired (reply)

@@ -1,5 +1,5 @@
 /*
- * dsn - RFC 3464 delivery status notifications (see dsn.h and doc/delivery.md).
+ * dsn - RFC 3464 delivery status notifications (see dsn.h and doc/delivery-rules.md).
  * Pure functions on caller-owned data: thread-safe.
  */
 #include "config.h"

@@ -7,7 +7,7 @@
  * header section as text/rfc822-headers. Every line ends in CRLF and is at most 998 octets;
  * every input that reaches the output (addresses, provider replies, host names, header bytes)
  * is sanitised so that no CR, LF or NUL from an input can start a line of its own.
- * The format and every choice made here are described in doc/delivery.md.
+ * The format and every choice made here are described in doc/delivery-rules.md.
  *
  * Pure functions on caller-owned data, no I/O: thread-safe.
  */
@@ -38,7 +38,7 @@ struct dsn_rcpt {
     int reply_code;         /* the provider's reply code; 0 when there was no reply */
     const char *remote_mta; /* optional: the provider host that answered */
     const char *diagnostic; /* optional: the provider's reply (or a local reason), one line */
-    const char *class_name; /* optional: error class (DESIGN.md 8), "recipient_rejected" */
+    const char *class_name; /* optional: error class (doc/design.md, "Error classes"), "recipient_rejected" */
     const char *class_hint; /* optional: its hint, shown in the readable part */
     time_t retry_until;     /* DSN_DELAYED: when retrying stops; 0 = not said */
 };

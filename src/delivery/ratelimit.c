@@ -1,5 +1,5 @@
 /*
- * ratelimit - per-target pacing (see ratelimit.h, doc/delivery.md).
+ * ratelimit - per-target pacing (see ratelimit.h, doc/delivery-rules.md).
  * Caller-owned state, the caller locks: no global state here.
  */
 #include "config.h"

@@ -1,5 +1,5 @@
 /*
- * rewrite - the rewritten header section of one target's copy of a message (DESIGN.md 6,
+ * rewrite - the rewritten header section of one target's copy of a message (doc/design.md "The milter side",
  * doc/rewrite.md): From replaced, Original-From and Reply-To written, a Received trace field
  * put first, every other field passed through with its line ends made CRLF.
  *

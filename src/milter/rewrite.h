@@ -1,5 +1,5 @@
 /*
- * rewrite - the header block of one target's copy of a message (DESIGN.md §6): pure functions
+ * rewrite - the header block of one target's copy of a message (doc/design.md, "The milter side"; doc/rewrite.md): pure functions
  * from the original header fields and the target's settings to the rewritten header fields.
  *
  *  - every original From field is removed (several From fields, address lists: none survives)

@@ -1,5 +1,5 @@
 /*
- * provider - presets for the SMTP providers customers bring (DESIGN.md §1): the host, port,
+ * provider - presets for the SMTP providers customers bring (doc/design.md, "Targets and routes"): the host, port,
  * security and user-name convention of each, the notes an admin needs to get credentials right,
  * and each provider's known reply quirks, which the failure classifier (smtp_trouble.c)
  * consults before its general rules. Constant tables: thread-safe.
@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 #include "smtp/smtp_trouble.h"
-#include "store/target.h"
+#include "smtp/smtp_mode.h"
 
 /* A reply a provider gives that the general rules would classify wrongly or vaguely. */
 struct provider_quirk {

@@ -1,6 +1,6 @@
 /*
  * store - the LMDB environment that holds targets, routes, verification results and the
- * monthly quota records (DESIGN.md §3, §4).
+ * monthly quota records (doc/design.md, "The store"; doc/store.md).
  *
  * One environment, six named databases:
  *   meta     "schema" -> "1"                       (STORE_SCHEMA)
@@ -66,7 +66,7 @@ const char *store_path(const struct store *st);
 
 /*
  * store_route_lookup - find the target for recipient RCPT (LEN bytes; angle brackets allowed)
- * in DESIGN.md §4 order. Returns 1 and *target (and *rule, the match that hit, when rule is not
+ * in the order of doc/design.md, "Targets and routes". Returns 1 and *target (and *rule, the match that hit, when rule is not
  * NULL; caller frees both), 0 when no route matches (including addresses LMDB cannot hold as a
  * key: empty, too long, containing NUL), or -1 with *err on a store error.
  */

@@ -1,5 +1,5 @@
 #!/bin/sh
-# client-errors.sh - every error class of DESIGN.md §8 that the client can meet is produced by the
+# client-errors.sh - every error class of doc/design.md ("Error classes") that the client can meet is produced by the
 # situation it names, against a real server on loopback, with the action the failure policy gives.
 # Exit 0 pass, 1 fail, 77 skip.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/client/lib.sh"
@@ -140,7 +140,7 @@ else
 fi
 stop_provider nopipe
 
-# rate_limited: the throttling replies of DESIGN.md §7 slow the target down, never bounce.
+# rate_limited: the throttling replies (doc/delivery-rules.md, "Throttling") slow the target down, never bounce.
 n=0
 for spec in '{"on": "MAIL", "reply": "454 Throttling failure: Maximum sending rate exceeded."}' \
     '{"on": "MAIL", "reply": "421 4.7.0 Try again later, closing connection.", "close": true}' \

@@ -2,7 +2,7 @@
 # house.sh - the shape rules of the source tree, measured with the project's own tools so they
 # stay true: no file in src/ over 1,000 lines, no function over 120 lines (universal-ctags gives
 # each function's first and last line), every C file of src/ in the folder of its subsystem with
-# its includes by path, and no reference in src/, tests/ or doc/ to a design file that is not in
+# its includes by path and within its layer, and no reference in src/, tests/ or doc/ to a design file that is not in
 # the repository. Exit 0 pass, 1 fail.
 set -u
 : "${top_srcdir:?run through make check (top_srcdir is not set)}"
@@ -57,7 +57,32 @@ done
 bad=$(grep -n '#include "[a-z_0-9]*\.h"' $files | grep -v '#include "config.h"')
 [ -z "$bad" ] || fail "includes without their folder: $bad"
 
-# 4. no reference to a file outside the repository
+# 4. layers (src/README): a folder includes only from the folders below it
+allowed() {
+    case $1 in
+    util) echo "" ;;
+    smtp) echo "util" ;;
+    store) echo "util smtp/smtp_mode.h" ;;
+    spool) echo "util store" ;;
+    delivery) echo "util smtp store spool" ;;
+    milter | ctl) echo "util smtp store spool delivery" ;;
+    esac
+}
+for f in $files; do
+    dir=${f#src/}
+    dir=${dir%%/*}
+    ok=$(allowed "$dir")
+    for inc in $(sed -n 's|^#include "\([a-z_]*/[a-z_0-9]*\.h\)".*|\1|p' "$f"); do
+        from=${inc%%/*}
+        [ "$from" = "$dir" ] && continue
+        case " $ok " in
+        *" $from "* | *" $inc "*) ;;
+        *) fail "$f includes $inc: $dir/ may use only: ${ok:-nothing of ours} (src/README, layers)" ;;
+        esac
+    done
+done
+
+# 5. no reference to a file outside the repository
 refs=$(grep -rn 'DESIGN\.md' src tests doc 2>/dev/null | grep -v '^tests/source/house.sh:')
 [ -z "$refs" ] || fail "references to DESIGN.md, which is not in the repository (point at doc/design.md): $refs"
 

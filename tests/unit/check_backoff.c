@@ -113,7 +113,7 @@ END_TEST
 
 START_TEST(jitter_exact_values)
 {
-    /* pinned values of the documented formula (doc/delivery.md), computed independently:
+    /* pinned values of the documented formula (doc/delivery-rules.md), computed independently:
      * delay + splitmix64(seed ^ attempts << 32) % (delay * J / 100 + 1) */
     struct backoff_params p = {300, 4000, 432000, 10};
 

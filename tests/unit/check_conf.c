@@ -37,7 +37,7 @@ static void assert_list(const struct conf_strlist *l, size_t n, const char *cons
         ck_assert_str_eq(l->items[i], want[i]);
 }
 
-/* assert_defaults - every setting holds the value DESIGN.md §5 (and the man page) gives it */
+/* assert_defaults - every setting holds the value byosmtp.conf(5) gives it */
 static void assert_defaults(const struct byosmtp_conf *c)
 {
     static const char *const nets[] = {"127.0.0.0/8", "::1/128"};

@@ -1,6 +1,6 @@
 /*
  * check_dsn - delivery status notifications: golden files (tests/dsn/NAME.in -> NAME.ref,
- * format in doc/delivery.md), a small checker of the fields every DSN must have, the helpers
+ * format in doc/delivery-rules.md), a small checker of the fields every DSN must have, the helpers
  * (status derivation, one-line text, address forms), and random input that must never break
  * a line or the MIME structure.
  *
@@ -145,7 +145,7 @@ static char *unescape(const char *s, size_t *len)
     return buf_steal(&b);
 }
 
-/* golden_parse - parse the text of a NAME.in file (doc/delivery.md) into G */
+/* golden_parse - parse the text of a NAME.in file (doc/delivery-rules.md) into G */
 static void golden_parse(const char *file, char *text, struct golden *g)
 {
     bool in_params = true;
