@@ -25,29 +25,11 @@
 
 #include "util/msg.h"
 #include "spool/spool.h"
+#include "spool/spool_int.h"
 
-#define COPY_CHUNK 65536
 #define SPOOL_MAGIC "byosmtp-spool: 1"
 #define STATE_MAGIC "byosmtp-state: 1"
-#define TRAILER_TAG "byosmtp-end: "
-/* "byosmtp-end: " 20 digits, a space, 64 hex digits, LF */
-#define TRAILER_LEN (sizeof(TRAILER_TAG) - 1 + 20 + 1 + 64 + 1)
-#define ENVELOPE_MAX (16u * 1024 * 1024)
 #define STATE_MAX (16u * 1024 * 1024)
-
-struct spool {
-    char *path;
-    char *incoming, *queue, *corrupt;
-};
-
-struct spool_msg {
-    struct spool *sp;
-    char *path;
-    int fd;
-    uint64_t header_bytes; /* "name\0value\0" records at the start of the file */
-    uint64_t body_bytes;   /* the body follows them */
-    size_t nheaders;
-};
 
 struct spool_copy_w {
     struct spool *sp;
@@ -56,8 +38,8 @@ struct spool_copy_w {
     bool published;
 };
 
-/* pread_all - read exactly N bytes at OFF; 0, or -1 (errno set; EIO-like 0 for a short file) */
-static int pread_all(int fd, void *p, size_t n, uint64_t off)
+/* spool_pread_all - read exactly N bytes at OFF; 0, or -1 (errno set; 0 for a short file) */
+int spool_pread_all(int fd, void *p, size_t n, uint64_t off)
 {
     char *c = p;
 
@@ -80,14 +62,14 @@ static int pread_all(int fd, void *p, size_t n, uint64_t off)
     return 0;
 }
 
-/* errtext - strerror, or "unexpected end of file" for a short read */
-static const char *errtext(int e)
+/* spool_errtext - strerror, or "unexpected end of file" for a short read */
+const char *spool_errtext(int e)
 {
     return e == 0 ? "unexpected end of file" : strerror(e);
 }
 
-/* sync_dir - make the entries of directory PATH durable; 0 or -1 with *err */
-static int sync_dir(const char *path, char **err)
+/* spool_sync_dir - make the entries of directory PATH durable; 0 or -1 with *err */
+int spool_sync_dir(const char *path, char **err)
 {
     if (fsync_dir(path) == 0)
         return 0;
@@ -141,9 +123,9 @@ static void new_id(char out[SPOOL_ID_LEN + 1])
              r[0], r[1], r[2]);
 }
 
-/* create_new_rw - create DIR/ID[SUFFIX] with a fresh id and O_EXCL; the fd, or -1 with *err */
-static int create_new_rw(const char *dir, const char *suffix, char id[SPOOL_ID_LEN + 1],
-                         char **path, int mode, char **err)
+/* spool_create_new - create DIR/ID[SUFFIX] with a fresh id and O_EXCL; the fd, or -1 with *err */
+int spool_create_new(const char *dir, const char *suffix, char id[SPOOL_ID_LEN + 1], char **path,
+                     int mode, char **err)
 {
     for (int tries = 0; tries < 100; tries++) {
         int fd;
@@ -166,13 +148,6 @@ static int create_new_rw(const char *dir, const char *suffix, char id[SPOOL_ID_L
     return -1;
 }
 
-/* create_new - the same, write-only */
-static int create_new(const char *dir, const char *suffix, char id[SPOOL_ID_LEN + 1], char **path,
-                      char **err)
-{
-    return create_new_rw(dir, suffix, id, path, O_WRONLY, err);
-}
-
 int spool_open(const char *path, bool create, uid_t owner, gid_t group, struct spool **out,
                char **err)
 {
@@ -191,7 +166,7 @@ int spool_open(const char *path, bool create, uid_t owner, gid_t group, struct s
         make_dir(sp->corrupt, create, owner, group, err) < 0)
         goto fail;
     /* A real write: as root, permission bits say nothing about a read-only or full filesystem. */
-    fd = create_new(sp->incoming, ".probe", id, &probe, err);
+    fd = spool_create_new(sp->incoming, ".probe", id, &probe, O_WRONLY, err);
     if (fd < 0)
         goto fail;
     if (write_all(fd, "probe\n", 6) < 0 || fsync(fd) < 0) {
@@ -236,7 +211,7 @@ int spool_msg_begin(struct spool *sp, struct spool_msg **out, char **err)
 
     *out = NULL;
     m->sp = sp;
-    m->fd = create_new_rw(sp->incoming, ".rcv", id, &m->path, O_RDWR, err);
+    m->fd = spool_create_new(sp->incoming, ".rcv", id, &m->path, O_RDWR, err);
     if (m->fd < 0) {
         free(m);
         return -1;
@@ -279,8 +254,8 @@ int spool_msg_headers(struct spool_msg *m, char **block, const char ***names, co
     const char **vv = xcalloc(m->nheaders + 1, sizeof(*vv));
     size_t i = 0;
 
-    if (m->header_bytes > 0 && pread_all(m->fd, b, m->header_bytes, 0) < 0) {
-        set_err(err, "spool %s: cannot read the header back: %s", m->path, errtext(errno));
+    if (m->header_bytes > 0 && spool_pread_all(m->fd, b, m->header_bytes, 0) < 0) {
+        set_err(err, "spool %s: cannot read the header back: %s", m->path, spool_errtext(errno));
         free(b);
         free(nv);
         free(vv);
@@ -338,7 +313,7 @@ int spool_copy_new(struct spool *sp, struct spool_copy_w **out, char **err)
 
     *out = NULL;
     w->sp = sp;
-    fd = create_new(sp->incoming, "", w->id, &w->in_path, err);
+    fd = spool_create_new(sp->incoming, "", w->id, &w->in_path, O_WRONLY, err);
     if (fd < 0) {
         free(w);
         return -1;
@@ -354,8 +329,8 @@ const char *spool_copy_id(const struct spool_copy_w *w)
     return w->id;
 }
 
-/* one_line_ok - a value that can be one envelope line */
-static bool one_line_ok(const char *s)
+/* spool_one_line_ok - a value that can be one envelope line */
+bool spool_one_line_ok(const char *s)
 {
     return s != NULL && strpbrk(s, "\r\n") == NULL;
 }
@@ -370,8 +345,8 @@ static int hashed_write(int fd, EVP_MD_CTX *md, const void *p, size_t n)
     return write_all(fd, p, n);
 }
 
-/* trailer_format - the trailer line for LEN bytes with digest MD (32 bytes) into out */
-static void trailer_format(uint64_t len, const unsigned char *md, char out[TRAILER_LEN + 1])
+/* spool_trailer_format - the trailer line for LEN bytes with digest MD (32 bytes) into out */
+void spool_trailer_format(uint64_t len, const unsigned char *md, char out[TRAILER_LEN + 1])
 {
     int k = snprintf(out, TRAILER_LEN + 1, TRAILER_TAG "%020" PRIu64 " ", len);
 
@@ -407,12 +382,13 @@ int spool_copy_write(struct spool_copy_w *w, const struct spool_envelope *env, c
 
     if (env->nrcpts == 0)
         return set_err(err, "spool copy %s: no recipients", w->id);
-    if (!one_line_ok(env->target) || !one_line_ok(env->sender) ||
-        !one_line_ok(env->envelope_from) || !one_line_ok(env->mta_queue_id ? env->mta_queue_id : "") ||
-        !one_line_ok(env->mail_params ? env->mail_params : ""))
+    if (!spool_one_line_ok(env->target) || !spool_one_line_ok(env->sender) ||
+        !spool_one_line_ok(env->envelope_from) ||
+        !spool_one_line_ok(env->mta_queue_id ? env->mta_queue_id : "") ||
+        !spool_one_line_ok(env->mail_params ? env->mail_params : ""))
         return set_err(err, "spool copy %s: an envelope value holds a line break", w->id);
     for (size_t i = 0; i < env->nrcpts; i++)
-        if (!one_line_ok(env->rcpts[i]))
+        if (!spool_one_line_ok(env->rcpts[i]))
             return set_err(err, "spool copy %s: a recipient holds a line break", w->id);
 
     buf_init(&b);
@@ -440,8 +416,9 @@ int spool_copy_write(struct spool_copy_w *w, const struct spool_envelope *env, c
     for (off = m->header_bytes, left = m->body_bytes; left > 0;) {
         size_t n = left > COPY_CHUNK ? COPY_CHUNK : (size_t)left;
 
-        if (pread_all(m->fd, chunk, n, off) < 0) {
-            set_err(err, "spool %s: cannot read the message back: %s", m->path, errtext(errno));
+        if (spool_pread_all(m->fd, chunk, n, off) < 0) {
+            set_err(err, "spool %s: cannot read the message back: %s", m->path,
+                    spool_errtext(errno));
             goto out;
         }
         if (hashed_write(fd, md, chunk, n) < 0)
@@ -454,7 +431,7 @@ int spool_copy_write(struct spool_copy_w *w, const struct spool_envelope *env, c
         set_err(err, "spool %s: SHA-256 failed", w->in_path);
         goto out;
     }
-    trailer_format(total, digest, trailer);
+    spool_trailer_format(total, digest, trailer);
     if (write_all(fd, trailer, TRAILER_LEN) < 0)
         goto werr;
     if (fsync(fd) < 0) {
@@ -482,12 +459,12 @@ out:
 
 int spool_sync_incoming(struct spool *sp, char **err)
 {
-    return sync_dir(sp->incoming, err);
+    return spool_sync_dir(sp->incoming, err);
 }
 
 int spool_sync_queue(struct spool *sp, char **err)
 {
-    return sync_dir(sp->queue, err);
+    return spool_sync_dir(sp->queue, err);
 }
 
 int spool_copy_publish(struct spool_copy_w *w, char **err)
@@ -518,8 +495,8 @@ void spool_copy_release(struct spool_copy_w *w)
 
 /* ---- reading ---- */
 
-/* dir_path - the directory DIR ("queue", "incoming", "corrupt") of SP, or NULL */
-static const char *dir_path(struct spool *sp, const char *dir)
+/* spool_dir_path - the directory DIR ("queue", "incoming", "corrupt") of SP, or NULL */
+const char *spool_dir_path(struct spool *sp, const char *dir)
 {
     if (strcmp(dir, "queue") == 0)
         return sp->queue;
@@ -530,8 +507,8 @@ static const char *dir_path(struct spool *sp, const char *dir)
     return NULL;
 }
 
-/* parse_u64 - a decimal number that is the whole string; false otherwise */
-static bool parse_u64(const char *s, uint64_t *v)
+/* spool_parse_u64 - a decimal number that is the whole string; false otherwise */
+bool spool_parse_u64(const char *s, uint64_t *v)
 {
     uint64_t x = 0;
 
@@ -547,11 +524,11 @@ static bool parse_u64(const char *s, uint64_t *v)
 }
 
 /*
- * check_trailer - read the trailer of the SIZE-byte file FD; *len = bytes it covers and
+ * spool_trailer_check - read the trailer of the SIZE-byte file FD; *len = bytes it covers and
  * want = its digest. SPOOL_CORRUPT with *err when missing or malformed, -1 on I/O error.
  */
-static int check_trailer(int fd, const char *path, uint64_t size, uint64_t *len,
-                         unsigned char want[32], char **err)
+int spool_trailer_check(int fd, const char *path, uint64_t size, uint64_t *len,
+                        unsigned char want[32], char **err)
 {
     char t[TRAILER_LEN + 1];
     uint64_t n;
@@ -560,8 +537,8 @@ static int check_trailer(int fd, const char *path, uint64_t size, uint64_t *len,
         set_err(err, "%s: torn: too short for its integrity trailer", path);
         return SPOOL_CORRUPT;
     }
-    if (pread_all(fd, t, TRAILER_LEN, size - TRAILER_LEN) < 0)
-        return set_err(err, "%s: cannot read: %s", path, errtext(errno));
+    if (spool_pread_all(fd, t, TRAILER_LEN, size - TRAILER_LEN) < 0)
+        return set_err(err, "%s: cannot read: %s", path, spool_errtext(errno));
     t[TRAILER_LEN] = '\0';
     if (strncmp(t, TRAILER_TAG, sizeof(TRAILER_TAG) - 1) != 0 || t[TRAILER_LEN - 1] != '\n' ||
         t[TRAILER_LEN - 66] != ' ') {
@@ -569,7 +546,7 @@ static int check_trailer(int fd, const char *path, uint64_t size, uint64_t *len,
         return SPOOL_CORRUPT;
     }
     t[TRAILER_LEN - 66] = '\0';
-    if (!parse_u64(t + sizeof(TRAILER_TAG) - 1, &n) || n != size - TRAILER_LEN) {
+    if (!spool_parse_u64(t + sizeof(TRAILER_TAG) - 1, &n) || n != size - TRAILER_LEN) {
         set_err(err, "%s: torn: the trailer covers a different length than the file has", path);
         return SPOOL_CORRUPT;
     }
@@ -587,12 +564,12 @@ static int check_trailer(int fd, const char *path, uint64_t size, uint64_t *len,
 }
 
 /*
- * hash_file - SHA-256 of the first LEN bytes of FD; the first bytes up to and including the
- * first empty line (at most ENVELOPE_MAX) go to HEAD when HEAD is not NULL. 1 when the digest
- * equals WANT, SPOOL_CORRUPT when not, -1 on I/O error.
+ * spool_trailer_hash - SHA-256 of the first LEN bytes of FD; the first bytes up to and including
+ * the first empty line (at most ENVELOPE_MAX) go to HEAD when HEAD is not NULL. 1 when the
+ * digest equals WANT, SPOOL_CORRUPT when not, -1 on I/O error.
  */
-static int hash_file(int fd, const char *path, uint64_t len, const unsigned char want[32],
-                     struct buf *head, char **err)
+int spool_trailer_hash(int fd, const char *path, uint64_t len, const unsigned char want[32],
+                       struct buf *head, char **err)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned char got[EVP_MAX_MD_SIZE];
@@ -609,8 +586,8 @@ static int hash_file(int fd, const char *path, uint64_t len, const unsigned char
     while (off < len) {
         size_t n = len - off > COPY_CHUNK ? COPY_CHUNK : (size_t)(len - off);
 
-        if (pread_all(fd, chunk, n, off) < 0) {
-            set_err(err, "%s: cannot read: %s", path, errtext(errno));
+        if (spool_pread_all(fd, chunk, n, off) < 0) {
+            set_err(err, "%s: cannot read: %s", path, spool_errtext(errno));
             goto out;
         }
         EVP_DigestUpdate(md, chunk, n);
@@ -698,7 +675,7 @@ static bool parse_envelope(const char *path, const char *id, char *head, struct 
         } else if (strcmp(line, "queue-id") == 0) {
             free(e->mta_queue_id);
             e->mta_queue_id = xstrdup(v);
-        } else if (strcmp(line, "arrival") == 0 && parse_u64(v, &u)) {
+        } else if (strcmp(line, "arrival") == 0 && spool_parse_u64(v, &u)) {
             e->arrival = (int64_t)u;
             have_arrival = true;
         } else if (strcmp(line, "sender") == 0) {
@@ -716,10 +693,10 @@ static bool parse_envelope(const char *path, const char *id, char *head, struct 
                 e->rcpts = xrealloc(e->rcpts, cap * sizeof(*e->rcpts));
             }
             e->rcpts[e->nrcpts++] = xstrdup(v);
-        } else if (strcmp(line, "header-size") == 0 && parse_u64(v, &u)) {
+        } else if (strcmp(line, "header-size") == 0 && spool_parse_u64(v, &u)) {
             c->header_size = u;
             have_hs = true;
-        } else if (strcmp(line, "body-size") == 0 && parse_u64(v, &u)) {
+        } else if (strcmp(line, "body-size") == 0 && spool_parse_u64(v, &u)) {
             c->body_size = u;
             have_bs = true;
         }
@@ -740,7 +717,7 @@ static bool parse_envelope(const char *path, const char *id, char *head, struct 
 int spool_copy_open(struct spool *sp, const char *dir, const char *id, struct spool_copy **out,
                     char **err)
 {
-    const char *d = dir_path(sp, dir);
+    const char *d = spool_dir_path(sp, dir);
     struct spool_copy *c;
     struct stat sb;
     struct buf head;
@@ -765,10 +742,10 @@ int spool_copy_open(struct spool *sp, const char *dir, const char *id, struct sp
         free(path);
         return SPOOL_CORRUPT;
     }
-    rc = check_trailer(fd, path, (uint64_t)sb.st_size, &len, want, err);
+    rc = spool_trailer_check(fd, path, (uint64_t)sb.st_size, &len, want, err);
     buf_init(&head);
     if (rc == 1)
-        rc = hash_file(fd, path, len, want, &head, err);
+        rc = spool_trailer_hash(fd, path, len, want, &head, err);
     c = xcalloc(1, sizeof(*c));
     c->fd = fd;
     if (rc == 1 && !parse_envelope(path, id, head.data, c, err))
@@ -795,9 +772,9 @@ int spool_copy_read_headers(struct spool_copy *c, struct buf *out, char **err)
     if (c->header_size > ENVELOPE_MAX * 4ULL)
         return set_err(err, "spool copy %s: header section too large", c->env.id);
     p = xmalloc(c->header_size + 1);
-    if (c->header_size > 0 && pread_all(c->fd, p, c->header_size, c->msg_offset) < 0) {
+    if (c->header_size > 0 && spool_pread_all(c->fd, p, c->header_size, c->msg_offset) < 0) {
         free(p);
-        return set_err(err, "spool copy %s: cannot read: %s", c->env.id, errtext(errno));
+        return set_err(err, "spool copy %s: cannot read: %s", c->env.id, spool_errtext(errno));
     }
     buf_append(out, p, c->header_size);
     free(p);
@@ -814,8 +791,8 @@ ssize_t spool_copy_read_body(struct spool_copy *c, void *p, size_t n, char **err
         n = (size_t)left;
     if (n > SSIZE_MAX)
         n = SSIZE_MAX;
-    if (pread_all(c->fd, p, n, c->msg_offset + c->header_size + c->body_pos) < 0)
-        return set_err(err, "spool copy %s: cannot read: %s", c->env.id, errtext(errno));
+    if (spool_pread_all(c->fd, p, n, c->msg_offset + c->header_size + c->body_pos) < 0)
+        return set_err(err, "spool copy %s: cannot read: %s", c->env.id, spool_errtext(errno));
     c->body_pos += n;
     return (ssize_t)n;
 }
@@ -864,13 +841,13 @@ int spool_remove(struct spool *sp, const char *id, char **err)
         return -1;
     }
     free(p);
-    return sync_dir(sp->queue, err);
+    return spool_sync_dir(sp->queue, err);
 }
 
 int spool_move_corrupt(struct spool *sp, const char *dir, const char *name, const char *why,
                        char **err)
 {
-    const char *d = dir_path(sp, dir);
+    const char *d = spool_dir_path(sp, dir);
     char *from, *to = NULL;
     int rc = -1;
 
@@ -894,14 +871,14 @@ int spool_move_corrupt(struct spool *sp, const char *dir, const char *name, cons
         set_err(err, "spool: no free name in %s for %s", sp->corrupt, name);
         goto out;
     }
-    if (sync_dir(sp->corrupt, err) < 0)
+    if (spool_sync_dir(sp->corrupt, err) < 0)
         goto out;
     if (unlink(from) < 0) {
         set_err(err, "spool: cannot remove %s after copying it to %s: %s", from, to,
                 strerror(errno));
         goto out;
     }
-    if (sync_dir(d, err) < 0)
+    if (spool_sync_dir(d, err) < 0)
         goto out;
     msg_error("spool: moved %s to %s: %s", from, to, why);
     rc = 0;
@@ -961,14 +938,14 @@ int spool_state_read(struct spool *sp, const char *id, size_t nrcpts, struct spo
         rc = SPOOL_CORRUPT;
         goto out;
     }
-    rc = check_trailer(fd, path, (uint64_t)sb.st_size, &len, want, err);
+    rc = spool_trailer_check(fd, path, (uint64_t)sb.st_size, &len, want, err);
     if (rc == 1)
-        rc = hash_file(fd, path, len, want, NULL, err);
+        rc = spool_trailer_hash(fd, path, len, want, NULL, err);
     if (rc != 1)
         goto out;
     text = xmalloc(len + 1);
-    if (pread_all(fd, text, len, 0) < 0) {
-        rc = set_err(err, "%s: cannot read: %s", path, errtext(errno));
+    if (spool_pread_all(fd, text, len, 0) < 0) {
+        rc = set_err(err, "%s: cannot read: %s", path, spool_errtext(errno));
         goto out;
     }
     text[len] = '\0';
@@ -985,11 +962,11 @@ int spool_state_read(struct spool *sp, const char *id, size_t nrcpts, struct spo
                 set_err(err, "%s: holds the state of another copy", path);
                 goto out;
             }
-        } else if (strncmp(line, "attempts: ", 10) == 0 && parse_u64(line + 10, &u) &&
+        } else if (strncmp(line, "attempts: ", 10) == 0 && spool_parse_u64(line + 10, &u) &&
                    u <= UINT32_MAX) {
             st->attempts = (uint32_t)u;
             have_att = true;
-        } else if (strncmp(line, "next-attempt: ", 14) == 0 && parse_u64(line + 14, &u)) {
+        } else if (strncmp(line, "next-attempt: ", 14) == 0 && spool_parse_u64(line + 14, &u)) {
             st->next_attempt = (int64_t)u;
             have_next = true;
         } else if (strncmp(line, "last-error:", 11) == 0) {
@@ -1040,7 +1017,7 @@ int spool_state_write(struct spool *sp, const char *id, const struct spool_state
 
     if (!spool_valid_id(id))
         return set_err(err, "spool: '%s' is not a copy id", id);
-    if (!one_line_ok(st->last_error ? st->last_error : ""))
+    if (!spool_one_line_ok(st->last_error ? st->last_error : ""))
         return set_err(err, "spool copy %s: the last error must be one line", id);
     tmp = xasprintf("%s/%s.state.tmp", sp->incoming, id);
     dst = xasprintf("%s/%s.state", sp->queue, id);
@@ -1054,7 +1031,7 @@ int spool_state_write(struct spool *sp, const char *id, const struct spool_state
         set_err(err, "spool copy %s: SHA-256 failed", id);
         goto out;
     }
-    trailer_format(b.len, digest, trailer);
+    spool_trailer_format(b.len, digest, trailer);
     buf_append(&b, trailer, TRAILER_LEN);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
@@ -1072,7 +1049,7 @@ int spool_state_write(struct spool *sp, const char *id, const struct spool_state
         unlink(tmp);
         goto out;
     }
-    rc = sync_dir(sp->queue, err);
+    rc = spool_sync_dir(sp->queue, err);
 out:
     buf_free(&b);
     free(tmp);
