@@ -25,48 +25,12 @@
 #include <sys/un.h>
 
 #include "store/conf.h"
+#include "store/conf_int.h"
 #include "util/msg.h"
 #include "util/util.h"
 
-enum conf_type {
-    CT_INT,     /* int; an integer, 300 or 300L */
-    CT_BOOL,    /* bool; true or false */
-    CT_STRING,  /* char *; a quoted string */
-    CT_SIZE,    /* size_t; "1G", "512M", "64K", "65536" or an integer */
-    CT_ENUM,    /* int (a C enum); one of words[], stored as its index */
-    CT_LIST,    /* struct conf_strlist; [ "a", "b" ] */
-    CT_NETLIST, /* struct conf_strlist of CIDR networks */
-};
-
-/* flags for CT_STRING */
-#define CF_PATH 0x01  /* an absolute path */
-#define CF_EMPTY 0x02 /* with CF_PATH: "" is allowed too */
-
-/* conf_check_fn - extra validation of a string value; fills *why ("KEY = VALUE ...: how to fix") */
-typedef int conf_check_fn(const char *key, const char *value, char **why);
-
-struct conf_setting {
-    const char *name; /* dotted: "delivery.retry.min_backoff" */
-    enum conf_type type;
-    size_t offset;            /* into struct byosmtp_conf */
-    const char *def;          /* the default, in byosmtp.conf syntax */
-    long long min, max;       /* CT_INT and CT_SIZE */
-    const char *const *words; /* CT_ENUM, or the only values a CT_STRING may take */
-    conf_check_fn *check;     /* CT_STRING, and each element of a CT_LIST */
-    unsigned flags;
-    const char *desc;
-};
-
-struct conf_box {
-    atomic_uint refs;
-    struct byosmtp_conf c;
-};
-
 _Static_assert(sizeof(enum conf_quota_action) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum conf_envelope_from) == sizeof(int), "enums are stored as int");
-
-static conf_check_fn check_socket, check_level, check_facility, check_hostname, check_user,
-    check_command, check_network;
 
 static const char *const envelope_from_words[] = {"target", "original", NULL};
 static const char *const quota_action_words[] = {"tempfail", "reject", "passthrough", NULL};
@@ -74,18 +38,14 @@ static const char *const tls_version_words[] = {"TLSv1.2", "TLSv1.3", NULL};
 
 #define Q(s) "\"" s "\""
 #define OFF(member) offsetof(struct byosmtp_conf, member)
-#define KB 1024LL
-#define MB (1024LL * KB)
-#define GB (1024LL * MB)
-#define TB (1024LL * GB)
 
 /*
  * The order is the order of byosmtp.conf(5), etc/byosmtp.conf and conf_print(); the
  * members of a group must stay together so that conf_print() can nest them.
  */
-static const struct conf_setting conf_settings[] = {
+const struct conf_setting conf_settings[] = {
     {"milter.socket", CT_STRING, OFF(milter.socket), Q("unix:" BYOSMTP_RUNDIR "/milter.sock"),
-     .check = check_socket,
+     .check = conf_check_socket,
      .desc = "where byosmtpd listens for the MTA: unix:/PATH, inet:PORT@ADDRESS or "
              "inet6:PORT@ADDRESS"},
     {"milter.trusted_networks", CT_NETLIST, OFF(milter.trusted_networks),
@@ -96,7 +56,7 @@ static const struct conf_setting conf_settings[] = {
     {"milter.timeout", CT_INT, OFF(milter.timeout), "7210", 1, 86400,
      .desc = "seconds byosmtpd waits for the next command from the MTA before it drops the "
              "connection"},
-    {"milter.user", CT_STRING, OFF(milter.user), Q(""), .check = check_user,
+    {"milter.user", CT_STRING, OFF(milter.user), Q(""), .check = conf_check_user,
      .desc = "user to run as once the socket is open; \"\" keeps the starting user"},
     {"milter.pid_file", CT_STRING, OFF(milter.pid_file), Q(BYOSMTP_RUNDIR "/byosmtpd.pid"),
      .flags = CF_PATH, .desc = "file holding the process id of byosmtpd"},
@@ -120,7 +80,7 @@ static const struct conf_setting conf_settings[] = {
 
     {"delivery.workers", CT_INT, OFF(delivery.workers), "8", 1, 1024,
      .desc = "delivery threads, that is, provider connections open at once in all"},
-    {"delivery.helo_name", CT_STRING, OFF(delivery.helo_name), Q(""), .check = check_hostname,
+    {"delivery.helo_name", CT_STRING, OFF(delivery.helo_name), Q(""), .check = conf_check_hostname,
      .desc = "name sent in EHLO to providers; \"\" uses the host name"},
     {"delivery.tls_ca_file", CT_STRING, OFF(delivery.tls_ca_file), Q(""),
      .flags = CF_PATH | CF_EMPTY, .desc = "PEM file of trusted CA certificates; \"\" for none"},
@@ -154,7 +114,7 @@ static const struct conf_setting conf_settings[] = {
     {"delivery.bounce.enabled", CT_BOOL, OFF(delivery.bounce.enabled), "true",
      .desc = "send a delivery status notification to the sender of a failed message"},
     {"delivery.bounce.command", CT_STRING, OFF(delivery.bounce.command),
-     Q("/usr/sbin/sendmail -i -f <> --"), .check = check_command,
+     Q("/usr/sbin/sendmail -i -f <> --"), .check = conf_check_command,
      .desc = "command that injects a bounce into the local MTA; the recipient is appended"},
 
     {"rewrite.original_from_header", CT_BOOL, OFF(rewrite.original_from_header), "true",
@@ -174,32 +134,18 @@ static const struct conf_setting conf_settings[] = {
     {"verify.window", CT_INT, OFF(verify.window), "900", 1, 604800,
      .desc = "seconds of the window in which verify.attempts are counted"},
 
-    {"log.level", CT_STRING, OFF(log.level), Q("info"), .check = check_level,
+    {"log.level", CT_STRING, OFF(log.level), Q("info"), .check = conf_check_level,
      .desc = "least important messages logged: error, warning, info or debug"},
-    {"log.facility", CT_STRING, OFF(log.facility), Q("mail"), .check = check_facility,
+    {"log.facility", CT_STRING, OFF(log.facility), Q("mail"), .check = conf_check_facility,
      .desc = "syslog facility: mail, daemon, user or local0 to local7"},
     {"log.stderr", CT_BOOL, OFF(log.to_stderr), "false",
      .desc = "also write log lines to standard error"},
 };
 
-#define CONF_NSETTINGS (sizeof(conf_settings) / sizeof(conf_settings[0]))
+const size_t conf_nsettings = sizeof(conf_settings) / sizeof(conf_settings[0]);
 
-/* field - the place of setting S in snapshot C */
-static void *field(const struct byosmtp_conf *c, const struct conf_setting *s)
-{
-    return (char *)c + s->offset;
-}
-
-/* leaf_name - the last component of a dotted name: "min_backoff" */
-static const char *leaf_name(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-
-    return dot ? dot + 1 : name;
-}
-
-/* quote - append S as a libconfig string literal; control bytes become \xNN */
-static void quote(struct buf *b, const char *s)
+/* conf_quote - append S as a libconfig string literal; control bytes become \xNN */
+void conf_quote(struct buf *b, const char *s)
 {
     buf_putc(b, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -215,18 +161,18 @@ static void quote(struct buf *b, const char *s)
     buf_putc(b, '"');
 }
 
-/* quoted - S as a new libconfig string literal (caller frees) */
-static char *quoted(const char *s)
+/* conf_quoted - S as a new libconfig string literal (caller frees) */
+char *conf_quoted(const char *s)
 {
     struct buf b;
 
     buf_init(&b);
-    quote(&b, s);
+    conf_quote(&b, s);
     return buf_steal(&b);
 }
 
-/* format_size - write N bytes with the largest unit that divides it: 1073741824 → "1G" */
-static void format_size(struct buf *b, unsigned long long n)
+/* conf_format_size - write N bytes with the largest unit that divides it: 1073741824 → "1G" */
+void conf_format_size(struct buf *b, unsigned long long n)
 {
     static const struct {
         char unit;
@@ -248,7 +194,7 @@ static char *size_text(unsigned long long n)
     struct buf b;
 
     buf_init(&b);
-    format_size(&b, n);
+    conf_format_size(&b, n);
     return buf_steal(&b);
 }
 
@@ -304,7 +250,7 @@ static char *word_list(const char *const *words)
     for (size_t i = 0; words[i]; i++) {
         if (i > 0)
             buf_puts(&b, ", ");
-        quote(&b, words[i]);
+        conf_quote(&b, words[i]);
     }
     return buf_steal(&b);
 }
@@ -314,7 +260,7 @@ static int value_err(char **why, const char *key, const char *value, const char 
     BYO_PRINTF(4, 5);
 static int value_err(char **why, const char *key, const char *value, const char *fmt, ...)
 {
-    char *q = quoted(value), *rest;
+    char *q = conf_quoted(value), *rest;
     va_list ap;
 
     va_start(ap, fmt);
@@ -353,8 +299,8 @@ static bool is_host_name(const char *s)
     return true;
 }
 
-/* check_socket - unix:/PATH, inet:PORT@ADDRESS or inet6:PORT@ADDRESS, as libmilter takes them */
-static int check_socket(const char *key, const char *v, char **why)
+/* conf_check_socket - unix:/PATH, inet:PORT@ADDRESS or inet6:PORT@ADDRESS, as libmilter wants */
+int conf_check_socket(const char *key, const char *v, char **why)
 {
     static const char form[] =
         "is not a milter socket: write unix:/PATH, inet:PORT@ADDRESS or inet6:PORT@ADDRESS, "
@@ -396,8 +342,8 @@ static int check_socket(const char *key, const char *v, char **why)
                         : "an IPv4 address or host name, as in \"inet:8891@127.0.0.1\"");
 }
 
-/* check_level - a log level that msg_level_parse() knows */
-static int check_level(const char *key, const char *v, char **why)
+/* conf_check_level - a log level that msg_level_parse() knows */
+int conf_check_level(const char *key, const char *v, char **why)
 {
     if (msg_level_parse(v) >= 0)
         return 0;
@@ -405,8 +351,8 @@ static int check_level(const char *key, const char *v, char **why)
                      "is not a log level: use one of \"error\", \"warning\", \"info\", \"debug\"");
 }
 
-/* check_facility - a syslog facility that msg_facility_parse() knows */
-static int check_facility(const char *key, const char *v, char **why)
+/* conf_check_facility - a syslog facility that msg_facility_parse() knows */
+int conf_check_facility(const char *key, const char *v, char **why)
 {
     if (msg_facility_parse(v) >= 0)
         return 0;
@@ -415,8 +361,8 @@ static int check_facility(const char *key, const char *v, char **why)
                      "\"local0\" to \"local7\"");
 }
 
-/* check_hostname - "" or a name fit for EHLO: a domain name or an address literal [..] */
-static int check_hostname(const char *key, const char *v, char **why)
+/* conf_check_hostname - "" or a name fit for EHLO: a domain name or an address literal [..] */
+int conf_check_hostname(const char *key, const char *v, char **why)
 {
     size_t n = strlen(v);
     unsigned char addr[16];
@@ -438,8 +384,8 @@ static int check_hostname(const char *key, const char *v, char **why)
                      "\"\" for the host name");
 }
 
-/* check_user - "" or a user name as useradd(8) accepts it; existence is checked at start-up */
-static int check_user(const char *key, const char *v, char **why)
+/* conf_check_user - "" or a user name as useradd(8) accepts it; existence is checked at start-up */
+int conf_check_user(const char *key, const char *v, char **why)
 {
     for (const char *p = v; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
@@ -452,8 +398,8 @@ static int check_user(const char *key, const char *v, char **why)
     return 0;
 }
 
-/* check_command - "" or a command line that starts with the absolute path of a program */
-static int check_command(const char *key, const char *v, char **why)
+/* conf_check_command - "" or a command line that starts with the absolute path of a program */
+int conf_check_command(const char *key, const char *v, char **why)
 {
     if (v[0] == '\0' || v[0] == '/')
         return 0;
@@ -462,8 +408,8 @@ static int check_command(const char *key, const char *v, char **why)
                      "\"/usr/sbin/sendmail -i -f <> --\"");
 }
 
-/* check_network - "ADDRESS/PREFIX" (or an address alone) with no host bits set past the prefix */
-static int check_network(const char *key, const char *v, char **why)
+/* conf_check_network - "ADDRESS/PREFIX" (or an address alone), no host bits set past the prefix */
+int conf_check_network(const char *key, const char *v, char **why)
 {
     const char *slash = strchr(v, '/');
     char *host = slash ? xstrndup(v, (size_t)(slash - v)) : xstrdup(v);
@@ -490,7 +436,7 @@ static int check_network(const char *key, const char *v, char **why)
             ok = 0;
     }
     if (!ok) {
-        char *q = quoted(v);
+        char *q = conf_quoted(v);
 
         set_err(why,
                 "%s: %s is not a network: write ADDRESS/PREFIX such as \"192.0.2.0/24\" or "
@@ -506,7 +452,7 @@ static int check_network(const char *key, const char *v, char **why)
         masked[i] &= keep >= 8 ? 0xff : keep <= 0 ? 0 : (unsigned char)(0xff << (8 - keep));
     }
     if (memcmp(masked, addr, (size_t)bits / 8) != 0) {
-        char *q = quoted(v);
+        char *q = conf_quoted(v);
 
         inet_ntop(family, masked, text, sizeof(text));
         set_err(why, "%s: %s has host bits set: write \"%s/%d\"", key, q, text, prefix);
@@ -571,8 +517,8 @@ static int get_integer(const config_setting_t *cs, long long *v)
     }
 }
 
-/* strlist_free - free the items of a list and empty it */
-static void strlist_free(struct conf_strlist *l)
+/* conf_strlist_free - free the items of a list and empty it */
+void conf_strlist_free(struct conf_strlist *l)
 {
     for (size_t i = 0; i < l->count; i++)
         free(l->items[i]);
@@ -610,7 +556,7 @@ static int apply_list(const struct conf_setting *s, struct byosmtp_conf *c,
 
     if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
         return loc_err(err, cs, file, "%s must be a list of quoted strings, e.g. %s = %s;", s->name,
-                       leaf_name(s->name), s->def);
+                       conf_leaf_name(s->name), s->def);
     list.items = xcalloc((size_t)n + 1, sizeof(char *));
     for (int i = 0; i < n; i++) {
         const config_setting_t *e = config_setting_get_elem(cs, (unsigned)i);
@@ -618,7 +564,7 @@ static int apply_list(const struct conf_setting *s, struct byosmtp_conf *c,
 
         if (config_setting_type(e) != CONFIG_TYPE_STRING || !v) {
             loc_err(err, e, file, "%s must be a list of quoted strings, e.g. %s = %s;", s->name,
-                    leaf_name(s->name), s->def);
+                    conf_leaf_name(s->name), s->def);
             goto fail;
         }
         if (has_control(v)) {
@@ -626,18 +572,18 @@ static int apply_list(const struct conf_setting *s, struct byosmtp_conf *c,
                     "%s must not contain control characters such as line breaks or tabs", s->name);
             goto fail;
         }
-        if (s->type == CT_NETLIST && check_network(s->name, v, &why) < 0) {
+        if (s->type == CT_NETLIST && conf_check_network(s->name, v, &why) < 0) {
             loc_err(err, e, file, "%s", why);
             goto fail;
         }
         list.items[list.count++] = xstrdup(v);
     }
-    strlist_free(field(c, s));
-    *(struct conf_strlist *)field(c, s) = list;
+    conf_strlist_free(conf_field(c, s));
+    *(struct conf_strlist *)conf_field(c, s) = list;
     return 0;
 fail:
     free(why);
-    strlist_free(&list);
+    conf_strlist_free(&list);
     return -1;
 }
 
@@ -651,7 +597,7 @@ static int apply_string(const struct conf_setting *s, struct byosmtp_conf *c,
 
     if (config_setting_type(cs) != CONFIG_TYPE_STRING || !v)
         return loc_err(err, cs, file, "%s must be a quoted string, e.g. %s = %s;", s->name,
-                       leaf_name(s->name), s->def);
+                       conf_leaf_name(s->name), s->def);
     if (has_control(v))
         return loc_err(err, cs, file,
                        "%s must not contain control characters such as line breaks or tabs",
@@ -659,14 +605,14 @@ static int apply_string(const struct conf_setting *s, struct byosmtp_conf *c,
     if (s->words && (word = word_index(s->words, v)) < 0) {
         char *list = word_list(s->words);
 
-        q = quoted(v);
+        q = conf_quoted(v);
         r = loc_err(err, cs, file, "%s = %s is not allowed: use one of %s", s->name, q, list);
         free(q);
         free(list);
         return r;
     }
     if ((s->flags & CF_PATH) && v[0] != '/' && !(v[0] == '\0' && (s->flags & CF_EMPTY))) {
-        q = quoted(v);
+        q = conf_quoted(v);
         r = loc_err(err, cs, file, "%s = %s must be an absolute path (starting with /)%s", s->name,
                     q, (s->flags & CF_EMPTY) ? ", or \"\" for none" : "");
         free(q);
@@ -678,10 +624,10 @@ static int apply_string(const struct conf_setting *s, struct byosmtp_conf *c,
         return -1;
     }
     if (s->type == CT_ENUM) {
-        *(int *)field(c, s) = word;
+        *(int *)conf_field(c, s) = word;
     } else {
-        free(*(char **)field(c, s));
-        *(char **)field(c, s) = xstrdup(v);
+        free(*(char **)conf_field(c, s));
+        *(char **)conf_field(c, s) = xstrdup(v);
     }
     return 0;
 }
@@ -703,12 +649,12 @@ static int apply_size(const struct conf_setting *s, struct byosmtp_conf *c,
         q = xasprintf("%lld", i);
     } else if (config_setting_type(cs) == CONFIG_TYPE_STRING) {
         v = config_setting_get_string(cs);
-        q = quoted(v);
+        q = conf_quoted(v);
         if (parse_size(v, &n) < 0) {
             r = loc_err(err, cs, file,
                         "%s = %s is not a size: write a number of bytes with an optional K, M, "
                         "G or T suffix, e.g. %s = %s;",
-                        s->name, q, leaf_name(s->name), s->def);
+                        s->name, q, conf_leaf_name(s->name), s->def);
             free(q);
             return r;
         }
@@ -728,13 +674,13 @@ static int apply_size(const struct conf_setting *s, struct byosmtp_conf *c,
         return r;
     }
     free(q);
-    *(size_t *)field(c, s) = (size_t)n;
+    *(size_t *)conf_field(c, s) = (size_t)n;
     return 0;
 }
 
 /* conf_apply - check one value read by libconfig and store it in C; the one road for all values */
-static int conf_apply(const struct conf_setting *s, struct byosmtp_conf *c,
-                      const config_setting_t *cs, const char *file, char **err)
+int conf_apply(const struct conf_setting *s, struct byosmtp_conf *c, const config_setting_t *cs,
+               const char *file, char **err)
 {
     long long i;
 
@@ -742,17 +688,17 @@ static int conf_apply(const struct conf_setting *s, struct byosmtp_conf *c,
     case CT_INT:
         if (get_integer(cs, &i) < 0)
             return loc_err(err, cs, file, "%s must be an integer, e.g. %s = %s;", s->name,
-                           leaf_name(s->name), s->def);
+                           conf_leaf_name(s->name), s->def);
         if (i < s->min || i > s->max)
             return loc_err(err, cs, file,
                            "%s = %lld is out of range: use a value from %lld to %lld", s->name, i,
                            s->min, s->max);
-        *(int *)field(c, s) = (int)i;
+        *(int *)conf_field(c, s) = (int)i;
         return 0;
     case CT_BOOL:
         if (config_setting_type(cs) != CONFIG_TYPE_BOOL)
             return loc_err(err, cs, file, "%s must be true or false (without quotes)", s->name);
-        *(bool *)field(c, s) = config_setting_get_bool(cs) != 0;
+        *(bool *)conf_field(c, s) = config_setting_get_bool(cs) != 0;
         return 0;
     case CT_STRING:
     case CT_ENUM:
@@ -767,33 +713,33 @@ static int conf_apply(const struct conf_setting *s, struct byosmtp_conf *c,
 }
 
 /* conf_free - free a snapshot and everything it holds */
-static void conf_free(struct conf_box *box)
+void conf_free(struct conf_box *box)
 {
     struct byosmtp_conf *c = &box->c;
 
-    for (size_t i = 0; i < CONF_NSETTINGS; i++) {
+    for (size_t i = 0; i < conf_nsettings; i++) {
         const struct conf_setting *s = &conf_settings[i];
 
         if (s->type == CT_STRING)
-            free(*(char **)field(c, s));
+            free(*(char **)conf_field(c, s));
         else if (s->type == CT_LIST || s->type == CT_NETLIST)
-            strlist_free(field(c, s));
+            conf_strlist_free(conf_field(c, s));
     }
     free(c->file);
     free(box);
 }
 
 /* conf_new - a snapshot holding the compiled-in defaults, each parsed like user input */
-static struct conf_box *conf_new(void)
+struct conf_box *conf_new(void)
 {
     struct conf_box *box = xcalloc(1, sizeof(*box));
     char *err = NULL;
 
     atomic_init(&box->refs, 1);
     box->c.file = xstrdup("(defaults)");
-    for (size_t i = 0; i < CONF_NSETTINGS; i++) {
+    for (size_t i = 0; i < conf_nsettings; i++) {
         const struct conf_setting *s = &conf_settings[i];
-        char *text = xasprintf("%s = %s;", leaf_name(s->name), s->def);
+        char *text = xasprintf("%s = %s;", conf_leaf_name(s->name), s->def);
         config_t cfg;
         config_setting_t *cs;
 
@@ -801,7 +747,7 @@ static struct conf_box *conf_new(void)
         if (config_read_string(&cfg, text) != CONFIG_TRUE)
             msg_fatal("conf: compiled-in default of %s does not parse: %s", s->name,
                       config_error_text(&cfg));
-        cs = config_setting_get_member(config_root_setting(&cfg), leaf_name(s->name));
+        cs = config_setting_get_member(config_root_setting(&cfg), conf_leaf_name(s->name));
         if (!cs || conf_apply(s, &box->c, cs, "(defaults)", &err) < 0)
             msg_fatal("conf: compiled-in default of %s is invalid: %s", s->name,
                       err ? err : "missing");
@@ -814,7 +760,7 @@ static struct conf_box *conf_new(void)
 /* find_setting - the table entry of a dotted name; NULL when there is none */
 static const struct conf_setting *find_setting(const char *name)
 {
-    for (size_t i = 0; i < CONF_NSETTINGS; i++)
+    for (size_t i = 0; i < conf_nsettings; i++)
         if (strcmp(conf_settings[i].name, name) == 0)
             return &conf_settings[i];
     return NULL;
@@ -825,7 +771,7 @@ static bool is_group(const char *name)
 {
     size_t n = strlen(name);
 
-    for (size_t i = 0; i < CONF_NSETTINGS; i++)
+    for (size_t i = 0; i < conf_nsettings; i++)
         if (strncmp(conf_settings[i].name, name, n) == 0 && conf_settings[i].name[n] == '.')
             return true;
     return false;
@@ -834,7 +780,7 @@ static bool is_group(const char *name)
 struct conf_load {
     const char *file;
     struct byosmtp_conf *c;
-    const config_setting_t *seen[CONF_NSETTINGS]; /* where each setting was read; NULL = default */
+    const config_setting_t **seen; /* where each setting was read; NULL = default */
 };
 
 /* walk - apply every setting of a group of the file; PATH holds the group's dotted name */
@@ -938,6 +884,7 @@ int conf_load(const char *file, struct byosmtp_conf **out, char **err)
 
     box = conf_new();
     ld.c = &box->c;
+    ld.seen = xcalloc(conf_nsettings, sizeof(*ld.seen));
     buf_init(&path);
     config_init(&cfg);
     /* @include "x.conf" is read relative to the including file, not the working directory */
@@ -968,6 +915,7 @@ int conf_load(const char *file, struct byosmtp_conf **out, char **err)
 out:
     config_destroy(&cfg);
     free(dir);
+    free(ld.seen);
     buf_free(&path);
     if (box)
         conf_free(box);
@@ -1013,17 +961,17 @@ static bool same_value(const struct conf_setting *s, const struct byosmtp_conf *
     switch (s->type) {
     case CT_INT:
     case CT_ENUM:
-        return *(int *)field(a, s) == *(int *)field(b, s);
+        return *(int *)conf_field(a, s) == *(int *)conf_field(b, s);
     case CT_BOOL:
-        return *(bool *)field(a, s) == *(bool *)field(b, s);
+        return *(bool *)conf_field(a, s) == *(bool *)conf_field(b, s);
     case CT_SIZE:
-        return *(size_t *)field(a, s) == *(size_t *)field(b, s);
+        return *(size_t *)conf_field(a, s) == *(size_t *)conf_field(b, s);
     case CT_STRING:
-        return strcmp(*(char **)field(a, s), *(char **)field(b, s)) == 0;
+        return strcmp(*(char **)conf_field(a, s), *(char **)conf_field(b, s)) == 0;
     case CT_LIST:
     case CT_NETLIST:
-        la = field(a, s);
-        lb = field(b, s);
+        la = conf_field(a, s);
+        lb = conf_field(b, s);
         if (la->count != lb->count)
             return false;
         for (size_t i = 0; i < la->count; i++)
@@ -1041,29 +989,29 @@ static void format_value(struct buf *b, const struct conf_setting *s, const stru
 
     switch (s->type) {
     case CT_INT:
-        buf_printf(b, "%d", *(int *)field(c, s));
+        buf_printf(b, "%d", *(int *)conf_field(c, s));
         break;
     case CT_BOOL:
-        buf_puts(b, *(bool *)field(c, s) ? "true" : "false");
+        buf_puts(b, *(bool *)conf_field(c, s) ? "true" : "false");
         break;
     case CT_STRING:
-        quote(b, *(char **)field(c, s));
+        conf_quote(b, *(char **)conf_field(c, s));
         break;
     case CT_ENUM:
-        quote(b, s->words[*(int *)field(c, s)]);
+        conf_quote(b, s->words[*(int *)conf_field(c, s)]);
         break;
     case CT_SIZE:
         buf_putc(b, '"');
-        format_size(b, *(size_t *)field(c, s));
+        conf_format_size(b, *(size_t *)conf_field(c, s));
         buf_putc(b, '"');
         break;
     case CT_LIST:
     case CT_NETLIST:
-        l = field(c, s);
+        l = conf_field(c, s);
         buf_puts(b, "[");
         for (size_t i = 0; i < l->count; i++) {
             buf_puts(b, i > 0 ? ", " : " ");
-            quote(b, l->items[i]);
+            conf_quote(b, l->items[i]);
         }
         buf_puts(b, " ]");
         break;
@@ -1102,9 +1050,9 @@ void conf_print(const struct byosmtp_conf *c, FILE *fp, bool only_changed)
     struct buf b;
 
     buf_init(&b);
-    for (size_t i = 0; i < CONF_NSETTINGS; i++) {
+    for (size_t i = 0; i < conf_nsettings; i++) {
         const struct conf_setting *s = &conf_settings[i];
-        const char *leaf = leaf_name(s->name);
+        const char *leaf = conf_leaf_name(s->name);
         size_t glen = leaf > s->name ? (size_t)(leaf - s->name - 1) : 0;
         size_t keep;
         int depth;
