@@ -168,6 +168,7 @@ int spool_create_new(const char *dir, const char *suffix, char id[SPOOL_ID_LEN +
     return -1;
 }
 
+/* spool_open - use (and with CREATE, make) the spool at PATH, proven writable by a probe file */
 int spool_open(const char *path, bool create, uid_t owner, gid_t group, struct spool **out,
                char **err)
 {
@@ -206,6 +207,7 @@ fail:
     return -1;
 }
 
+/* spool_close - free SP (NULL is fine); the files stay */
 void spool_close(struct spool *sp)
 {
     if (sp == NULL)
@@ -217,6 +219,7 @@ void spool_close(struct spool *sp)
     free(sp);
 }
 
+/* spool_path - the spool directory SP was opened at */
 const char *spool_path(const struct spool *sp)
 {
     return sp->path;
@@ -224,16 +227,19 @@ const char *spool_path(const struct spool *sp)
 
 /* ---- the directories: sync, list, remove, move aside ---- */
 
+/* spool_sync_incoming - fsync incoming/ */
 int spool_sync_incoming(struct spool *sp, char **err)
 {
     return spool_sync_dir(sp->incoming, err);
 }
 
+/* spool_sync_queue - fsync queue/ */
 int spool_sync_queue(struct spool *sp, char **err)
 {
     return spool_sync_dir(sp->queue, err);
 }
 
+/* spool_list - the copy ids in queue/, sorted */
 int spool_list(struct spool *sp, char ***ids, size_t *n, char **err)
 {
     if (dir_list(sp->queue, spool_valid_id, ids, n) == 0)
@@ -241,11 +247,13 @@ int spool_list(struct spool *sp, char ***ids, size_t *n, char **err)
     return set_err(err, "spool %s: cannot list: %s", sp->queue, strerror(errno));
 }
 
+/* spool_list_free - free what spool_list() returned */
 void spool_list_free(char **ids, size_t n)
 {
     dir_list_free(ids, n);
 }
 
+/* spool_remove - remove queue/ID, then queue/ID.state, then fsync queue/ */
 int spool_remove(struct spool *sp, const char *id, char **err)
 {
     char *p;
@@ -271,6 +279,7 @@ int spool_remove(struct spool *sp, const char *id, char **err)
     return spool_sync_dir(sp->queue, err);
 }
 
+/* spool_move_corrupt - move DIR/NAME to corrupt/ under a free name, never deleting anything */
 int spool_move_corrupt(struct spool *sp, const char *dir, const char *name, const char *why,
                        char **err)
 {

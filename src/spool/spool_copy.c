@@ -34,6 +34,7 @@ struct spool_copy_w {
 
 /* ---- writing a copy ---- */
 
+/* spool_envelope_free - free the fields of E and zero it */
 void spool_envelope_free(struct spool_envelope *e)
 {
     free(e->id);
@@ -48,6 +49,7 @@ void spool_envelope_free(struct spool_envelope *e)
     memset(e, 0, sizeof(*e));
 }
 
+/* spool_copy_new - a new copy: a fresh id and its empty file incoming/ID */
 int spool_copy_new(struct spool *sp, struct spool_copy_w **out, char **err)
 {
     struct spool_copy_w *w = xcalloc(1, sizeof(*w));
@@ -66,6 +68,7 @@ int spool_copy_new(struct spool *sp, struct spool_copy_w **out, char **err)
     return 0;
 }
 
+/* spool_copy_id - the id of the copy being written */
 const char *spool_copy_id(const struct spool_copy_w *w)
 {
     return w->id;
@@ -94,6 +97,7 @@ static void envelope_text(struct buf *b, const struct spool_envelope *e, uint64_
     buf_printf(b, "header-size: %" PRIu64 "\nbody-size: %" PRIu64 "\n\n", hsize, bsize);
 }
 
+/* spool_copy_write - envelope, header section, body and trailer into incoming/ID, fsynced */
 int spool_copy_write(struct spool_copy_w *w, const struct spool_envelope *env, const char *headers,
                      size_t hlen, struct spool_msg *m, char **err)
 {
@@ -182,6 +186,7 @@ out:
     return rc;
 }
 
+/* spool_copy_publish - rename incoming/ID to queue/ID */
 int spool_copy_publish(struct spool_copy_w *w, char **err)
 {
     if (rename(w->in_path, w->q_path) < 0)
@@ -191,6 +196,7 @@ int spool_copy_publish(struct spool_copy_w *w, char **err)
     return 0;
 }
 
+/* spool_copy_abandon - remove the copy's file wherever it is, and free the handle */
 void spool_copy_abandon(struct spool_copy_w *w)
 {
     if (w == NULL)
@@ -199,6 +205,7 @@ void spool_copy_abandon(struct spool_copy_w *w)
     spool_copy_release(w);
 }
 
+/* spool_copy_release - free the handle, keeping the file */
 void spool_copy_release(struct spool_copy_w *w)
 {
     if (w == NULL)
@@ -294,6 +301,7 @@ static bool parse_envelope(const char *path, const char *id, char *head, struct 
     return true;
 }
 
+/* spool_copy_open - open DIR/ID, check its trailer and parse its envelope */
 int spool_copy_open(struct spool *sp, const char *dir, const char *id, struct spool_copy **out,
                     char **err)
 {
@@ -345,6 +353,7 @@ int spool_copy_open(struct spool *sp, const char *dir, const char *id, struct sp
     return 1;
 }
 
+/* spool_copy_read_headers - append the header section, its empty line included, to OUT */
 int spool_copy_read_headers(struct spool_copy *c, struct buf *out, char **err)
 {
     char *p;
@@ -361,6 +370,7 @@ int spool_copy_read_headers(struct spool_copy *c, struct buf *out, char **err)
     return 0;
 }
 
+/* spool_copy_read_body - the next at most N bytes of the body; 0 at its end */
 ssize_t spool_copy_read_body(struct spool_copy *c, void *p, size_t n, char **err)
 {
     uint64_t left = c->body_size - c->body_pos;
@@ -377,6 +387,7 @@ ssize_t spool_copy_read_body(struct spool_copy *c, void *p, size_t n, char **err
     return (ssize_t)n;
 }
 
+/* spool_copy_close - close the file and free (NULL is fine) */
 void spool_copy_close(struct spool_copy *c)
 {
     if (c == NULL)

@@ -16,6 +16,7 @@
 #include "spool/spool.h"
 #include "spool/spool_int.h"
 
+/* spool_msg_begin - create incoming/ID.rcv, open for reading and writing */
 int spool_msg_begin(struct spool *sp, struct spool_msg **out, char **err)
 {
     struct spool_msg *m = xcalloc(1, sizeof(*m));
@@ -32,6 +33,7 @@ int spool_msg_begin(struct spool *sp, struct spool_msg **out, char **err)
     return 0;
 }
 
+/* spool_msg_header - append one "name\0value\0" record; refused once the body has begun */
 int spool_msg_header(struct spool_msg *m, const char *name, const char *value, char **err)
 {
     size_t nl = strlen(name) + 1, vl = strlen(value) + 1;
@@ -45,6 +47,7 @@ int spool_msg_header(struct spool_msg *m, const char *name, const char *value, c
     return 0;
 }
 
+/* spool_msg_body - append N bytes of the body */
 int spool_msg_body(struct spool_msg *m, const void *p, size_t n, char **err)
 {
     if (write_all(m->fd, p, n) < 0)
@@ -53,11 +56,13 @@ int spool_msg_body(struct spool_msg *m, const void *p, size_t n, char **err)
     return 0;
 }
 
+/* spool_msg_header_count - header fields written so far */
 size_t spool_msg_header_count(const struct spool_msg *m)
 {
     return m->nheaders;
 }
 
+/* spool_msg_headers - every header field read back into one block */
 int spool_msg_headers(struct spool_msg *m, char **block, const char ***names, const char ***values,
                       size_t *n, char **err)
 {
@@ -90,6 +95,7 @@ int spool_msg_headers(struct spool_msg *m, char **block, const char ***names, co
     return 0;
 }
 
+/* spool_msg_discard - close and remove the reception file, and free (NULL is fine) */
 void spool_msg_discard(struct spool_msg *m)
 {
     if (m == NULL)

@@ -26,11 +26,13 @@
 
 static const char *const rcpt_state_names[] = {"pending", "sent", "bounced"};
 
+/* spool_rcpt_state_name - "pending", "sent" or "bounced" */
 const char *spool_rcpt_state_name(enum spool_rcpt_state s)
 {
     return (unsigned)s < 3 ? rcpt_state_names[s] : "pending";
 }
 
+/* spool_state_free - free the fields of ST and zero it */
 void spool_state_free(struct spool_state *st)
 {
     free(st->last_error);
@@ -47,6 +49,7 @@ static void state_initial(struct spool_state *st, size_t nrcpts)
     st->nrcpts = nrcpts;
 }
 
+/* spool_state_read - queue/ID.state, checked against its trailer, the id and NRCPTS */
 int spool_state_read(struct spool *sp, const char *id, size_t nrcpts, struct spool_state *st,
                      char **err)
 {
@@ -140,6 +143,7 @@ out:
     return rc;
 }
 
+/* spool_state_write - replace queue/ID.state by write-new-then-rename */
 int spool_state_write(struct spool *sp, const char *id, const struct spool_state *st, char **err)
 {
     char *tmp, *dst;

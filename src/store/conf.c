@@ -195,6 +195,7 @@ struct conf_box *conf_new(void)
     return box;
 }
 
+/* conf_defaults - a snapshot of the compiled-in defaults alone (refcount 1) */
 struct byosmtp_conf *conf_defaults(void)
 {
     return &conf_new()->c;
@@ -206,6 +207,7 @@ static struct conf_box *box_of(struct byosmtp_conf *c)
     return (struct conf_box *)((char *)c - offsetof(struct conf_box, c));
 }
 
+/* conf_ref - one more holder of snapshot C; returns C */
 struct byosmtp_conf *conf_ref(struct byosmtp_conf *c)
 {
     if (c)
@@ -213,6 +215,7 @@ struct byosmtp_conf *conf_ref(struct byosmtp_conf *c)
     return c;
 }
 
+/* conf_unref - one holder less; the last one frees the snapshot (NULL is fine) */
 void conf_unref(struct byosmtp_conf *c)
 {
     struct conf_box *box;

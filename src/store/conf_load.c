@@ -439,6 +439,7 @@ static int cross_check(struct conf_load *ld, char **err)
     return 0;
 }
 
+/* conf_load - FILE over the compiled-in defaults into a new snapshot; 0, or -1 with *err */
 int conf_load(const char *file, struct byosmtp_conf **out, char **err)
 {
     struct conf_load ld = {.file = file};
