@@ -1,18 +1,17 @@
 /*
- * spool - the spool directory: reception files, copies with an integrity trailer, their
- * mutable state, listing, and moving torn files aside. The format is doc/spool.md.
+ * spool - the spool directory itself: opening it (its three subdirectories and a probe write),
+ * ids and exclusive file creation, syncing, listing and removing copies, and moving torn files
+ * to corrupt/; with the helpers the other spool files share (spool_int.h). The reception file
+ * is spool_msg.c, copies spool_copy.c, their trailer spool_trailer.c, their state
+ * spool_state.c, and recovery spool_recover.c. The format is doc/spool.md.
  *
- * Durability: a copy is fsynced before anything refers to it, and every rename or unlink that
- * matters is followed by an fsync of the directory. Memory: message bytes are copied in chunks
- * of COPY_CHUNK; only the header section is ever held whole (the milter bounds its size).
+ * Durability: every rename or unlink that matters is followed by an fsync of the directory.
  * Thread-safety: see spool.h; nothing here keeps state outside the objects it returns.
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,43 +20,12 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "util/msg.h"
 #include "spool/spool.h"
+#include "spool/spool_int.h"
 
-#define COPY_CHUNK 65536
-#define SPOOL_MAGIC "byosmtp-spool: 1"
-#define STATE_MAGIC "byosmtp-state: 1"
-#define TRAILER_TAG "byosmtp-end: "
-/* "byosmtp-end: " 20 digits, a space, 64 hex digits, LF */
-#define TRAILER_LEN (sizeof(TRAILER_TAG) - 1 + 20 + 1 + 64 + 1)
-#define ENVELOPE_MAX (16u * 1024 * 1024)
-#define STATE_MAX (16u * 1024 * 1024)
-
-struct spool {
-    char *path;
-    char *incoming, *queue, *corrupt;
-};
-
-struct spool_msg {
-    struct spool *sp;
-    char *path;
-    int fd;
-    uint64_t header_bytes; /* "name\0value\0" records at the start of the file */
-    uint64_t body_bytes;   /* the body follows them */
-    size_t nheaders;
-};
-
-struct spool_copy_w {
-    struct spool *sp;
-    char id[SPOOL_ID_LEN + 1];
-    char *in_path, *q_path;
-    bool published;
-};
-
-/* pread_all - read exactly N bytes at OFF; 0, or -1 (errno set; EIO-like 0 for a short file) */
-static int pread_all(int fd, void *p, size_t n, uint64_t off)
+/* spool_pread_all - read exactly N bytes at OFF; 0, or -1 (errno set; 0 for a short file) */
+int spool_pread_all(int fd, void *p, size_t n, uint64_t off)
 {
     char *c = p;
 
@@ -80,18 +48,52 @@ static int pread_all(int fd, void *p, size_t n, uint64_t off)
     return 0;
 }
 
-/* errtext - strerror, or "unexpected end of file" for a short read */
-static const char *errtext(int e)
+/* spool_errtext - strerror, or "unexpected end of file" for a short read */
+const char *spool_errtext(int e)
 {
     return e == 0 ? "unexpected end of file" : strerror(e);
 }
 
-/* sync_dir - make the entries of directory PATH durable; 0 or -1 with *err */
-static int sync_dir(const char *path, char **err)
+/* spool_sync_dir - make the entries of directory PATH durable; 0 or -1 with *err */
+int spool_sync_dir(const char *path, char **err)
 {
     if (fsync_dir(path) == 0)
         return 0;
     return set_err(err, "spool %s: fsync of the directory failed: %s", path, strerror(errno));
+}
+
+/* spool_dir_path - the directory DIR ("queue", "incoming", "corrupt") of SP, or NULL */
+const char *spool_dir_path(struct spool *sp, const char *dir)
+{
+    if (strcmp(dir, "queue") == 0)
+        return sp->queue;
+    if (strcmp(dir, "incoming") == 0)
+        return sp->incoming;
+    if (strcmp(dir, "corrupt") == 0)
+        return sp->corrupt;
+    return NULL;
+}
+
+/* spool_parse_u64 - a decimal number that is the whole string; false otherwise */
+bool spool_parse_u64(const char *s, uint64_t *v)
+{
+    uint64_t x = 0;
+
+    if (*s == '\0')
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || x > (UINT64_MAX - 9) / 10)
+            return false;
+        x = x * 10 + (uint64_t)(*s - '0');
+    }
+    *v = x;
+    return true;
+}
+
+/* spool_one_line_ok - a value that can be one envelope line */
+bool spool_one_line_ok(const char *s)
+{
+    return s != NULL && strpbrk(s, "\r\n") == NULL;
 }
 
 /* make_dir - create PATH (0700) when missing, give it to OWNER, check it is a directory */
@@ -141,9 +143,9 @@ static void new_id(char out[SPOOL_ID_LEN + 1])
              r[0], r[1], r[2]);
 }
 
-/* create_new_rw - create DIR/ID[SUFFIX] with a fresh id and O_EXCL; the fd, or -1 with *err */
-static int create_new_rw(const char *dir, const char *suffix, char id[SPOOL_ID_LEN + 1],
-                         char **path, int mode, char **err)
+/* spool_create_new - create DIR/ID[SUFFIX] with a fresh id and O_EXCL; the fd, or -1 with *err */
+int spool_create_new(const char *dir, const char *suffix, char id[SPOOL_ID_LEN + 1], char **path,
+                     int mode, char **err)
 {
     for (int tries = 0; tries < 100; tries++) {
         int fd;
@@ -166,13 +168,7 @@ static int create_new_rw(const char *dir, const char *suffix, char id[SPOOL_ID_L
     return -1;
 }
 
-/* create_new - the same, write-only */
-static int create_new(const char *dir, const char *suffix, char id[SPOOL_ID_LEN + 1], char **path,
-                      char **err)
-{
-    return create_new_rw(dir, suffix, id, path, O_WRONLY, err);
-}
-
+/* spool_open - use (and with CREATE, make) the spool at PATH, proven writable by a probe file */
 int spool_open(const char *path, bool create, uid_t owner, gid_t group, struct spool **out,
                char **err)
 {
@@ -191,7 +187,7 @@ int spool_open(const char *path, bool create, uid_t owner, gid_t group, struct s
         make_dir(sp->corrupt, create, owner, group, err) < 0)
         goto fail;
     /* A real write: as root, permission bits say nothing about a read-only or full filesystem. */
-    fd = create_new(sp->incoming, ".probe", id, &probe, err);
+    fd = spool_create_new(sp->incoming, ".probe", id, &probe, O_WRONLY, err);
     if (fd < 0)
         goto fail;
     if (write_all(fd, "probe\n", 6) < 0 || fsync(fd) < 0) {
@@ -211,6 +207,7 @@ fail:
     return -1;
 }
 
+/* spool_close - free SP (NULL is fine); the files stay */
 void spool_close(struct spool *sp)
 {
     if (sp == NULL)
@@ -222,614 +219,27 @@ void spool_close(struct spool *sp)
     free(sp);
 }
 
+/* spool_path - the spool directory SP was opened at */
 const char *spool_path(const struct spool *sp)
 {
     return sp->path;
 }
 
-/* ---- reception ---- */
+/* ---- the directories: sync, list, remove, move aside ---- */
 
-int spool_msg_begin(struct spool *sp, struct spool_msg **out, char **err)
-{
-    struct spool_msg *m = xcalloc(1, sizeof(*m));
-    char id[SPOOL_ID_LEN + 1];
-
-    *out = NULL;
-    m->sp = sp;
-    m->fd = create_new_rw(sp->incoming, ".rcv", id, &m->path, O_RDWR, err);
-    if (m->fd < 0) {
-        free(m);
-        return -1;
-    }
-    *out = m;
-    return 0;
-}
-
-int spool_msg_header(struct spool_msg *m, const char *name, const char *value, char **err)
-{
-    size_t nl = strlen(name) + 1, vl = strlen(value) + 1;
-
-    if (m->body_bytes > 0)
-        return set_err(err, "spool %s: a header field arrived after the body", m->path);
-    if (write_all(m->fd, name, nl) < 0 || write_all(m->fd, value, vl) < 0)
-        return set_err(err, "spool %s: write failed: %s", m->path, strerror(errno));
-    m->header_bytes += nl + vl;
-    m->nheaders++;
-    return 0;
-}
-
-int spool_msg_body(struct spool_msg *m, const void *p, size_t n, char **err)
-{
-    if (write_all(m->fd, p, n) < 0)
-        return set_err(err, "spool %s: write failed: %s", m->path, strerror(errno));
-    m->body_bytes += n;
-    return 0;
-}
-
-size_t spool_msg_header_count(const struct spool_msg *m)
-{
-    return m->nheaders;
-}
-
-int spool_msg_headers(struct spool_msg *m, char **block, const char ***names, const char ***values,
-                      size_t *n, char **err)
-{
-    char *b = xmalloc(m->header_bytes + 1), *p, *end;
-    const char **nv = xcalloc(m->nheaders + 1, sizeof(*nv));
-    const char **vv = xcalloc(m->nheaders + 1, sizeof(*vv));
-    size_t i = 0;
-
-    if (m->header_bytes > 0 && pread_all(m->fd, b, m->header_bytes, 0) < 0) {
-        set_err(err, "spool %s: cannot read the header back: %s", m->path, errtext(errno));
-        free(b);
-        free(nv);
-        free(vv);
-        return -1;
-    }
-    b[m->header_bytes] = '\0';
-    p = b;
-    end = b + m->header_bytes;
-    while (p < end && i < m->nheaders) {
-        nv[i] = p;
-        p += strlen(p) + 1;
-        vv[i] = p < end ? p : "";
-        p += strlen(vv[i]) + 1;
-        i++;
-    }
-    *block = b;
-    *names = nv;
-    *values = vv;
-    *n = i;
-    return 0;
-}
-
-void spool_msg_discard(struct spool_msg *m)
-{
-    if (m == NULL)
-        return;
-    if (m->fd >= 0)
-        close(m->fd);
-    if (m->path)
-        unlink(m->path);
-    free(m->path);
-    free(m);
-}
-
-/* ---- writing a copy ---- */
-
-void spool_envelope_free(struct spool_envelope *e)
-{
-    free(e->id);
-    free(e->target);
-    free(e->mta_queue_id);
-    free(e->sender);
-    free(e->envelope_from);
-    free(e->mail_params);
-    for (size_t i = 0; i < e->nrcpts; i++)
-        free(e->rcpts[i]);
-    free(e->rcpts);
-    memset(e, 0, sizeof(*e));
-}
-
-int spool_copy_new(struct spool *sp, struct spool_copy_w **out, char **err)
-{
-    struct spool_copy_w *w = xcalloc(1, sizeof(*w));
-    int fd;
-
-    *out = NULL;
-    w->sp = sp;
-    fd = create_new(sp->incoming, "", w->id, &w->in_path, err);
-    if (fd < 0) {
-        free(w);
-        return -1;
-    }
-    close(fd);
-    w->q_path = xasprintf("%s/%s", sp->queue, w->id);
-    *out = w;
-    return 0;
-}
-
-const char *spool_copy_id(const struct spool_copy_w *w)
-{
-    return w->id;
-}
-
-/* one_line_ok - a value that can be one envelope line */
-static bool one_line_ok(const char *s)
-{
-    return s != NULL && strpbrk(s, "\r\n") == NULL;
-}
-
-/* hashed_write - write and feed the digest; 0 or -1 (errno) */
-static int hashed_write(int fd, EVP_MD_CTX *md, const void *p, size_t n)
-{
-    if (EVP_DigestUpdate(md, p, n) != 1) {
-        errno = EIO;
-        return -1;
-    }
-    return write_all(fd, p, n);
-}
-
-/* trailer_format - the trailer line for LEN bytes with digest MD (32 bytes) into out */
-static void trailer_format(uint64_t len, const unsigned char *md, char out[TRAILER_LEN + 1])
-{
-    int k = snprintf(out, TRAILER_LEN + 1, TRAILER_TAG "%020" PRIu64 " ", len);
-
-    for (int i = 0; i < 32; i++)
-        k += snprintf(out + k, TRAILER_LEN + 1 - (size_t)k, "%02x", md[i]);
-    out[k++] = '\n';
-    out[k] = '\0';
-}
-
-/* envelope_text - the envelope block of a copy, ending in its empty line */
-static void envelope_text(struct buf *b, const struct spool_envelope *e, uint64_t hsize,
-                          uint64_t bsize)
-{
-    buf_printf(b, SPOOL_MAGIC "\nid: %s\ntarget: %s\nqueue-id: %s\narrival: %lld\n", e->id,
-               e->target, e->mta_queue_id ? e->mta_queue_id : "", (long long)e->arrival);
-    buf_printf(b, "sender: %s\nenvelope-from: %s\nmail-params: %s\n", e->sender,
-               e->envelope_from, e->mail_params ? e->mail_params : "");
-    for (size_t i = 0; i < e->nrcpts; i++)
-        buf_printf(b, "rcpt: %s\n", e->rcpts[i]);
-    buf_printf(b, "header-size: %" PRIu64 "\nbody-size: %" PRIu64 "\n\n", hsize, bsize);
-}
-
-int spool_copy_write(struct spool_copy_w *w, const struct spool_envelope *env, const char *headers,
-                     size_t hlen, struct spool_msg *m, char **err)
-{
-    struct buf b;
-    EVP_MD_CTX *md = NULL;
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned dlen = 0;
-    char trailer[TRAILER_LEN + 1], *chunk = NULL;
-    uint64_t total, left, off;
-    int fd = -1, rc = -1;
-
-    if (env->nrcpts == 0)
-        return set_err(err, "spool copy %s: no recipients", w->id);
-    if (!one_line_ok(env->target) || !one_line_ok(env->sender) ||
-        !one_line_ok(env->envelope_from) || !one_line_ok(env->mta_queue_id ? env->mta_queue_id : "") ||
-        !one_line_ok(env->mail_params ? env->mail_params : ""))
-        return set_err(err, "spool copy %s: an envelope value holds a line break", w->id);
-    for (size_t i = 0; i < env->nrcpts; i++)
-        if (!one_line_ok(env->rcpts[i]))
-            return set_err(err, "spool copy %s: a recipient holds a line break", w->id);
-
-    buf_init(&b);
-    {
-        struct spool_envelope e = *env;
-
-        e.id = w->id;
-        envelope_text(&b, &e, (uint64_t)hlen + 2, m->body_bytes);
-    }
-    fd = open(w->in_path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-    if (fd < 0) {
-        set_err(err, "spool %s: cannot open: %s", w->in_path, strerror(errno));
-        goto out;
-    }
-    md = EVP_MD_CTX_new();
-    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-        set_err(err, "spool %s: cannot start SHA-256", w->in_path);
-        goto out;
-    }
-    if (hashed_write(fd, md, b.data, b.len) < 0 || hashed_write(fd, md, headers, hlen) < 0 ||
-        hashed_write(fd, md, "\r\n", 2) < 0)
-        goto werr;
-    total = b.len + hlen + 2;
-    chunk = xmalloc(COPY_CHUNK);
-    for (off = m->header_bytes, left = m->body_bytes; left > 0;) {
-        size_t n = left > COPY_CHUNK ? COPY_CHUNK : (size_t)left;
-
-        if (pread_all(m->fd, chunk, n, off) < 0) {
-            set_err(err, "spool %s: cannot read the message back: %s", m->path, errtext(errno));
-            goto out;
-        }
-        if (hashed_write(fd, md, chunk, n) < 0)
-            goto werr;
-        off += n;
-        left -= n;
-        total += n;
-    }
-    if (EVP_DigestFinal_ex(md, digest, &dlen) != 1 || dlen != 32) {
-        set_err(err, "spool %s: SHA-256 failed", w->in_path);
-        goto out;
-    }
-    trailer_format(total, digest, trailer);
-    if (write_all(fd, trailer, TRAILER_LEN) < 0)
-        goto werr;
-    if (fsync(fd) < 0) {
-        set_err(err, "spool %s: fsync failed: %s", w->in_path, strerror(errno));
-        goto out;
-    }
-    if (close(fd) < 0) {
-        fd = -1;
-        set_err(err, "spool %s: close failed: %s", w->in_path, strerror(errno));
-        goto out;
-    }
-    fd = -1;
-    rc = 0;
-    goto out;
-werr:
-    set_err(err, "spool %s: write failed: %s", w->in_path, strerror(errno));
-out:
-    if (fd >= 0)
-        close(fd);
-    EVP_MD_CTX_free(md);
-    free(chunk);
-    buf_free(&b);
-    return rc;
-}
-
+/* spool_sync_incoming - fsync incoming/ */
 int spool_sync_incoming(struct spool *sp, char **err)
 {
-    return sync_dir(sp->incoming, err);
+    return spool_sync_dir(sp->incoming, err);
 }
 
+/* spool_sync_queue - fsync queue/ */
 int spool_sync_queue(struct spool *sp, char **err)
 {
-    return sync_dir(sp->queue, err);
+    return spool_sync_dir(sp->queue, err);
 }
 
-int spool_copy_publish(struct spool_copy_w *w, char **err)
-{
-    if (rename(w->in_path, w->q_path) < 0)
-        return set_err(err, "spool: cannot move %s to %s: %s", w->in_path, w->q_path,
-                       strerror(errno));
-    w->published = true;
-    return 0;
-}
-
-void spool_copy_abandon(struct spool_copy_w *w)
-{
-    if (w == NULL)
-        return;
-    unlink(w->published ? w->q_path : w->in_path);
-    spool_copy_release(w);
-}
-
-void spool_copy_release(struct spool_copy_w *w)
-{
-    if (w == NULL)
-        return;
-    free(w->in_path);
-    free(w->q_path);
-    free(w);
-}
-
-/* ---- reading ---- */
-
-/* dir_path - the directory DIR ("queue", "incoming", "corrupt") of SP, or NULL */
-static const char *dir_path(struct spool *sp, const char *dir)
-{
-    if (strcmp(dir, "queue") == 0)
-        return sp->queue;
-    if (strcmp(dir, "incoming") == 0)
-        return sp->incoming;
-    if (strcmp(dir, "corrupt") == 0)
-        return sp->corrupt;
-    return NULL;
-}
-
-/* parse_u64 - a decimal number that is the whole string; false otherwise */
-static bool parse_u64(const char *s, uint64_t *v)
-{
-    uint64_t x = 0;
-
-    if (*s == '\0')
-        return false;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9' || x > (UINT64_MAX - 9) / 10)
-            return false;
-        x = x * 10 + (uint64_t)(*s - '0');
-    }
-    *v = x;
-    return true;
-}
-
-/*
- * check_trailer - read the trailer of the SIZE-byte file FD; *len = bytes it covers and
- * want = its digest. SPOOL_CORRUPT with *err when missing or malformed, -1 on I/O error.
- */
-static int check_trailer(int fd, const char *path, uint64_t size, uint64_t *len,
-                         unsigned char want[32], char **err)
-{
-    char t[TRAILER_LEN + 1];
-    uint64_t n;
-
-    if (size < TRAILER_LEN) {
-        set_err(err, "%s: torn: too short for its integrity trailer", path);
-        return SPOOL_CORRUPT;
-    }
-    if (pread_all(fd, t, TRAILER_LEN, size - TRAILER_LEN) < 0)
-        return set_err(err, "%s: cannot read: %s", path, errtext(errno));
-    t[TRAILER_LEN] = '\0';
-    if (strncmp(t, TRAILER_TAG, sizeof(TRAILER_TAG) - 1) != 0 || t[TRAILER_LEN - 1] != '\n' ||
-        t[TRAILER_LEN - 66] != ' ') {
-        set_err(err, "%s: torn: no integrity trailer at the end (an interrupted write)", path);
-        return SPOOL_CORRUPT;
-    }
-    t[TRAILER_LEN - 66] = '\0';
-    if (!parse_u64(t + sizeof(TRAILER_TAG) - 1, &n) || n != size - TRAILER_LEN) {
-        set_err(err, "%s: torn: the trailer covers a different length than the file has", path);
-        return SPOOL_CORRUPT;
-    }
-    for (int i = 0; i < 32; i++) {
-        unsigned v;
-
-        if (sscanf(t + TRAILER_LEN - 65 + 2 * i, "%2x", &v) != 1) {
-            set_err(err, "%s: torn: the trailer's checksum is not hex", path);
-            return SPOOL_CORRUPT;
-        }
-        want[i] = (unsigned char)v;
-    }
-    *len = n;
-    return 1;
-}
-
-/*
- * hash_file - SHA-256 of the first LEN bytes of FD; the first bytes up to and including the
- * first empty line (at most ENVELOPE_MAX) go to HEAD when HEAD is not NULL. 1 when the digest
- * equals WANT, SPOOL_CORRUPT when not, -1 on I/O error.
- */
-static int hash_file(int fd, const char *path, uint64_t len, const unsigned char want[32],
-                     struct buf *head, char **err)
-{
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char got[EVP_MAX_MD_SIZE];
-    unsigned glen = 0;
-    char *chunk = xmalloc(COPY_CHUNK);
-    bool head_done = head == NULL;
-    uint64_t off = 0;
-    int rc = -1;
-
-    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-        set_err(err, "%s: cannot start SHA-256", path);
-        goto out;
-    }
-    while (off < len) {
-        size_t n = len - off > COPY_CHUNK ? COPY_CHUNK : (size_t)(len - off);
-
-        if (pread_all(fd, chunk, n, off) < 0) {
-            set_err(err, "%s: cannot read: %s", path, errtext(errno));
-            goto out;
-        }
-        EVP_DigestUpdate(md, chunk, n);
-        if (!head_done) {
-            size_t start = head->len >= 1 ? head->len - 1 : 0;
-            char *blank;
-
-            buf_append(head, chunk, n);
-            blank = memmem(head->data + start, head->len - start, "\n\n", 2);
-            if (blank != NULL) {
-                head->len = (size_t)(blank - head->data) + 2;
-                head->data[head->len] = '\0';
-                head_done = true;
-            } else if (head->len > ENVELOPE_MAX) {
-                set_err(err, "%s: the envelope is not terminated by an empty line", path);
-                rc = SPOOL_CORRUPT;
-                goto out;
-            }
-        }
-        off += n;
-    }
-    if (EVP_DigestFinal_ex(md, got, &glen) != 1 || glen != 32) {
-        set_err(err, "%s: SHA-256 failed", path);
-        goto out;
-    }
-    if (memcmp(got, want, 32) != 0) {
-        set_err(err, "%s: corrupt: the SHA-256 in the trailer does not match the content", path);
-        rc = SPOOL_CORRUPT;
-        goto out;
-    }
-    if (!head_done) {
-        set_err(err, "%s: the envelope is not terminated by an empty line", path);
-        rc = SPOOL_CORRUPT;
-        goto out;
-    }
-    rc = 1;
-out:
-    EVP_MD_CTX_free(md);
-    free(chunk);
-    return rc;
-}
-
-/* parse_envelope - the envelope block HEAD into C; false with *err when it is not well-formed */
-static bool parse_envelope(const char *path, const char *id, char *head, struct spool_copy *c,
-                           char **err)
-{
-    struct spool_envelope *e = &c->env;
-    char *line, *save = NULL;
-    bool first = true, have_hs = false, have_bs = false, have_arrival = false;
-    size_t cap = 0;
-
-    for (line = strtok_r(head, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *colon = strstr(line, ": "), *v;
-        uint64_t u;
-
-        if (first) {
-            if (strcmp(line, SPOOL_MAGIC) != 0) {
-                set_err(err, "%s: not a byosmtp spool file of version 1", path);
-                return false;
-            }
-            first = false;
-            continue;
-        }
-        if (colon == NULL) {
-            /* "key: " with an empty value has no room for the space after strtok; accept "key:" */
-            size_t l = strlen(line);
-
-            if (l > 0 && line[l - 1] == ':') {
-                line[l - 1] = '\0';
-                v = line + l;
-            } else {
-                set_err(err, "%s: malformed envelope line", path);
-                return false;
-            }
-        } else {
-            *colon = '\0';
-            v = colon + 2;
-        }
-        if (strcmp(line, "id") == 0) {
-            free(e->id);
-            e->id = xstrdup(v);
-        } else if (strcmp(line, "target") == 0) {
-            free(e->target);
-            e->target = xstrdup(v);
-        } else if (strcmp(line, "queue-id") == 0) {
-            free(e->mta_queue_id);
-            e->mta_queue_id = xstrdup(v);
-        } else if (strcmp(line, "arrival") == 0 && parse_u64(v, &u)) {
-            e->arrival = (int64_t)u;
-            have_arrival = true;
-        } else if (strcmp(line, "sender") == 0) {
-            free(e->sender);
-            e->sender = xstrdup(v);
-        } else if (strcmp(line, "envelope-from") == 0) {
-            free(e->envelope_from);
-            e->envelope_from = xstrdup(v);
-        } else if (strcmp(line, "mail-params") == 0) {
-            free(e->mail_params);
-            e->mail_params = xstrdup(v);
-        } else if (strcmp(line, "rcpt") == 0 && *v) {
-            if (e->nrcpts == cap) {
-                cap = cap ? cap * 2 : 8;
-                e->rcpts = xrealloc(e->rcpts, cap * sizeof(*e->rcpts));
-            }
-            e->rcpts[e->nrcpts++] = xstrdup(v);
-        } else if (strcmp(line, "header-size") == 0 && parse_u64(v, &u)) {
-            c->header_size = u;
-            have_hs = true;
-        } else if (strcmp(line, "body-size") == 0 && parse_u64(v, &u)) {
-            c->body_size = u;
-            have_bs = true;
-        }
-        /* Other keys are ignored, so a later version may add lines a reader of this one skips. */
-    }
-    if (e->id == NULL || strcmp(e->id, id) != 0 || e->target == NULL || e->sender == NULL ||
-        e->envelope_from == NULL || e->nrcpts == 0 || !have_hs || !have_bs || !have_arrival) {
-        set_err(err, "%s: the envelope lacks a required line or names another id", path);
-        return false;
-    }
-    if (e->mta_queue_id == NULL)
-        e->mta_queue_id = xstrdup("");
-    if (e->mail_params == NULL)
-        e->mail_params = xstrdup("");
-    return true;
-}
-
-int spool_copy_open(struct spool *sp, const char *dir, const char *id, struct spool_copy **out,
-                    char **err)
-{
-    const char *d = dir_path(sp, dir);
-    struct spool_copy *c;
-    struct stat sb;
-    struct buf head;
-    unsigned char want[32];
-    uint64_t len;
-    char *path;
-    int fd, rc;
-
-    *out = NULL;
-    if (d == NULL || !spool_valid_id(id))
-        return set_err(err, "spool: '%s' is not a copy id", id);
-    path = xasprintf("%s/%s", d, id);
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        rc = errno == ENOENT ? 0 : set_err(err, "%s: cannot open: %s", path, strerror(errno));
-        free(path);
-        return rc;
-    }
-    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-        set_err(err, "%s: not a regular file", path);
-        close(fd);
-        free(path);
-        return SPOOL_CORRUPT;
-    }
-    rc = check_trailer(fd, path, (uint64_t)sb.st_size, &len, want, err);
-    buf_init(&head);
-    if (rc == 1)
-        rc = hash_file(fd, path, len, want, &head, err);
-    c = xcalloc(1, sizeof(*c));
-    c->fd = fd;
-    if (rc == 1 && !parse_envelope(path, id, head.data, c, err))
-        rc = SPOOL_CORRUPT;
-    if (rc == 1 && (uint64_t)head.len + c->header_size + c->body_size != len) {
-        set_err(err, "%s: the sizes in the envelope do not add up to the file", path);
-        rc = SPOOL_CORRUPT;
-    }
-    c->msg_offset = head.len;
-    buf_free(&head);
-    free(path);
-    if (rc != 1) {
-        spool_copy_close(c);
-        return rc;
-    }
-    *out = c;
-    return 1;
-}
-
-int spool_copy_read_headers(struct spool_copy *c, struct buf *out, char **err)
-{
-    char *p;
-
-    if (c->header_size > ENVELOPE_MAX * 4ULL)
-        return set_err(err, "spool copy %s: header section too large", c->env.id);
-    p = xmalloc(c->header_size + 1);
-    if (c->header_size > 0 && pread_all(c->fd, p, c->header_size, c->msg_offset) < 0) {
-        free(p);
-        return set_err(err, "spool copy %s: cannot read: %s", c->env.id, errtext(errno));
-    }
-    buf_append(out, p, c->header_size);
-    free(p);
-    return 0;
-}
-
-ssize_t spool_copy_read_body(struct spool_copy *c, void *p, size_t n, char **err)
-{
-    uint64_t left = c->body_size - c->body_pos;
-
-    if (left == 0)
-        return 0;
-    if (n > left)
-        n = (size_t)left;
-    if (n > SSIZE_MAX)
-        n = SSIZE_MAX;
-    if (pread_all(c->fd, p, n, c->msg_offset + c->header_size + c->body_pos) < 0)
-        return set_err(err, "spool copy %s: cannot read: %s", c->env.id, errtext(errno));
-    c->body_pos += n;
-    return (ssize_t)n;
-}
-
-void spool_copy_close(struct spool_copy *c)
-{
-    if (c == NULL)
-        return;
-    if (c->fd >= 0)
-        close(c->fd);
-    spool_envelope_free(&c->env);
-    free(c);
-}
-
+/* spool_list - the copy ids in queue/, sorted */
 int spool_list(struct spool *sp, char ***ids, size_t *n, char **err)
 {
     if (dir_list(sp->queue, spool_valid_id, ids, n) == 0)
@@ -837,11 +247,13 @@ int spool_list(struct spool *sp, char ***ids, size_t *n, char **err)
     return set_err(err, "spool %s: cannot list: %s", sp->queue, strerror(errno));
 }
 
+/* spool_list_free - free what spool_list() returned */
 void spool_list_free(char **ids, size_t n)
 {
     dir_list_free(ids, n);
 }
 
+/* spool_remove - remove queue/ID, then queue/ID.state, then fsync queue/ */
 int spool_remove(struct spool *sp, const char *id, char **err)
 {
     char *p;
@@ -864,13 +276,14 @@ int spool_remove(struct spool *sp, const char *id, char **err)
         return -1;
     }
     free(p);
-    return sync_dir(sp->queue, err);
+    return spool_sync_dir(sp->queue, err);
 }
 
+/* spool_move_corrupt - move DIR/NAME to corrupt/ under a free name, never deleting anything */
 int spool_move_corrupt(struct spool *sp, const char *dir, const char *name, const char *why,
                        char **err)
 {
-    const char *d = dir_path(sp, dir);
+    const char *d = spool_dir_path(sp, dir);
     char *from, *to = NULL;
     int rc = -1;
 
@@ -894,188 +307,19 @@ int spool_move_corrupt(struct spool *sp, const char *dir, const char *name, cons
         set_err(err, "spool: no free name in %s for %s", sp->corrupt, name);
         goto out;
     }
-    if (sync_dir(sp->corrupt, err) < 0)
+    if (spool_sync_dir(sp->corrupt, err) < 0)
         goto out;
     if (unlink(from) < 0) {
         set_err(err, "spool: cannot remove %s after copying it to %s: %s", from, to,
                 strerror(errno));
         goto out;
     }
-    if (sync_dir(d, err) < 0)
+    if (spool_sync_dir(d, err) < 0)
         goto out;
     msg_error("spool: moved %s to %s: %s", from, to, why);
     rc = 0;
 out:
     free(from);
     free(to);
-    return rc;
-}
-
-/* ---- state ---- */
-
-static const char *const rcpt_state_names[] = {"pending", "sent", "bounced"};
-
-const char *spool_rcpt_state_name(enum spool_rcpt_state s)
-{
-    return (unsigned)s < 3 ? rcpt_state_names[s] : "pending";
-}
-
-void spool_state_free(struct spool_state *st)
-{
-    free(st->last_error);
-    free(st->rcpt);
-    memset(st, 0, sizeof(*st));
-}
-
-/* state_initial - no attempts yet, every recipient pending */
-static void state_initial(struct spool_state *st, size_t nrcpts)
-{
-    memset(st, 0, sizeof(*st));
-    st->last_error = xstrdup("");
-    st->rcpt = xcalloc(nrcpts ? nrcpts : 1, sizeof(*st->rcpt));
-    st->nrcpts = nrcpts;
-}
-
-int spool_state_read(struct spool *sp, const char *id, size_t nrcpts, struct spool_state *st,
-                     char **err)
-{
-    char *path = xasprintf("%s/%s.state", sp->queue, id), *text = NULL, *line, *save = NULL;
-    unsigned char want[32];
-    struct stat sb;
-    struct buf head;
-    uint64_t len, u;
-    size_t i = 0;
-    bool first = true, have_att = false, have_next = false;
-    int fd, rc;
-
-    state_initial(st, nrcpts);
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        rc = errno == ENOENT ? 0 : set_err(err, "%s: cannot open: %s", path, strerror(errno));
-        free(path);
-        return rc;
-    }
-    buf_init(&head);
-    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > STATE_MAX) {
-        set_err(err, "%s: not a state file", path);
-        rc = SPOOL_CORRUPT;
-        goto out;
-    }
-    rc = check_trailer(fd, path, (uint64_t)sb.st_size, &len, want, err);
-    if (rc == 1)
-        rc = hash_file(fd, path, len, want, NULL, err);
-    if (rc != 1)
-        goto out;
-    text = xmalloc(len + 1);
-    if (pread_all(fd, text, len, 0) < 0) {
-        rc = set_err(err, "%s: cannot read: %s", path, errtext(errno));
-        goto out;
-    }
-    text[len] = '\0';
-    rc = SPOOL_CORRUPT;
-    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (first) {
-            if (strcmp(line, STATE_MAGIC) != 0) {
-                set_err(err, "%s: not a byosmtp state file of version 1", path);
-                goto out;
-            }
-            first = false;
-        } else if (strncmp(line, "id: ", 4) == 0) {
-            if (strcmp(line + 4, id) != 0) {
-                set_err(err, "%s: holds the state of another copy", path);
-                goto out;
-            }
-        } else if (strncmp(line, "attempts: ", 10) == 0 && parse_u64(line + 10, &u) &&
-                   u <= UINT32_MAX) {
-            st->attempts = (uint32_t)u;
-            have_att = true;
-        } else if (strncmp(line, "next-attempt: ", 14) == 0 && parse_u64(line + 14, &u)) {
-            st->next_attempt = (int64_t)u;
-            have_next = true;
-        } else if (strncmp(line, "last-error:", 11) == 0) {
-            free(st->last_error);
-            st->last_error = xstrdup(line[11] == ' ' ? line + 12 : line + 11);
-        } else if (strncmp(line, "rcpt: ", 6) == 0) {
-            const char *v = line + 6;
-            int s = -1;
-
-            for (int k = 0; k < 3; k++) {
-                size_t l = strlen(rcpt_state_names[k]);
-
-                if (strncmp(v, rcpt_state_names[k], l) == 0 && (v[l] == ' ' || v[l] == '\0'))
-                    s = k;
-            }
-            if (s < 0 || i >= nrcpts) {
-                set_err(err, "%s: a recipient line is malformed or there are too many", path);
-                goto out;
-            }
-            st->rcpt[i++] = (enum spool_rcpt_state)s;
-        }
-    }
-    if (first || !have_att || !have_next || i != nrcpts) {
-        set_err(err, "%s: incomplete state (expected %zu recipients, found %zu)", path, nrcpts, i);
-        goto out;
-    }
-    rc = 1;
-out:
-    if (rc != 1) {
-        spool_state_free(st);
-        state_initial(st, nrcpts);
-    }
-    free(text);
-    buf_free(&head);
-    close(fd);
-    free(path);
-    return rc;
-}
-
-int spool_state_write(struct spool *sp, const char *id, const struct spool_state *st, char **err)
-{
-    char *tmp, *dst;
-    struct buf b;
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned dlen = 0;
-    char trailer[TRAILER_LEN + 1];
-    int fd, rc = -1;
-
-    if (!spool_valid_id(id))
-        return set_err(err, "spool: '%s' is not a copy id", id);
-    if (!one_line_ok(st->last_error ? st->last_error : ""))
-        return set_err(err, "spool copy %s: the last error must be one line", id);
-    tmp = xasprintf("%s/%s.state.tmp", sp->incoming, id);
-    dst = xasprintf("%s/%s.state", sp->queue, id);
-    buf_init(&b);
-    buf_printf(&b, STATE_MAGIC "\nid: %s\nattempts: %" PRIu32 "\nnext-attempt: %lld\n"
-               "last-error: %s\n", id, st->attempts, (long long)st->next_attempt,
-               st->last_error ? st->last_error : "");
-    for (size_t i = 0; i < st->nrcpts; i++)
-        buf_printf(&b, "rcpt: %s\n", spool_rcpt_state_name(st->rcpt[i]));
-    if (EVP_Digest(b.data, b.len, digest, &dlen, EVP_sha256(), NULL) != 1 || dlen != 32) {
-        set_err(err, "spool copy %s: SHA-256 failed", id);
-        goto out;
-    }
-    trailer_format(b.len, digest, trailer);
-    buf_append(&b, trailer, TRAILER_LEN);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        set_err(err, "%s: cannot create: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (write_all(fd, b.data, b.len) < 0 || fsync(fd) < 0) {
-        set_err(err, "%s: cannot write: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        goto out;
-    }
-    if (close(fd) < 0 || rename(tmp, dst) < 0) {
-        set_err(err, "%s: cannot replace: %s", dst, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    rc = sync_dir(sp->queue, err);
-out:
-    buf_free(&b);
-    free(tmp);
-    free(dst);
     return rc;
 }

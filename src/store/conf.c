@@ -1,13 +1,13 @@
 /*
- * conf - byosmtp.conf: the table of every setting, the loader and the printer.
+ * conf - byosmtp.conf: the table of every setting, and the snapshot (its defaults, refcount
+ * and release). The loader is conf_load.c, the checks of string values conf_check.c, and the
+ * printer conf_print.c; what they share is conf_int.h.
  *
  * conf_settings[] names every setting exactly once: dotted name, type, place in struct
  * byosmtp_conf, the default written as a user writes it in byosmtp.conf, bounds, and a
  * one-line description (the model is Postfix mail_params.h and OpenDKIM's configdef).
  * Defaults take the same road as the user's file: each default text is parsed by libconfig
  * and applied by conf_apply(), so a default can never bypass a check.
- * conf_load() walks every setting present in the file, so a misspelt key is an error
- * instead of being silently ignored; the first error wins and no partial snapshot escapes.
  *
  * Owns: each snapshot (struct conf_box wraps the public struct together with its refcount).
  * Thread-safety: every function is reentrant; a snapshot is never written after it is
@@ -15,58 +15,18 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <libconfig.h>
-#include <limits.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/un.h>
 
 #include "store/conf.h"
+#include "store/conf_int.h"
 #include "util/msg.h"
 #include "util/util.h"
 
-enum conf_type {
-    CT_INT,     /* int; an integer, 300 or 300L */
-    CT_BOOL,    /* bool; true or false */
-    CT_STRING,  /* char *; a quoted string */
-    CT_SIZE,    /* size_t; "1G", "512M", "64K", "65536" or an integer */
-    CT_ENUM,    /* int (a C enum); one of words[], stored as its index */
-    CT_LIST,    /* struct conf_strlist; [ "a", "b" ] */
-    CT_NETLIST, /* struct conf_strlist of CIDR networks */
-};
-
-/* flags for CT_STRING */
-#define CF_PATH 0x01  /* an absolute path */
-#define CF_EMPTY 0x02 /* with CF_PATH: "" is allowed too */
-
-/* conf_check_fn - extra validation of a string value; fills *why ("KEY = VALUE ...: how to fix") */
-typedef int conf_check_fn(const char *key, const char *value, char **why);
-
-struct conf_setting {
-    const char *name; /* dotted: "delivery.retry.min_backoff" */
-    enum conf_type type;
-    size_t offset;            /* into struct byosmtp_conf */
-    const char *def;          /* the default, in byosmtp.conf syntax */
-    long long min, max;       /* CT_INT and CT_SIZE */
-    const char *const *words; /* CT_ENUM, or the only values a CT_STRING may take */
-    conf_check_fn *check;     /* CT_STRING, and each element of a CT_LIST */
-    unsigned flags;
-    const char *desc;
-};
-
-struct conf_box {
-    atomic_uint refs;
-    struct byosmtp_conf c;
-};
-
 _Static_assert(sizeof(enum conf_quota_action) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum conf_envelope_from) == sizeof(int), "enums are stored as int");
-
-static conf_check_fn check_socket, check_level, check_facility, check_hostname, check_user,
-    check_command, check_network;
 
 static const char *const envelope_from_words[] = {"target", "original", NULL};
 static const char *const quota_action_words[] = {"tempfail", "reject", "passthrough", NULL};
@@ -74,18 +34,14 @@ static const char *const tls_version_words[] = {"TLSv1.2", "TLSv1.3", NULL};
 
 #define Q(s) "\"" s "\""
 #define OFF(member) offsetof(struct byosmtp_conf, member)
-#define KB 1024LL
-#define MB (1024LL * KB)
-#define GB (1024LL * MB)
-#define TB (1024LL * GB)
 
 /*
  * The order is the order of byosmtp.conf(5), etc/byosmtp.conf and conf_print(); the
  * members of a group must stay together so that conf_print() can nest them.
  */
-static const struct conf_setting conf_settings[] = {
+const struct conf_setting conf_settings[] = {
     {"milter.socket", CT_STRING, OFF(milter.socket), Q("unix:" BYOSMTP_RUNDIR "/milter.sock"),
-     .check = check_socket,
+     .check = conf_check_socket,
      .desc = "where byosmtpd listens for the MTA: unix:/PATH, inet:PORT@ADDRESS or "
              "inet6:PORT@ADDRESS"},
     {"milter.trusted_networks", CT_NETLIST, OFF(milter.trusted_networks),
@@ -96,7 +52,7 @@ static const struct conf_setting conf_settings[] = {
     {"milter.timeout", CT_INT, OFF(milter.timeout), "7210", 1, 86400,
      .desc = "seconds byosmtpd waits for the next command from the MTA before it drops the "
              "connection"},
-    {"milter.user", CT_STRING, OFF(milter.user), Q(""), .check = check_user,
+    {"milter.user", CT_STRING, OFF(milter.user), Q(""), .check = conf_check_user,
      .desc = "user to run as once the socket is open; \"\" keeps the starting user"},
     {"milter.pid_file", CT_STRING, OFF(milter.pid_file), Q(BYOSMTP_RUNDIR "/byosmtpd.pid"),
      .flags = CF_PATH, .desc = "file holding the process id of byosmtpd"},
@@ -120,7 +76,7 @@ static const struct conf_setting conf_settings[] = {
 
     {"delivery.workers", CT_INT, OFF(delivery.workers), "8", 1, 1024,
      .desc = "delivery threads, that is, provider connections open at once in all"},
-    {"delivery.helo_name", CT_STRING, OFF(delivery.helo_name), Q(""), .check = check_hostname,
+    {"delivery.helo_name", CT_STRING, OFF(delivery.helo_name), Q(""), .check = conf_check_hostname,
      .desc = "name sent in EHLO to providers; \"\" uses the host name"},
     {"delivery.tls_ca_file", CT_STRING, OFF(delivery.tls_ca_file), Q(""),
      .flags = CF_PATH | CF_EMPTY, .desc = "PEM file of trusted CA certificates; \"\" for none"},
@@ -154,7 +110,7 @@ static const struct conf_setting conf_settings[] = {
     {"delivery.bounce.enabled", CT_BOOL, OFF(delivery.bounce.enabled), "true",
      .desc = "send a delivery status notification to the sender of a failed message"},
     {"delivery.bounce.command", CT_STRING, OFF(delivery.bounce.command),
-     Q("/usr/sbin/sendmail -i -f <> --"), .check = check_command,
+     Q("/usr/sbin/sendmail -i -f <> --"), .check = conf_check_command,
      .desc = "command that injects a bounce into the local MTA; the recipient is appended"},
 
     {"rewrite.original_from_header", CT_BOOL, OFF(rewrite.original_from_header), "true",
@@ -174,405 +130,18 @@ static const struct conf_setting conf_settings[] = {
     {"verify.window", CT_INT, OFF(verify.window), "900", 1, 604800,
      .desc = "seconds of the window in which verify.attempts are counted"},
 
-    {"log.level", CT_STRING, OFF(log.level), Q("info"), .check = check_level,
+    {"log.level", CT_STRING, OFF(log.level), Q("info"), .check = conf_check_level,
      .desc = "least important messages logged: error, warning, info or debug"},
-    {"log.facility", CT_STRING, OFF(log.facility), Q("mail"), .check = check_facility,
+    {"log.facility", CT_STRING, OFF(log.facility), Q("mail"), .check = conf_check_facility,
      .desc = "syslog facility: mail, daemon, user or local0 to local7"},
     {"log.stderr", CT_BOOL, OFF(log.to_stderr), "false",
      .desc = "also write log lines to standard error"},
 };
 
-#define CONF_NSETTINGS (sizeof(conf_settings) / sizeof(conf_settings[0]))
+const size_t conf_nsettings = sizeof(conf_settings) / sizeof(conf_settings[0]);
 
-/* field - the place of setting S in snapshot C */
-static void *field(const struct byosmtp_conf *c, const struct conf_setting *s)
-{
-    return (char *)c + s->offset;
-}
-
-/* leaf_name - the last component of a dotted name: "min_backoff" */
-static const char *leaf_name(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-
-    return dot ? dot + 1 : name;
-}
-
-/* quote - append S as a libconfig string literal; control bytes become \xNN */
-static void quote(struct buf *b, const char *s)
-{
-    buf_putc(b, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            buf_putc(b, '\\');
-            buf_putc(b, *p);
-        } else if (*p < 0x20 || *p == 0x7f) {
-            buf_printf(b, "\\x%02x", *p);
-        } else {
-            buf_putc(b, *p);
-        }
-    }
-    buf_putc(b, '"');
-}
-
-/* quoted - S as a new libconfig string literal (caller frees) */
-static char *quoted(const char *s)
-{
-    struct buf b;
-
-    buf_init(&b);
-    quote(&b, s);
-    return buf_steal(&b);
-}
-
-/* format_size - write N bytes with the largest unit that divides it: 1073741824 → "1G" */
-static void format_size(struct buf *b, unsigned long long n)
-{
-    static const struct {
-        char unit;
-        unsigned long long bytes;
-    } units[] = {{'T', TB}, {'G', GB}, {'M', MB}, {'K', KB}};
-
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (n != 0 && n % units[i].bytes == 0) {
-            buf_printf(b, "%llu%c", n / units[i].bytes, units[i].unit);
-            return;
-        }
-    }
-    buf_printf(b, "%llu", n);
-}
-
-/* size_text - N as a new string in size syntax, without quotes (caller frees) */
-static char *size_text(unsigned long long n)
-{
-    struct buf b;
-
-    buf_init(&b);
-    format_size(&b, n);
-    return buf_steal(&b);
-}
-
-/* parse_size - "64K" → 65536: digits, then an optional K, M, G or T (powers of 1024) */
-static int parse_size(const char *s, unsigned long long *out)
-{
-    unsigned long long n = 0, mult = 1;
-    const char *p = s;
-
-    if (*p < '0' || *p > '9')
-        return -1;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        if (n > (ULLONG_MAX - (unsigned)(*p - '0')) / 10)
-            return -1;
-        n = n * 10 + (unsigned)(*p - '0');
-    }
-    switch (*p) {
-    case '\0':
-        break;
-    case 'k':
-    case 'K':
-        mult = KB;
-        break;
-    case 'm':
-    case 'M':
-        mult = MB;
-        break;
-    case 'g':
-    case 'G':
-        mult = GB;
-        break;
-    case 't':
-    case 'T':
-        mult = TB;
-        break;
-    default:
-        return -1;
-    }
-    if (*p != '\0' && p[1] != '\0')
-        return -1;
-    if (n > ULLONG_MAX / mult)
-        return -1;
-    *out = n * mult;
-    return 0;
-}
-
-/* word_list - "\"a\", \"b\", \"c\"" for an error message (caller frees) */
-static char *word_list(const char *const *words)
-{
-    struct buf b;
-
-    buf_init(&b);
-    for (size_t i = 0; words[i]; i++) {
-        if (i > 0)
-            buf_puts(&b, ", ");
-        quote(&b, words[i]);
-    }
-    return buf_steal(&b);
-}
-
-/* value_err - fill *why with "KEY = "VALUE" " followed by the formatted rest; returns -1 */
-static int value_err(char **why, const char *key, const char *value, const char *fmt, ...)
-    BYO_PRINTF(4, 5);
-static int value_err(char **why, const char *key, const char *value, const char *fmt, ...)
-{
-    char *q = quoted(value), *rest;
-    va_list ap;
-
-    va_start(ap, fmt);
-    rest = xvasprintf(fmt, ap);
-    va_end(ap);
-    set_err(why, "%s = %s %s", key, q, rest);
-    free(q);
-    free(rest);
-    return -1;
-}
-
-/* parse_port - "8891" → 8891; -1 unless a decimal number from 1 to 65535 */
-static long parse_port(const char *s, size_t n)
-{
-    long port = 0;
-
-    if (n == 0 || n > 5)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        port = port * 10 + (s[i] - '0');
-    }
-    return port >= 1 && port <= 65535 ? port : -1;
-}
-
-/* is_host_name - letters, digits, '-' and '.', as a DNS name is written */
-static bool is_host_name(const char *s)
-{
-    if (*s == '\0' || strlen(s) > 253)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '-' || *s == '.'))
-            return false;
-    return true;
-}
-
-/* check_socket - unix:/PATH, inet:PORT@ADDRESS or inet6:PORT@ADDRESS, as libmilter takes them */
-static int check_socket(const char *key, const char *v, char **why)
-{
-    static const char form[] =
-        "is not a milter socket: write unix:/PATH, inet:PORT@ADDRESS or inet6:PORT@ADDRESS, "
-        "e.g. \"inet:8891@127.0.0.1\"";
-    const char *rest, *at;
-    unsigned char addr[16];
-    bool v6;
-
-    if (strncmp(v, "unix:", 5) == 0) {
-        rest = v + 5;
-        if (rest[0] != '/')
-            return value_err(why, key, v, "needs an absolute path after unix:, e.g. %s",
-                             "\"unix:/run/byosmtp/milter.sock\"");
-        if (strlen(rest) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-            return value_err(why, key, v, "has a path longer than %zu bytes: choose a shorter one",
-                             sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
-        return 0;
-    }
-    if (strncmp(v, "inet:", 5) == 0)
-        v6 = false, rest = v + 5;
-    else if (strncmp(v, "inet6:", 6) == 0)
-        v6 = true, rest = v + 6;
-    else
-        return value_err(why, key, v, "%s", form);
-    at = strchr(rest, '@');
-    if (!at || at[1] == '\0')
-        return value_err(why, key, v, "%s", form);
-    if (parse_port(rest, (size_t)(at - rest)) < 0)
-        return value_err(why, key, v, "has no valid port: use a number from 1 to 65535, as in %s",
-                         v6 ? "\"inet6:8891@::1\"" : "\"inet:8891@127.0.0.1\"");
-    at++;
-    if (inet_pton(v6 ? AF_INET6 : AF_INET, at, addr) == 1)
-        return 0;
-    /* digits and dots alone are a (mistyped) IPv4 address, never a host name */
-    if (is_host_name(at) && strspn(at, "0123456789.") != strlen(at))
-        return 0;
-    return value_err(why, key, v, "has no valid address after '@': write %s",
-                     v6 ? "an IPv6 address, as in \"inet6:8891@::1\""
-                        : "an IPv4 address or host name, as in \"inet:8891@127.0.0.1\"");
-}
-
-/* check_level - a log level that msg_level_parse() knows */
-static int check_level(const char *key, const char *v, char **why)
-{
-    if (msg_level_parse(v) >= 0)
-        return 0;
-    return value_err(why, key, v,
-                     "is not a log level: use one of \"error\", \"warning\", \"info\", \"debug\"");
-}
-
-/* check_facility - a syslog facility that msg_facility_parse() knows */
-static int check_facility(const char *key, const char *v, char **why)
-{
-    if (msg_facility_parse(v) >= 0)
-        return 0;
-    return value_err(why, key, v,
-                     "is not a syslog facility: use \"mail\", \"daemon\", \"user\" or "
-                     "\"local0\" to \"local7\"");
-}
-
-/* check_hostname - "" or a name fit for EHLO: a domain name or an address literal [..] */
-static int check_hostname(const char *key, const char *v, char **why)
-{
-    size_t n = strlen(v);
-    unsigned char addr[16];
-
-    if (n == 0 || is_host_name(v))
-        return 0;
-    if (n > 2 && v[0] == '[' && v[n - 1] == ']') {
-        char *inner = xstrndup(v + 1, n - 2);
-        const char *a = strncmp(inner, "IPv6:", 5) == 0 ? inner + 5 : inner;
-        bool ok = inet_pton(a == inner ? AF_INET : AF_INET6, a, addr) == 1;
-
-        free(inner);
-        if (ok)
-            return 0;
-    }
-    return value_err(why, key, v,
-                     "is not a host name: use letters, digits, '-' and '.' (e.g. "
-                     "\"mail.example.com\"), an address literal such as \"[192.0.2.1]\", or "
-                     "\"\" for the host name");
-}
-
-/* check_user - "" or a user name as useradd(8) accepts it; existence is checked at start-up */
-static int check_user(const char *key, const char *v, char **why)
-{
-    for (const char *p = v; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '_' || *p == '-' || *p == '.' || (*p == '$' && p[1] == '\0')))
-            return value_err(why, key, v,
-                             "is not a user name: use letters, digits, '_', '-' and '.', or "
-                             "\"\" to keep the user byosmtpd starts as");
-    if (v[0] == '-')
-        return value_err(why, key, v, "is not a user name: it may not start with '-'");
-    return 0;
-}
-
-/* check_command - "" or a command line that starts with the absolute path of a program */
-static int check_command(const char *key, const char *v, char **why)
-{
-    if (v[0] == '\0' || v[0] == '/')
-        return 0;
-    return value_err(why, key, v,
-                     "must start with the absolute path of the program, e.g. "
-                     "\"/usr/sbin/sendmail -i -f <> --\"");
-}
-
-/* check_network - "ADDRESS/PREFIX" (or an address alone) with no host bits set past the prefix */
-static int check_network(const char *key, const char *v, char **why)
-{
-    const char *slash = strchr(v, '/');
-    char *host = slash ? xstrndup(v, (size_t)(slash - v)) : xstrdup(v);
-    unsigned char addr[16], masked[16];
-    char text[INET6_ADDRSTRLEN];
-    int family = strchr(host, ':') ? AF_INET6 : AF_INET;
-    int bits = family == AF_INET6 ? 128 : 32, prefix = bits;
-    int ok = inet_pton(family, host, addr) == 1;
-
-    free(host);
-    if (ok && slash) {
-        const char *p = slash + 1;
-
-        prefix = 0;
-        if (*p == '\0' || strlen(p) > 3)
-            ok = 0;
-        for (; ok && *p; p++) {
-            if (*p < '0' || *p > '9')
-                ok = 0;
-            else
-                prefix = prefix * 10 + (*p - '0');
-        }
-        if (prefix > bits)
-            ok = 0;
-    }
-    if (!ok) {
-        char *q = quoted(v);
-
-        set_err(why,
-                "%s: %s is not a network: write ADDRESS/PREFIX such as \"192.0.2.0/24\" or "
-                "\"2001:db8::/32\"",
-                key, q);
-        free(q);
-        return -1;
-    }
-    memcpy(masked, addr, (size_t)bits / 8);
-    for (int i = 0; i < bits / 8; i++) {
-        int keep = prefix - i * 8;
-
-        masked[i] &= keep >= 8 ? 0xff : keep <= 0 ? 0 : (unsigned char)(0xff << (8 - keep));
-    }
-    if (memcmp(masked, addr, (size_t)bits / 8) != 0) {
-        char *q = quoted(v);
-
-        inet_ntop(family, masked, text, sizeof(text));
-        set_err(why, "%s: %s has host bits set: write \"%s/%d\"", key, q, text, prefix);
-        free(q);
-        return -1;
-    }
-    return 0;
-}
-
-/* source_name - the path of a file libconfig read: an @include'd file is named as written, and
- * was read next to FILE (conf_load sets the include directory), so put FILE's directory first */
-static char *source_name(const char *f, const char *file)
-{
-    const char *slash = strrchr(file, '/');
-
-    if (!f)
-        f = file;
-    if (f[0] != '/' && strcmp(f, file) != 0 && slash)
-        return xasprintf("%.*s/%s", (int)(slash - file), file, f);
-    return xstrdup(f);
-}
-
-/* where - "FILE:LINE" of a setting read by libconfig (caller frees) */
-static char *where(const config_setting_t *cs, const char *file)
-{
-    char *name = source_name(config_setting_source_file(cs), file);
-    char *loc = xasprintf("%s:%u", name, (unsigned)config_setting_source_line(cs));
-
-    free(name);
-    return loc;
-}
-
-/* loc_err - set *err to "FILE:LINE: " and the formatted text; returns -1 */
-static int loc_err(char **err, const config_setting_t *cs, const char *file, const char *fmt, ...)
-    BYO_PRINTF(4, 5);
-static int loc_err(char **err, const config_setting_t *cs, const char *file, const char *fmt, ...)
-{
-    char *loc = where(cs, file), *text;
-    va_list ap;
-
-    va_start(ap, fmt);
-    text = xvasprintf(fmt, ap);
-    va_end(ap);
-    set_err(err, "%s: %s", loc, text);
-    free(loc);
-    free(text);
-    return -1;
-}
-
-/* get_integer - the value of an int or int64 setting; -1 for any other type */
-static int get_integer(const config_setting_t *cs, long long *v)
-{
-    switch (config_setting_type(cs)) {
-    case CONFIG_TYPE_INT:
-        *v = config_setting_get_int(cs);
-        return 0;
-    case CONFIG_TYPE_INT64:
-        *v = config_setting_get_int64(cs);
-        return 0;
-    default:
-        return -1;
-    }
-}
-
-/* strlist_free - free the items of a list and empty it */
-static void strlist_free(struct conf_strlist *l)
+/* conf_strlist_free - free the items of a list and empty it */
+void conf_strlist_free(struct conf_strlist *l)
 {
     for (size_t i = 0; i < l->count; i++)
         free(l->items[i]);
@@ -581,219 +150,34 @@ static void strlist_free(struct conf_strlist *l)
     l->count = 0;
 }
 
-/* has_control - true when S holds a control character: never wanted in any setting */
-static bool has_control(const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return true;
-    return false;
-}
-
-/* word_index - the position of V in a NULL-terminated word list; -1 when absent */
-static int word_index(const char *const *words, const char *v)
-{
-    for (int i = 0; words[i]; i++)
-        if (strcmp(v, words[i]) == 0)
-            return i;
-    return -1;
-}
-
-/* apply_list - set a list setting from a libconfig array or list of strings */
-static int apply_list(const struct conf_setting *s, struct byosmtp_conf *c,
-                      const config_setting_t *cs, const char *file, char **err)
-{
-    int type = config_setting_type(cs);
-    int n = config_setting_length(cs);
-    struct conf_strlist list = {NULL, 0};
-    char *why = NULL;
-
-    if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
-        return loc_err(err, cs, file, "%s must be a list of quoted strings, e.g. %s = %s;", s->name,
-                       leaf_name(s->name), s->def);
-    list.items = xcalloc((size_t)n + 1, sizeof(char *));
-    for (int i = 0; i < n; i++) {
-        const config_setting_t *e = config_setting_get_elem(cs, (unsigned)i);
-        const char *v = config_setting_get_string(e);
-
-        if (config_setting_type(e) != CONFIG_TYPE_STRING || !v) {
-            loc_err(err, e, file, "%s must be a list of quoted strings, e.g. %s = %s;", s->name,
-                    leaf_name(s->name), s->def);
-            goto fail;
-        }
-        if (has_control(v)) {
-            loc_err(err, e, file,
-                    "%s must not contain control characters such as line breaks or tabs", s->name);
-            goto fail;
-        }
-        if (s->type == CT_NETLIST && check_network(s->name, v, &why) < 0) {
-            loc_err(err, e, file, "%s", why);
-            goto fail;
-        }
-        list.items[list.count++] = xstrdup(v);
-    }
-    strlist_free(field(c, s));
-    *(struct conf_strlist *)field(c, s) = list;
-    return 0;
-fail:
-    free(why);
-    strlist_free(&list);
-    return -1;
-}
-
-/* apply_string - set a string setting (CT_STRING) or an enum (CT_ENUM) after its checks */
-static int apply_string(const struct conf_setting *s, struct byosmtp_conf *c,
-                        const config_setting_t *cs, const char *file, char **err)
-{
-    const char *v = config_setting_get_string(cs);
-    char *why = NULL, *q;
-    int word = -1, r;
-
-    if (config_setting_type(cs) != CONFIG_TYPE_STRING || !v)
-        return loc_err(err, cs, file, "%s must be a quoted string, e.g. %s = %s;", s->name,
-                       leaf_name(s->name), s->def);
-    if (has_control(v))
-        return loc_err(err, cs, file,
-                       "%s must not contain control characters such as line breaks or tabs",
-                       s->name);
-    if (s->words && (word = word_index(s->words, v)) < 0) {
-        char *list = word_list(s->words);
-
-        q = quoted(v);
-        r = loc_err(err, cs, file, "%s = %s is not allowed: use one of %s", s->name, q, list);
-        free(q);
-        free(list);
-        return r;
-    }
-    if ((s->flags & CF_PATH) && v[0] != '/' && !(v[0] == '\0' && (s->flags & CF_EMPTY))) {
-        q = quoted(v);
-        r = loc_err(err, cs, file, "%s = %s must be an absolute path (starting with /)%s", s->name,
-                    q, (s->flags & CF_EMPTY) ? ", or \"\" for none" : "");
-        free(q);
-        return r;
-    }
-    if (s->check && s->check(s->name, v, &why) < 0) {
-        loc_err(err, cs, file, "%s", why);
-        free(why);
-        return -1;
-    }
-    if (s->type == CT_ENUM) {
-        *(int *)field(c, s) = word;
-    } else {
-        free(*(char **)field(c, s));
-        *(char **)field(c, s) = xstrdup(v);
-    }
-    return 0;
-}
-
-/* apply_size - set a size setting from "1G"-style text or a plain integer */
-static int apply_size(const struct conf_setting *s, struct byosmtp_conf *c,
-                      const config_setting_t *cs, const char *file, char **err)
-{
-    unsigned long long n;
-    long long i;
-    const char *v;
-    char *q, *lo, *hi;
-    bool negative = false;
-    int r;
-
-    if (get_integer(cs, &i) == 0) {
-        negative = i < 0;
-        n = negative ? 0 : (unsigned long long)i;
-        q = xasprintf("%lld", i);
-    } else if (config_setting_type(cs) == CONFIG_TYPE_STRING) {
-        v = config_setting_get_string(cs);
-        q = quoted(v);
-        if (parse_size(v, &n) < 0) {
-            r = loc_err(err, cs, file,
-                        "%s = %s is not a size: write a number of bytes with an optional K, M, "
-                        "G or T suffix, e.g. %s = %s;",
-                        s->name, q, leaf_name(s->name), s->def);
-            free(q);
-            return r;
-        }
-    } else {
-        return loc_err(err, cs, file,
-                       "%s must be a size such as \"1G\", \"512M\", \"64K\" or 65536", s->name);
-    }
-    if (negative || n < (unsigned long long)s->min || n > (unsigned long long)s->max ||
-        n > SIZE_MAX) {
-        lo = size_text((unsigned long long)s->min);
-        hi = size_text((unsigned long long)s->max);
-        r = loc_err(err, cs, file, "%s = %s is out of range: use a size from %s to %s", s->name, q,
-                    lo, hi);
-        free(lo);
-        free(hi);
-        free(q);
-        return r;
-    }
-    free(q);
-    *(size_t *)field(c, s) = (size_t)n;
-    return 0;
-}
-
-/* conf_apply - check one value read by libconfig and store it in C; the one road for all values */
-static int conf_apply(const struct conf_setting *s, struct byosmtp_conf *c,
-                      const config_setting_t *cs, const char *file, char **err)
-{
-    long long i;
-
-    switch (s->type) {
-    case CT_INT:
-        if (get_integer(cs, &i) < 0)
-            return loc_err(err, cs, file, "%s must be an integer, e.g. %s = %s;", s->name,
-                           leaf_name(s->name), s->def);
-        if (i < s->min || i > s->max)
-            return loc_err(err, cs, file,
-                           "%s = %lld is out of range: use a value from %lld to %lld", s->name, i,
-                           s->min, s->max);
-        *(int *)field(c, s) = (int)i;
-        return 0;
-    case CT_BOOL:
-        if (config_setting_type(cs) != CONFIG_TYPE_BOOL)
-            return loc_err(err, cs, file, "%s must be true or false (without quotes)", s->name);
-        *(bool *)field(c, s) = config_setting_get_bool(cs) != 0;
-        return 0;
-    case CT_STRING:
-    case CT_ENUM:
-        return apply_string(s, c, cs, file, err);
-    case CT_SIZE:
-        return apply_size(s, c, cs, file, err);
-    case CT_LIST:
-    case CT_NETLIST:
-        return apply_list(s, c, cs, file, err);
-    }
-    return set_err(err, "%s: internal error: unknown type of %s", file, s->name);
-}
-
 /* conf_free - free a snapshot and everything it holds */
-static void conf_free(struct conf_box *box)
+void conf_free(struct conf_box *box)
 {
     struct byosmtp_conf *c = &box->c;
 
-    for (size_t i = 0; i < CONF_NSETTINGS; i++) {
+    for (size_t i = 0; i < conf_nsettings; i++) {
         const struct conf_setting *s = &conf_settings[i];
 
         if (s->type == CT_STRING)
-            free(*(char **)field(c, s));
+            free(*(char **)conf_field(c, s));
         else if (s->type == CT_LIST || s->type == CT_NETLIST)
-            strlist_free(field(c, s));
+            conf_strlist_free(conf_field(c, s));
     }
     free(c->file);
     free(box);
 }
 
 /* conf_new - a snapshot holding the compiled-in defaults, each parsed like user input */
-static struct conf_box *conf_new(void)
+struct conf_box *conf_new(void)
 {
     struct conf_box *box = xcalloc(1, sizeof(*box));
     char *err = NULL;
 
     atomic_init(&box->refs, 1);
     box->c.file = xstrdup("(defaults)");
-    for (size_t i = 0; i < CONF_NSETTINGS; i++) {
+    for (size_t i = 0; i < conf_nsettings; i++) {
         const struct conf_setting *s = &conf_settings[i];
-        char *text = xasprintf("%s = %s;", leaf_name(s->name), s->def);
+        char *text = xasprintf("%s = %s;", conf_leaf_name(s->name), s->def);
         config_t cfg;
         config_setting_t *cs;
 
@@ -801,7 +185,7 @@ static struct conf_box *conf_new(void)
         if (config_read_string(&cfg, text) != CONFIG_TRUE)
             msg_fatal("conf: compiled-in default of %s does not parse: %s", s->name,
                       config_error_text(&cfg));
-        cs = config_setting_get_member(config_root_setting(&cfg), leaf_name(s->name));
+        cs = config_setting_get_member(config_root_setting(&cfg), conf_leaf_name(s->name));
         if (!cs || conf_apply(s, &box->c, cs, "(defaults)", &err) < 0)
             msg_fatal("conf: compiled-in default of %s is invalid: %s", s->name,
                       err ? err : "missing");
@@ -811,169 +195,7 @@ static struct conf_box *conf_new(void)
     return box;
 }
 
-/* find_setting - the table entry of a dotted name; NULL when there is none */
-static const struct conf_setting *find_setting(const char *name)
-{
-    for (size_t i = 0; i < CONF_NSETTINGS; i++)
-        if (strcmp(conf_settings[i].name, name) == 0)
-            return &conf_settings[i];
-    return NULL;
-}
-
-/* is_group - true when NAME is a group of the table ("delivery", "delivery.retry") */
-static bool is_group(const char *name)
-{
-    size_t n = strlen(name);
-
-    for (size_t i = 0; i < CONF_NSETTINGS; i++)
-        if (strncmp(conf_settings[i].name, name, n) == 0 && conf_settings[i].name[n] == '.')
-            return true;
-    return false;
-}
-
-struct conf_load {
-    const char *file;
-    struct byosmtp_conf *c;
-    const config_setting_t *seen[CONF_NSETTINGS]; /* where each setting was read; NULL = default */
-};
-
-/* walk - apply every setting of a group of the file; PATH holds the group's dotted name */
-static int walk(struct conf_load *ld, const config_setting_t *group, struct buf *path, char **err)
-{
-    int n = config_setting_length(group);
-
-    for (int i = 0; i < n; i++) {
-        const config_setting_t *cs = config_setting_get_elem(group, (unsigned)i);
-        size_t mark = path->len;
-        const struct conf_setting *s;
-        int r = 0;
-
-        if (mark > 0)
-            buf_putc(path, '.');
-        buf_puts(path, config_setting_name(cs));
-        if ((s = find_setting(path->data)) != NULL) {
-            r = conf_apply(s, ld->c, cs, ld->file, err);
-            ld->seen[s - conf_settings] = cs;
-        } else if (is_group(path->data)) {
-            if (config_setting_type(cs) == CONFIG_TYPE_GROUP)
-                r = walk(ld, cs, path, err);
-            else
-                r = loc_err(err, cs, ld->file,
-                            "'%s' is a group of settings, not a value: write %s = { ... };",
-                            path->data, config_setting_name(cs));
-        } else {
-            r = loc_err(err, cs, ld->file,
-                        "unknown setting '%s': see byosmtp.conf(5) for the settings that exist",
-                        path->data);
-        }
-        path->len = mark;
-        path->data[mark] = '\0';
-        if (r < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* cross_err - report a rule that binds settings A and B at whichever of them the file set last */
-static int cross_err(struct conf_load *ld, const char *a, const char *b, char **err,
-                     const char *fmt, ...) BYO_PRINTF(5, 6);
-static int cross_err(struct conf_load *ld, const char *a, const char *b, char **err,
-                     const char *fmt, ...)
-{
-    const config_setting_t *ca = ld->seen[find_setting(a) - conf_settings];
-    const config_setting_t *cb = ld->seen[find_setting(b) - conf_settings];
-    const config_setting_t *at = ca;
-    char *text;
-    va_list ap;
-
-    if (!at || (cb && config_setting_source_line(cb) > config_setting_source_line(ca)))
-        at = cb;
-    va_start(ap, fmt);
-    text = xvasprintf(fmt, ap);
-    va_end(ap);
-    if (at)
-        loc_err(err, at, ld->file, "%s", text);
-    else
-        set_err(err, "%s: %s", ld->file, text);
-    free(text);
-    return -1;
-}
-
-/* cross_check - rules that bind several settings, checked once the whole file is read */
-static int cross_check(struct conf_load *ld, char **err)
-{
-    const struct byosmtp_conf *c = ld->c;
-
-    if (c->delivery.retry.min_backoff > c->delivery.retry.max_backoff)
-        return cross_err(ld, "delivery.retry.min_backoff", "delivery.retry.max_backoff", err,
-                         "delivery.retry.min_backoff (%d) is greater than "
-                         "delivery.retry.max_backoff (%d): lower min_backoff or raise max_backoff",
-                         c->delivery.retry.min_backoff, c->delivery.retry.max_backoff);
-    if (c->delivery.bounce.enabled && c->delivery.bounce.command[0] == '\0')
-        return cross_err(ld, "delivery.bounce.enabled", "delivery.bounce.command", err,
-                         "delivery.bounce.command is empty while delivery.bounce.enabled is "
-                         "true: set the command, or set enabled = false");
-    if (strcmp(c->store.path, c->spool.path) == 0)
-        return cross_err(ld, "store.path", "spool.path", err,
-                         "store.path and spool.path are both \"%s\": give each its own directory",
-                         c->store.path);
-    return 0;
-}
-
-int conf_load(const char *file, struct byosmtp_conf **out, char **err)
-{
-    struct conf_load ld = {.file = file};
-    struct conf_box *box;
-    struct buf path;
-    config_t cfg;
-    char *dir, *slash;
-    FILE *fp;
-    int r = -1;
-
-    *out = NULL;
-    /* libconfig says only "file I/O error"; open it first to tell the admin why */
-    if ((fp = fopen(file, "r")) == NULL)
-        return set_err(err, "%s: cannot open: %s", file, strerror(errno));
-    fclose(fp);
-
-    box = conf_new();
-    ld.c = &box->c;
-    buf_init(&path);
-    config_init(&cfg);
-    /* @include "x.conf" is read relative to the including file, not the working directory */
-    dir = xstrdup(file);
-    slash = strrchr(dir, '/');
-    if (slash) {
-        slash[slash == dir ? 1 : 0] = '\0';
-        config_set_include_dir(&cfg, dir);
-    }
-    if (config_read_file(&cfg, file) != CONFIG_TRUE) {
-        if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO && !config_error_file(&cfg))
-            set_err(err, "%s: cannot read: %s", file, config_error_text(&cfg));
-        else {
-            char *name = source_name(config_error_file(&cfg), file);
-
-            set_err(err, "%s:%d: %s", name, config_error_line(&cfg), config_error_text(&cfg));
-            free(name);
-        }
-        goto out;
-    }
-    if (walk(&ld, config_root_setting(&cfg), &path, err) < 0 || cross_check(&ld, err) < 0)
-        goto out;
-    free(box->c.file);
-    box->c.file = xstrdup(file);
-    *out = &box->c;
-    box = NULL;
-    r = 0;
-out:
-    config_destroy(&cfg);
-    free(dir);
-    buf_free(&path);
-    if (box)
-        conf_free(box);
-    return r;
-}
-
+/* conf_defaults - a snapshot of the compiled-in defaults alone (refcount 1) */
 struct byosmtp_conf *conf_defaults(void)
 {
     return &conf_new()->c;
@@ -985,6 +207,7 @@ static struct conf_box *box_of(struct byosmtp_conf *c)
     return (struct conf_box *)((char *)c - offsetof(struct conf_box, c));
 }
 
+/* conf_ref - one more holder of snapshot C; returns C */
 struct byosmtp_conf *conf_ref(struct byosmtp_conf *c)
 {
     if (c)
@@ -992,6 +215,7 @@ struct byosmtp_conf *conf_ref(struct byosmtp_conf *c)
     return c;
 }
 
+/* conf_unref - one holder less; the last one frees the snapshot (NULL is fine) */
 void conf_unref(struct byosmtp_conf *c)
 {
     struct conf_box *box;
@@ -1002,142 +226,4 @@ void conf_unref(struct byosmtp_conf *c)
     /* release our writes, and acquire the others' before the last holder frees */
     if (atomic_fetch_sub_explicit(&box->refs, 1, memory_order_acq_rel) == 1)
         conf_free(box);
-}
-
-/* same_value - true when setting S holds the same value in A and B */
-static bool same_value(const struct conf_setting *s, const struct byosmtp_conf *a,
-                       const struct byosmtp_conf *b)
-{
-    const struct conf_strlist *la, *lb;
-
-    switch (s->type) {
-    case CT_INT:
-    case CT_ENUM:
-        return *(int *)field(a, s) == *(int *)field(b, s);
-    case CT_BOOL:
-        return *(bool *)field(a, s) == *(bool *)field(b, s);
-    case CT_SIZE:
-        return *(size_t *)field(a, s) == *(size_t *)field(b, s);
-    case CT_STRING:
-        return strcmp(*(char **)field(a, s), *(char **)field(b, s)) == 0;
-    case CT_LIST:
-    case CT_NETLIST:
-        la = field(a, s);
-        lb = field(b, s);
-        if (la->count != lb->count)
-            return false;
-        for (size_t i = 0; i < la->count; i++)
-            if (strcmp(la->items[i], lb->items[i]) != 0)
-                return false;
-        return true;
-    }
-    return false;
-}
-
-/* format_value - append setting S of C in byosmtp.conf syntax */
-static void format_value(struct buf *b, const struct conf_setting *s, const struct byosmtp_conf *c)
-{
-    const struct conf_strlist *l;
-
-    switch (s->type) {
-    case CT_INT:
-        buf_printf(b, "%d", *(int *)field(c, s));
-        break;
-    case CT_BOOL:
-        buf_puts(b, *(bool *)field(c, s) ? "true" : "false");
-        break;
-    case CT_STRING:
-        quote(b, *(char **)field(c, s));
-        break;
-    case CT_ENUM:
-        quote(b, s->words[*(int *)field(c, s)]);
-        break;
-    case CT_SIZE:
-        buf_putc(b, '"');
-        format_size(b, *(size_t *)field(c, s));
-        buf_putc(b, '"');
-        break;
-    case CT_LIST:
-    case CT_NETLIST:
-        l = field(c, s);
-        buf_puts(b, "[");
-        for (size_t i = 0; i < l->count; i++) {
-            buf_puts(b, i > 0 ? ", " : " ");
-            quote(b, l->items[i]);
-        }
-        buf_puts(b, " ]");
-        break;
-    }
-}
-
-/* group_depth - number of components of a group's dotted name ("" → 0) */
-static int group_depth(const char *g, size_t len)
-{
-    int d = len > 0;
-
-    for (size_t i = 0; i < len; i++)
-        d += g[i] == '.';
-    return d;
-}
-
-/* common_groups - length of the longest leading run of whole components shared by A and B */
-static size_t common_groups(const char *a, size_t alen, const char *b, size_t blen)
-{
-    size_t i = 0, last = 0;
-
-    while (i < alen && i < blen && a[i] == b[i]) {
-        i++;
-        if ((i == alen || a[i] == '.') && (i == blen || b[i] == '.'))
-            last = i;
-    }
-    return last;
-}
-
-/* conf_print - every setting in nested byosmtp.conf syntax (a file cannot use dotted names) */
-void conf_print(const struct byosmtp_conf *c, FILE *fp, bool only_changed)
-{
-    struct byosmtp_conf *defaults = only_changed ? conf_defaults() : NULL;
-    const char *cur = "";
-    size_t curlen = 0;
-    struct buf b;
-
-    buf_init(&b);
-    for (size_t i = 0; i < CONF_NSETTINGS; i++) {
-        const struct conf_setting *s = &conf_settings[i];
-        const char *leaf = leaf_name(s->name);
-        size_t glen = leaf > s->name ? (size_t)(leaf - s->name - 1) : 0;
-        size_t keep;
-        int depth;
-
-        if (defaults && same_value(s, c, defaults))
-            continue;
-        /* close the groups we leave, then open the ones we enter */
-        keep = common_groups(cur, curlen, s->name, glen);
-        for (depth = group_depth(cur, curlen); depth > group_depth(cur, keep); depth--)
-            buf_printf(&b, "%*s};\n", (depth - 1) * 4, "");
-        if (!only_changed && keep == 0 && glen > 0 && b.len > 0)
-            buf_putc(&b, '\n'); /* a blank line between top-level groups */
-        for (size_t pos = keep; pos < glen;) {
-            size_t start = pos == 0 ? 0 : pos + 1;
-            const char *dot = memchr(s->name + start, '.', glen - start);
-            size_t end = dot ? (size_t)(dot - s->name) : glen;
-
-            buf_printf(&b, "%*s%.*s = {\n", group_depth(s->name, start == 0 ? 0 : start - 1) * 4,
-                       "", (int)(end - start), s->name + start);
-            pos = end;
-        }
-        cur = s->name;
-        curlen = glen;
-        /* the full listing documents itself; the changed ones stay terse, as postconf -n */
-        if (!only_changed)
-            buf_printf(&b, "%*s# %s\n", group_depth(cur, curlen) * 4, "", s->desc);
-        buf_printf(&b, "%*s%s = ", group_depth(cur, curlen) * 4, "", leaf);
-        format_value(&b, s, c);
-        buf_puts(&b, ";\n");
-    }
-    for (int depth = group_depth(cur, curlen); depth > 0; depth--)
-        buf_printf(&b, "%*s};\n", (depth - 1) * 4, "");
-    fputs(b.data, fp);
-    buf_free(&b);
-    conf_unref(defaults);
 }
