@@ -82,6 +82,24 @@ MDB_val store_val_str(const char *s)
     return v;
 }
 
+int store_txn_get(struct store *st, unsigned flags, MDB_dbi dbi, const MDB_val *key, MDB_txn **txn,
+                  MDB_val *data, const char *what, char **err)
+{
+    MDB_val k = *key;
+    int rc;
+
+    if (store_txn_begin(st, flags, txn, err) < 0)
+        return -1;
+    rc = mdb_get(*txn, dbi, &k, data);
+    if (rc == 0)
+        return 1;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    mdb_txn_abort(*txn);
+    *txn = NULL;
+    return store_lmdb_err(st, rc, what, err);
+}
+
 /* open_dbs - open (or create) the six databases and check the schema version */
 static int open_dbs(struct store *st, bool create, char **err)
 {
@@ -520,31 +538,34 @@ int store_route_put(struct store *st, const char *match, const char *target, cha
     return store_txn_end(st, txn, rc, "writing a route", err);
 }
 
-int store_route_del(struct store *st, const char *match, char **err)
+/* route_del_key - remove the route stored under the normalised match NORM; 1, 0 (none), -1 */
+static int route_del_key(struct store *st, const char *norm, char **err)
 {
     MDB_txn *txn;
-    MDB_val key;
-    char *norm = route_normalise(match, err);
+    MDB_val key = store_val_str(norm);
     int rc;
 
-    if (norm == NULL)
+    if (store_txn_begin(st, 0, &txn, err) < 0)
         return -1;
-    if (!store_key_ok(st, norm, strlen(norm))) {
-        free(norm);
-        return 0;
-    }
-    if (store_txn_begin(st, 0, &txn, err) < 0) {
-        free(norm);
-        return -1;
-    }
-    key = store_val_str(norm);
     rc = mdb_del(txn, st->routes, &key, NULL);
-    free(norm);
     if (rc == MDB_NOTFOUND) {
         mdb_txn_abort(txn);
         return 0;
     }
     return store_txn_end(st, txn, rc, "removing a route", err) < 0 ? -1 : 1;
+}
+
+int store_route_del(struct store *st, const char *match, char **err)
+{
+    char *norm = route_normalise(match, err);
+    int rc = 0;
+
+    if (norm == NULL)
+        return -1;
+    if (store_key_ok(st, norm, strlen(norm))) /* a longer one was never stored */
+        rc = route_del_key(st, norm, err);
+    free(norm);
+    return rc;
 }
 
 /* set_has_target - does SET define a target called NAME? */
@@ -666,33 +687,31 @@ int store_quota_add(struct store *st, const char *name, const char *month,
     MDB_val key, data;
     struct quota_record q = {0, 0, 0};
     char *k = store_quota_key(name, month);
-    int rc;
+    int rc = -1;
 
     if (!store_key_ok(st, k, strlen(k))) {
-        free(k);
-        return set_err(err, "target name '%s' cannot be stored", name);
-    }
-    if (store_txn_begin(st, 0, &txn, err) < 0) {
-        free(k);
-        return -1;
+        rc = set_err(err, "target name '%s' cannot be stored", name);
+        goto out;
     }
     key = store_val_str(k);
-    rc = mdb_get(txn, st->quota, &key, &data);
-    if (rc == 0 && data.mv_size == sizeof(q))
-        memcpy(&q, data.mv_data, sizeof(q));
-    else if (rc != MDB_NOTFOUND && rc != 0) {
-        mdb_txn_abort(txn);
-        free(k);
-        return store_lmdb_err(st, rc, "reading a quota record", err);
+    switch (store_txn_get(st, 0, st->quota, &key, &txn, &data, "reading a quota record", err)) {
+    case -1:
+        goto out;
+    case 1:
+        if (data.mv_size == sizeof(q))
+            memcpy(&q, data.mv_data, sizeof(q));
+        break;
     }
     q.accepted += delta->accepted;
     q.delivered += delta->delivered;
     q.bounced += delta->bounced;
     data.mv_size = sizeof(q);
     data.mv_data = &q;
-    rc = mdb_put(txn, st->quota, &key, &data, 0);
+    rc = store_txn_end(st, txn, mdb_put(txn, st->quota, &key, &data, 0), "writing a quota record",
+                       err);
+out:
     free(k);
-    return store_txn_end(st, txn, rc, "writing a quota record", err);
+    return rc;
 }
 
 void store_month(int64_t t, char buf[8])
@@ -834,13 +853,13 @@ int store_verify_attempt(struct store *st, const char *name, int64_t now, int ma
         free(k);
         return set_err(err, "target '%s' does not exist", name);
     }
-    if (store_txn_begin(st, 0, &txn, err) < 0) {
+    key = store_val_str(k);
+    rc = store_txn_get(st, 0, st->verify, &key, &txn, &data, "reading verification attempts", err);
+    if (rc < 0) {
         free(k);
         return -1;
     }
-    key = store_val_str(k);
-    rc = mdb_get(txn, st->verify, &key, &data);
-    if (rc == 0) {
+    if (rc == 1) {
         size_t n = data.mv_size / sizeof(int64_t);
         const unsigned char *p = data.mv_data;
 
@@ -851,10 +870,6 @@ int store_verify_attempt(struct store *st, const char *name, int64_t now, int ma
             if (t > now - window && t <= now)
                 kept[nkept++] = t;
         }
-    } else if (rc != MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
-        free(k);
-        return store_lmdb_err(st, rc, "reading verification attempts", err);
     }
     allowed = (int)nkept < max;
     if (!allowed) {

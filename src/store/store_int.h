@@ -30,5 +30,12 @@ char *store_quota_key(const char *name, const char *month);
 bool store_key_ok(struct store *st, const char *k, size_t n);
 /* store_val_str - an MDB_val pointing at a C string (without its NUL) */
 MDB_val store_val_str(const char *s);
+/*
+ * store_txn_get - begin a transaction (FLAGS as store_txn_begin) and look KEY up in DBI: 1 found
+ * (DATA set) or 0 not found, the transaction open either way for the caller to end; -1 with
+ * *err ("reading WHAT"), the transaction already ended.
+ */
+int store_txn_get(struct store *st, unsigned flags, MDB_dbi dbi, const MDB_val *key, MDB_txn **txn,
+                  MDB_val *data, const char *what, char **err);
 
 #endif

@@ -213,17 +213,12 @@ int store_queue_get(struct store *st, const char *id, struct queue_record *r, ch
     memset(r, 0, sizeof(*r));
     if (!id_ok(st, id))
         return 0;
-    if (store_txn_begin(st, MDB_RDONLY, &txn, err) < 0)
-        return -1;
     key = store_val_str(id);
-    rc = mdb_get(txn, st->queue, &key, &data);
-    if (rc == MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
-        return 0;
-    }
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        return store_lmdb_err(st, rc, "reading a queue record", err);
+    rc = store_txn_get(st, MDB_RDONLY, st->queue, &key, &txn, &data, "reading a queue record", err);
+    if (rc <= 0) {
+        if (rc == 0)
+            mdb_txn_abort(txn);
+        return rc;
     }
     rc = decode(id, strlen(id), data.mv_data, data.mv_size, r);
     mdb_txn_abort(txn);
@@ -317,15 +312,15 @@ int store_queue_del(struct store *st, const char *id, const struct quota_record 
 
     if (!id_ok(st, id))
         return 0;
-    if (store_txn_begin(st, 0, &txn, err) < 0)
-        return -1;
     key = store_val_str(id);
-    rc = mdb_get(txn, st->queue, &key, &data);
-    if (rc == MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
-        return 0;
+    rc = store_txn_get(st, 0, st->queue, &key, &txn, &data, "reading a queue record", err);
+    if (rc <= 0) {
+        if (rc == 0)
+            mdb_txn_abort(txn);
+        return rc;
     }
-    if (rc == 0 && outcome != NULL) {
+    rc = 0;
+    if (outcome != NULL) {
         if (decode(id, strlen(id), data.mv_data, data.mv_size, &r) < 0) {
             mdb_txn_abort(txn);
             return set_err(err, "store %s: the queue record of %s is corrupt", st->path, id);

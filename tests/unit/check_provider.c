@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "smtp/provider.h"
+#include "store/target.h"
 #include "testutil.h"
 
 /* expect - classify a failure reply from HOST at STAGE, and compare class and action */
