@@ -73,8 +73,8 @@ void outcome_event(struct outcome *o, enum smtp_event ev, const char *text)
         set(&o->rcpt[k], false, v.cls, v.action, 0, "", text);
 }
 
-/* lost - is the recipient to be bounced (refused, or expired)? */
-static bool lost(const struct outcome_rcpt *r)
+/* outcome_lost - refused, or expired: the recipient gets a DSN */
+bool outcome_lost(const struct outcome_rcpt *r)
 {
     return r->fate == OUTCOME_BOUNCED || r->fate == OUTCOME_EXPIRED;
 }
@@ -91,7 +91,7 @@ static void schedule(struct outcome *o)
     o->next_attempt = 0;
     for (size_t k = 0; k < o->n; k++) {
         o->nsent += o->rcpt[k].fate == OUTCOME_SENT;
-        o->nlost += lost(&o->rcpt[k]);
+        o->nlost += outcome_lost(&o->rcpt[k]);
         if (o->rcpt[k].fate == OUTCOME_DEFERRED) {
             o->ndeferred++;
             o->count_attempt |= o->rcpt[k].action != SMTP_THROTTLE;
@@ -151,7 +151,7 @@ void outcome_decide(struct outcome *o, const struct outcome_params *p)
 void outcome_dsn_failed(struct outcome *o)
 {
     for (size_t k = 0; k < o->n; k++)
-        if (lost(&o->rcpt[k])) {
+        if (outcome_lost(&o->rcpt[k])) {
             o->rcpt[k].action = SMTP_RETRY;
             o->rcpt[k].fate = OUTCOME_DEFERRED;
         }
@@ -168,7 +168,7 @@ size_t outcome_bounce_list(const struct outcome *o, const char *const *addrs,
         const struct outcome_rcpt *r = &o->rcpt[k];
         bool expired = r->fate == OUTCOME_EXPIRED;
 
-        if (!lost(r))
+        if (!outcome_lost(r))
             continue;
         dr[n++] = (struct dsn_rcpt){
             .final_rcpt = addrs[k],

@@ -106,6 +106,9 @@ void outcome_decide(struct outcome *o, const struct outcome_params *p);
  */
 void outcome_dsn_failed(struct outcome *o);
 
+/* outcome_lost - is R lost for good (bounced or expired): a DSN, then marked bounced? */
+bool outcome_lost(const struct outcome_rcpt *r);
+
 /*
  * outcome_bounce_list - the DSN entries (Action failed) of the lost recipients, in order, into
  * DR (o->nlost entries): ADDRS[k] is o->rcpt[k]'s address, REMOTE_MTA the provider's host
