@@ -1,6 +1,7 @@
 /*
- * worker - one delivery attempt of one copy, and what follows from each recipient's outcome
- * (see worker.h for the order of the steps and why).
+ * worker - one delivery attempt of one copy in four steps: load (copy, state, target), send
+ * (session, smtp_client_send), decide (outcome.h, pure) and apply (state file, DSN, log lines,
+ * counters); see worker.h for the order of the effects and why. An attempt is one thread's.
  */
 #include "config.h"
 
@@ -12,11 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "delivery/backoff.h"
 #include "delivery/bounce.h"
 #include "delivery/deliverylog.h"
 #include "delivery/dsn.h"
+#include "delivery/outcome.h"
 #include "util/msg.h"
+#include "util/util.h"
 #include "smtp/smtp_client.h"
 #include "delivery/target_smtp.h"
 #include "delivery/worker.h"
@@ -28,17 +30,27 @@ struct wconn {
     char *fingerprint; /* target_encode() of the target it was opened for */
 };
 
-/* The outcome of one pending recipient in this attempt. */
-struct rout {
-    size_t idx;              /* the recipient's index in the copy */
-    enum smtp_class cls;
-    enum smtp_action action;
-    int code;
-    char enhanced[16];
-    const char *reply;       /* the provider's reply, or what happened; one line */
-    bool expired;            /* deferred past retry.max_lifetime: bounced as expired */
+/* One attempt of one copy: what load finds, send adds, decide settles and apply uses. */
+struct attempt {
+    struct delivery *d;
+    const struct byosmtp_conf *conf;
+    const char *id;
+    struct sched_result *r;
+    struct wconn *w;         /* the session: the job's kept one, or one send opened */
+    struct spool_copy *c;
+    struct spool_state st;
+    bool have_state;
+    struct target t;         /* store_target_get fills it; target_free is safe either way */
+    bool have_target;
+    const char **rcpts;      /* the pending recipients' addresses, in o.rcpt's order */
+    struct outcome o;        /* the pending recipients' results and fates */
+    struct smtp_result res;  /* the client's result; o's replies point into it */
+    char *why;               /* what happened when it was not the provider; o points to it */
+    bool conn_broken;        /* the session was no longer usable after the send */
+    double t_start, t_conn, t_done;
 };
 
+/* worker_conf - the configuration snapshot, referenced under the lock */
 struct byosmtp_conf *worker_conf(struct delivery *d)
 {
     struct byosmtp_conf *c;
@@ -49,6 +61,7 @@ struct byosmtp_conf *worker_conf(struct delivery *d)
     return c;
 }
 
+/* worker_close_conn - QUIT and free a kept session */
 void worker_close_conn(void *conn)
 {
     struct wconn *w = conn;
@@ -126,6 +139,7 @@ static void finish(struct delivery *d, const char *id, const struct spool_state 
     msg_info("%s: removed", id);
 }
 
+/* worker_remove_copy - the admin's queue delete: the copy, its state and its record */
 void worker_remove_copy(struct delivery *d, const char *id)
 {
     struct queue_record rec;
@@ -146,11 +160,18 @@ void worker_remove_copy(struct delivery *d, const char *id)
     msg_info("%s: deleted from the queue by the admin (byosmtpctl queue delete)", id);
 }
 
-/* log_rcpt - one Postfix-shaped line for one recipient's outcome */
-static void log_rcpt(const struct spool_copy *c, const struct target *t, const char *rcpt,
-                     int conn_use, double t_start, double t_conn, double t_done,
-                     enum deliverylog_status status, const struct rout *o)
+
+/* log_rcpt - one Postfix-shaped line for the outcome of pending recipient K */
+static void log_rcpt(const struct attempt *a, size_t k)
 {
+    static const enum deliverylog_status status_of[] = {
+        [OUTCOME_DEFERRED] = DELIVERYLOG_DEFERRED, [OUTCOME_SENT] = DELIVERYLOG_SENT,
+        [OUTCOME_BOUNCED] = DELIVERYLOG_BOUNCED,   [OUTCOME_EXPIRED] = DELIVERYLOG_EXPIRED,
+    };
+    const struct outcome_rcpt *o = &a->o.rcpt[k];
+    const struct spool_copy *c = a->c;
+    const struct target *t = a->have_target ? &a->t : NULL;
+    enum deliverylog_status status = status_of[o->fate];
     char dsnbuf[16], *line;
     struct stat sb;
     double arrival = (double)c->env.arrival, queued;
@@ -159,19 +180,19 @@ static void log_rcpt(const struct spool_copy *c, const struct target *t, const c
     /* the envelope says seconds; the copy's mtime says when it was written, to the nanosecond */
     if (fstat(c->fd, &sb) == 0 && (double)sb.st_mtim.tv_sec >= arrival)
         arrival = (double)sb.st_mtim.tv_sec + (double)sb.st_mtim.tv_nsec / 1e9;
-    queued = t_start - arrival;
+    queued = a->t_start - arrival;
     e = (struct deliverylog_entry){
         .spool_id = c->env.id,
         .mta_queue_id = c->env.mta_queue_id,
-        .rcpt = rcpt,
+        .rcpt = a->rcpts[k],
         .target = t ? t->name : c->env.target,
         .host = t ? t->host : NULL,
         .port = t ? t->port : 0,
-        .conn_use = conn_use,
+        .conn_use = a->r->conn_messages,
         .delays = {.before_queue = 0,
                    .in_queue = queued > 0 ? (int64_t)(queued * 1000) : 0,
-                   .conn_setup = (int64_t)((t_conn - t_start) * 1000),
-                   .transmission = (int64_t)((t_done - t_conn) * 1000)},
+                   .conn_setup = (int64_t)((a->t_conn - a->t_start) * 1000),
+                   .transmission = (int64_t)((a->t_done - a->t_conn) * 1000)},
         .status = status,
         .reply = o->reply ? o->reply : smtp_class_hint(o->cls),
     };
@@ -185,18 +206,6 @@ static void log_rcpt(const struct spool_copy *c, const struct target *t, const c
     msg_info("%s%s%s", line, o->cls != SMTP_OK ? ", class=" : "",
              o->cls != SMTP_OK ? smtp_class_name(o->cls) : "");
     free(line);
-}
-
-/* fill_from - the outcome of every pending recipient from one session-wide result */
-static void fill_from(struct rout *o, size_t n, const struct smtp_result *res)
-{
-    for (size_t k = 0; k < n; k++) {
-        o[k].cls = res->cls == SMTP_OK ? SMTP_TEMPORARY : res->cls;
-        o[k].action = res->cls == SMTP_OK ? SMTP_RETRY : res->action;
-        o[k].code = res->code;
-        snprintf(o[k].enhanced, sizeof(o[k].enhanced), "%s", res->enhanced);
-        o[k].reply = res->reply ? res->reply : res->text;
-    }
 }
 
 /* open_session - a new authenticated session to T; NULL with RES on failure */
@@ -224,325 +233,301 @@ static struct wconn *open_session(struct delivery *d, const struct byosmtp_conf 
     return w;
 }
 
+/* unreadable - the copy or its state (WHAT) cannot be read: aside when corrupt, else later */
+static bool unreadable(struct attempt *a, int rc, const char *what, char *err)
+{
+    int later = a->conf->delivery.retry.min_backoff;
+
+    if (rc == SPOOL_CORRUPT) {
+        move_aside(a->d, a->id, err);
+        a->r->outcome = SCHED_FINISHED;
+    } else {
+        msg_warn("%s: cannot read %s (tried again in %d s): %s", a->id, what, later, err);
+        a->r->outcome = SCHED_DEFERRED;
+        a->r->next_attempt = (int64_t)a->t_start + later;
+    }
+    free(err);
+    return false;
+}
+
+/* load - the copy, its state and its pending recipients; false when there is nothing to send
+ * (a->r says why) */
+static bool load(struct attempt *a)
+{
+    char *err = NULL;
+    int rc = spool_copy_open(a->d->spool, "queue", a->id, &a->c, &err);
+
+    if (rc == 0) { /* gone: delivered and removed, or deleted by the admin */
+        free(err);
+        a->r->outcome = SCHED_FINISHED;
+        return false;
+    }
+    if (rc < 0)
+        return unreadable(a, rc, "the copy", err);
+    rc = spool_state_read(a->d->spool, a->id, a->c->env.nrcpts, &a->st, &err);
+    if (rc < 0)
+        return unreadable(a, rc, "the delivery state", err);
+    a->have_state = true;
+    if (outcome_init(&a->o, a->st.rcpt, a->c->env.nrcpts) == 0) {
+        /* done before a crash, not yet removed */
+        finish(a->d, a->id, &a->st);
+        a->r->outcome = SCHED_FINISHED;
+        return false;
+    }
+    a->rcpts = xcalloc(a->o.n + 1, sizeof(*a->rcpts));
+    for (size_t k = 0; k < a->o.n; k++)
+        a->rcpts[k] = a->c->env.rcpts[a->o.rcpt[k].idx];
+    return true;
+}
+
+/* load_target - the copy's target; false, every recipient deferred, when it cannot be had */
+static bool load_target(struct attempt *a)
+{
+    char *err = NULL;
+    int rc = store_target_get(a->d->store, a->c->env.target, &a->t, &err);
+
+    if (rc > 0) {
+        a->have_target = true;
+        return true;
+    }
+    if (rc == 0) {
+        a->why = xasprintf("target %s does not exist: add it again, or remove the message with "
+                           "'byosmtpctl queue delete %s'", a->c->env.target, a->id);
+        outcome_event(&a->o, SMTP_EV_NO_TARGET, a->why);
+    } else {
+        a->why = xasprintf("store: %s", err);
+        outcome_event(&a->o, SMTP_EV_LOCAL, a->why);
+    }
+    free(err);
+    worker_close_conn(a->w);
+    a->w = NULL;
+    return false;
+}
+
+/* connect_target - a new session to the target; false, with every recipient's outcome, when none */
+static bool connect_target(struct attempt *a, const char *fingerprint)
+{
+    char *err = NULL;
+
+    a->r->opened = true;
+    a->r->conn_messages = 0;
+    a->w = open_session(a->d, a->conf, &a->t, fingerprint, &a->res, &err);
+    a->t_conn = time_now();
+    if (a->w != NULL) {
+        smtp_result_free(&a->res);
+        smtp_result_init(&a->res);
+        return true;
+    }
+    if (err != NULL) { /* the password: an admin's problem, never a provider's */
+        a->why = xasprintf("target %s: %s", a->t.name, err);
+        free(err);
+        outcome_event(&a->o, SMTP_EV_SECRET, a->why);
+    } else {
+        outcome_results(&a->o, &a->res);
+    }
+    /* every recipient has the session's outcome; a throttled target is not a failing one */
+    a->r->conn_failed = a->o.rcpt[0].action != SMTP_THROTTLE;
+    return false;
+}
+
+/* transmit - one smtp_client_send() on the session; false when a kept session turned out
+ * closed by the provider (FIRST try only): then it goes again on a new session */
+static bool transmit(struct attempt *a, bool first)
+{
+    const struct spool_copy *c = a->c;
+    struct smtp_envelope env = {.sender = c->env.envelope_from, .rcpt = a->rcpts,
+                                .nrcpt = a->o.n, .size = c->header_size + c->body_size,
+                                .body = SMTP_BODY_UNKNOWN};
+    struct smtp_source src = smtp_source_fd(c->fd, (off_t)c->msg_offset,
+                                            (off_t)(c->header_size + c->body_size));
+
+    smtp_client_send(a->w->client, &env, &src, &a->res);
+    a->r->conn_messages++;
+    /* A kept session the provider closed while it was idle fails before any recipient:
+     * that is not the message's fault, so it goes once more on a new session. */
+    if (first && !a->r->opened && a->res.cls != SMTP_OK && a->res.action == SMTP_RETRY &&
+        a->res.stage <= SMTP_STAGE_MAIL && !smtp_client_usable(a->w->client)) {
+        msg_debug("%s: the kept session to %s was closed by the provider: opening another",
+                  a->id, a->t.name);
+        worker_close_conn(a->w);
+        a->w = NULL;
+        smtp_result_free(&a->res);
+        smtp_result_init(&a->res);
+        return false;
+    }
+    outcome_results(&a->o, &a->res);
+    a->conn_broken = !smtp_client_usable(a->w->client);
+    return true;
+}
+
+/* send_copy - the copy to its pending recipients, on the kept session when it still fits the
+ * target, else on a new one; every recipient's result goes into a->o */
+static void send_copy(struct attempt *a)
+{
+    size_t flen;
+    char *fingerprint;
+
+    pthread_mutex_lock(&a->d->lock);
+    sched_set_target(a->d->sched, a->t.name, a->t.max_connections, a->t.rate);
+    pthread_mutex_unlock(&a->d->lock);
+
+    /* A kept session is reused only for the target exactly as it was opened (host, account). */
+    fingerprint = target_encode(&a->t, &flen);
+    if (a->w != NULL &&
+        (strcmp(a->w->fingerprint, fingerprint) != 0 || !smtp_client_usable(a->w->client))) {
+        worker_close_conn(a->w);
+        a->w = NULL;
+        a->r->conn_messages = 0;
+    }
+    deliverydir_inflight(a->d->spool_path, a->id, true);
+    for (bool first = true;; first = false)
+        if ((a->w == NULL && !connect_target(a, fingerprint)) || transmit(a, first))
+            break;
+    free(fingerprint);
+}
+
+/* decide - settle every pending recipient (outcome.h), as of the attempt's start */
+static void decide(struct attempt *a)
+{
+    const struct byosmtp_conf *conf = a->conf;
+    struct outcome_params p = {
+        .arrival = a->c->env.arrival,
+        .attempts = a->st.attempts,
+        .now = (int64_t)a->t_start,
+        .retry = {conf->delivery.retry.min_backoff, conf->delivery.retry.max_backoff,
+                  conf->delivery.retry.max_lifetime, 0},
+    };
+
+    a->t_done = time_now();
+    outcome_decide(&a->o, &p);
+}
+
+/* bounce - a DSN for the recipients lost for good, then they are marked bounced; when it
+ * cannot be submitted they stay pending */
+static void bounce(struct attempt *a)
+{
+    struct outcome *o = &a->o;
+    struct dsn_rcpt *dr = xcalloc(o->nlost, sizeof(*dr));
+    size_t n = outcome_bounce_list(o, a->rcpts, a->have_target ? a->t.host : NULL, dr);
+    char *err = NULL;
+    int rc = bounce_send(a->conf, a->d->hostname, a->c, dr, n, &err);
+
+    free(dr);
+    if (rc < 0) {
+        msg_warn("%s: sender non-delivery notification not sent, the recipients stay in the "
+                 "queue: %s", a->id, err);
+        free(err);
+        outcome_dsn_failed(o);
+        return;
+    }
+    for (size_t k = 0; k < o->n; k++)
+        if (outcome_lost(&o->rcpt[k])) {
+            a->st.rcpt[o->rcpt[k].idx] = RCPT_BOUNCED;
+            log_rcpt(a, k);
+        }
+    if (rc > 0)
+        msg_info("%s: sender non-delivery notification to <%s> for %zu recipient%s", a->id,
+                 a->c->env.sender, o->nlost, o->nlost == 1 ? "" : "s");
+    else
+        msg_info("%s: no non-delivery notification: %s", a->id,
+                 a->conf->delivery.bounce.enabled ? "null sender"
+                                                  : "delivery.bounce.enabled is false");
+}
+
+/* defer - the recipients left: logged, and their next attempt and why in the state file */
+static void defer(struct attempt *a)
+{
+    struct outcome *o = &a->o;
+    char *err = NULL;
+
+    for (size_t k = 0; k < o->n; k++)
+        if (o->rcpt[k].fate == OUTCOME_DEFERRED)
+            log_rcpt(a, k);
+    if (o->count_attempt)
+        a->st.attempts++;
+    a->st.next_attempt = o->next_attempt;
+    free(a->st.last_error);
+    a->st.last_error = outcome_last_error(o);
+    if (spool_state_write(a->d->spool, a->id, &a->st, &err) < 0) {
+        msg_error("%s: the delivery state was not recorded: %s", a->id, err);
+        free(err);
+    }
+    a->r->outcome = o->throttled ? SCHED_THROTTLED : SCHED_DEFERRED;
+    a->r->next_attempt = a->st.next_attempt;
+}
+
+/* apply - act on the decision in the order that loses nothing (worker.h), then count */
+static void apply(struct attempt *a)
+{
+    struct outcome *o = &a->o;
+    char *err = NULL;
+
+    for (size_t k = 0; k < o->n; k++)
+        if (o->rcpt[k].fate == OUTCOME_SENT) {
+            a->st.rcpt[o->rcpt[k].idx] = RCPT_SENT;
+            log_rcpt(a, k);
+        }
+    /* 1. the recipients just accepted, durable before any other step */
+    if (o->nsent > 0 && o->nsent < o->n &&
+        spool_state_write(a->d->spool, a->id, &a->st, &err) < 0) {
+        msg_error("%s: the recipients just delivered were not recorded (they may receive the "
+                  "message again): %s", a->id, err);
+        free(err);
+    }
+    /* 2. the recipients lost for good: a DSN, then they are marked */
+    if (o->nlost > 0)
+        bounce(a);
+    /* 3. the copy: removed when nothing is left, else its next attempt */
+    if (o->ndeferred == 0) {
+        finish(a->d, a->id, &a->st);
+        a->r->outcome = SCHED_FINISHED;
+    } else {
+        defer(a);
+    }
+    count(a->d, a->have_target ? a->t.name : a->c->env.target, o->nsent, o->ndeferred, o->nlost);
+    a->r->delivered = o->nsent > 0;
+    if (a->conn_broken && o->nsent == 0 && !o->throttled)
+        a->r->conn_failed = true;
+    deliverydir_inflight(a->d->spool_path, a->id, false);
+}
+
+/* release - the session back for reuse while it is healthy and has messages left; the rest freed */
+static void release(struct attempt *a)
+{
+    int max = a->conf->delivery.conn_max_messages;
+
+    if (a->w != NULL && smtp_client_usable(a->w->client) && !a->o.throttled &&
+        (max <= 0 || a->r->conn_messages < max)) {
+        a->r->conn = a->w;
+    } else {
+        worker_close_conn(a->w);
+        a->r->conn = NULL;
+    }
+    free(a->why);
+    free(a->rcpts);
+    outcome_free(&a->o);
+    smtp_result_free(&a->res);
+    if (a->have_state)
+        spool_state_free(&a->st);
+    target_free(&a->t);
+    spool_copy_close(a->c);
+}
+
+/* worker_attempt - load, send, decide, apply; the session kept or closed */
 void worker_attempt(struct delivery *d, const struct byosmtp_conf *conf, const struct sched_job *job,
                     struct sched_result *r)
 {
-    struct wconn *w = job->conn;
-    struct spool_copy *c = NULL;
-    struct spool_state st = {0};
-    struct target t;
-    struct smtp_result res;
-    struct rout *o = NULL;
-    struct dsn_rcpt *dr = NULL;
-    const char **rcpts = NULL;
-    char *err = NULL, *fingerprint = NULL, *last_error = NULL;
-    bool have_target = false, have_state = false, throttled = false, retried = false;
-    bool send_failed_conn = false;
-    double t_start = time_now(), t_conn = t_start, t_done;
-    size_t np = 0, nsent = 0, nbounced = 0, ndeferred = 0, nb = 0, flen;
-    int64_t now = (int64_t)t_start;
-    struct backoff_params bp;
-    time_t next_retry = 0, next_throttled = 0;
-    bool expire_retried = false, expire_throttled = false;
-    int rc;
+    struct attempt a = {.d = d, .conf = conf, .id = job->id, .r = r, .w = job->conn};
 
+    a.t_start = a.t_conn = time_now();
     memset(r, 0, sizeof(*r));
     r->conn_messages = job->conn_messages;
-    smtp_result_init(&res);
-    memset(&t, 0, sizeof(t)); /* store_target_get fills it; target_free is safe either way */
-
-    rc = spool_copy_open(d->spool, "queue", job->id, &c, &err);
-    if (rc == 0) { /* gone: delivered and removed, or deleted by the admin */
-        r->outcome = SCHED_FINISHED;
-        goto out;
+    smtp_result_init(&a.res);
+    if (load(&a)) {
+        if (load_target(&a))
+            send_copy(&a);
+        decide(&a);
+        apply(&a);
     }
-    if (rc == SPOOL_CORRUPT) {
-        move_aside(d, job->id, err);
-        r->outcome = SCHED_FINISHED;
-        goto out;
-    }
-    if (rc < 0) {
-        msg_warn("%s: cannot read the copy (tried again in %d s): %s", job->id,
-                 conf->delivery.retry.min_backoff, err);
-        r->outcome = SCHED_DEFERRED;
-        r->next_attempt = now + conf->delivery.retry.min_backoff;
-        goto out;
-    }
-    rc = spool_state_read(d->spool, job->id, c->env.nrcpts, &st, &err);
-    if (rc == SPOOL_CORRUPT) {
-        move_aside(d, job->id, err);
-        r->outcome = SCHED_FINISHED;
-        goto out;
-    }
-    if (rc < 0) {
-        msg_warn("%s: cannot read the delivery state (tried again in %d s): %s", job->id,
-                 conf->delivery.retry.min_backoff, err);
-        r->outcome = SCHED_DEFERRED;
-        r->next_attempt = now + conf->delivery.retry.min_backoff;
-        goto out;
-    }
-    have_state = true;
-
-    o = xcalloc(c->env.nrcpts + 1, sizeof(*o));
-    rcpts = xcalloc(c->env.nrcpts + 1, sizeof(*rcpts));
-    for (size_t i = 0; i < c->env.nrcpts; i++)
-        if (st.rcpt[i] == RCPT_PENDING) {
-            o[np].idx = i;
-            rcpts[np++] = c->env.rcpts[i];
-        }
-    if (np == 0) { /* done before a crash, not yet removed */
-        finish(d, job->id, &st);
-        r->outcome = SCHED_FINISHED;
-        goto out;
-    }
-
-    rc = store_target_get(d->store, c->env.target, &t, &err);
-    if (rc <= 0) {
-        char *why = rc == 0 ? xasprintf("target %s does not exist: add it again, or remove the "
-                                        "message with 'byosmtpctl queue delete %s'",
-                                        c->env.target, job->id)
-                            : xasprintf("store: %s", err);
-
-        smtp_result_free(&res);
-        res.cls = SMTP_TEMPORARY;
-        res.action = SMTP_RETRY;
-        res.text = why;
-        fill_from(o, np, &res);
-        worker_close_conn(w);
-        w = NULL;
-        goto outcomes;
-    }
-    have_target = true;
-    pthread_mutex_lock(&d->lock);
-    sched_set_target(d->sched, t.name, t.max_connections, t.rate);
-    pthread_mutex_unlock(&d->lock);
-
-    /* A kept session is reused only for the target exactly as it was opened (host, account). */
-    fingerprint = target_encode(&t, &flen);
-    if (w != NULL && (strcmp(w->fingerprint, fingerprint) != 0 || !smtp_client_usable(w->client))) {
-        worker_close_conn(w);
-        w = NULL;
-        r->conn_messages = 0;
-    }
-    deliverydir_inflight(d->spool_path, job->id, true);
-    for (int tries = 0;; tries++) {
-        struct smtp_envelope env = {.sender = c->env.envelope_from, .rcpt = rcpts, .nrcpt = np,
-                                    .size = c->header_size + c->body_size,
-                                    .body = SMTP_BODY_UNKNOWN};
-        struct smtp_source src = smtp_source_fd(c->fd, (off_t)c->msg_offset,
-                                                (off_t)(c->header_size + c->body_size));
-
-        if (w == NULL) {
-            r->opened = true;
-            r->conn_messages = 0;
-            w = open_session(d, conf, &t, fingerprint, &res, &err);
-            t_conn = time_now();
-            if (w == NULL) {
-                if (err != NULL) { /* the password: an admin's problem, never a provider's */
-                    res.cls = SMTP_AUTH_FAILED;
-                    res.action = SMTP_RETRY;
-                    free(res.text);
-                    res.text = xasprintf("target %s: %s", t.name, err);
-                }
-                fill_from(o, np, &res);
-                r->conn_failed = res.action != SMTP_THROTTLE;
-                goto outcomes;
-            }
-            smtp_result_free(&res);
-            smtp_result_init(&res);
-        }
-        smtp_client_send(w->client, &env, &src, &res);
-        r->conn_messages++;
-        /* A kept session the provider closed while it was idle fails before any recipient:
-         * that is not the message's fault, so it goes once more on a new session. */
-        if (tries == 0 && !r->opened && res.cls != SMTP_OK && res.action == SMTP_RETRY &&
-            res.stage <= SMTP_STAGE_MAIL && !smtp_client_usable(w->client)) {
-            msg_debug("%s: the kept session to %s was closed by the provider: opening another",
-                      job->id, t.name);
-            worker_close_conn(w);
-            w = NULL;
-            smtp_result_free(&res);
-            smtp_result_init(&res);
-            continue;
-        }
-        break;
-    }
-    if (res.nrcpt == np) {
-        for (size_t k = 0; k < np; k++) {
-            const struct smtp_rcpt_result *rr = &res.rcpt[k];
-
-            /* sent only on the provider's 2xx to the final dot for this recipient; anything
-             * else that reads OK is a doubt, and a doubt defers */
-            bool sent = rr->status == SMTP_RCPT_DELIVERED && rr->cls == SMTP_OK;
-
-            o[k].cls = sent ? SMTP_OK : rr->cls == SMTP_OK ? SMTP_TEMPORARY : rr->cls;
-            o[k].action = sent ? SMTP_DONE : rr->cls == SMTP_OK ? SMTP_RETRY : rr->action;
-            o[k].code = rr->code;
-            snprintf(o[k].enhanced, sizeof(o[k].enhanced), "%s", rr->enhanced);
-            o[k].reply = rr->reply ? rr->reply : res.reply ? res.reply : res.text;
-        }
-    } else {
-        fill_from(o, np, &res);
-    }
-    send_failed_conn = !smtp_client_usable(w->client);
-
-outcomes:
-    t_done = time_now();
-    bp = (struct backoff_params){conf->delivery.retry.min_backoff, conf->delivery.retry.max_backoff,
-                                 conf->delivery.retry.max_lifetime, 0};
-    for (size_t k = 0; k < np; k++) {
-        if (o[k].cls == SMTP_OK) {
-            st.rcpt[o[k].idx] = RCPT_SENT;
-            nsent++;
-            log_rcpt(c, have_target ? &t : NULL, rcpts[k], r->conn_messages, t_start, t_conn,
-                     t_done, DELIVERYLOG_SENT, &o[k]);
-        } else if (o[k].action == SMTP_BOUNCE) {
-            nb++;
-        } else if (o[k].action == SMTP_THROTTLE) {
-            throttled = true;
-        } else {
-            retried = true;
-        }
-    }
-    /* the schedule of backoff.h decides when the remaining recipients give up */
-    if (retried && backoff_next(&bp, (time_t)c->env.arrival, st.attempts + 1, (time_t)now,
-                                0, &next_retry) == BACKOFF_EXPIRED)
-        expire_retried = true;
-    if (throttled && backoff_throttled(&bp, (time_t)c->env.arrival, (time_t)now, (time_t)now + 1,
-                                       &next_throttled) == BACKOFF_EXPIRED)
-        expire_throttled = true;
-    for (size_t k = 0; k < np; k++) {
-        if (o[k].cls == SMTP_OK || o[k].action == SMTP_BOUNCE)
-            continue;
-        if ((o[k].action == SMTP_THROTTLE && expire_throttled) ||
-            (o[k].action != SMTP_THROTTLE && expire_retried)) {
-            o[k].expired = true;
-            nb++;
-        }
-    }
-    /* 1. the recipients just accepted, durable before any other step */
-    if (nsent > 0 && nsent < np && spool_state_write(d->spool, job->id, &st, &err) < 0) {
-        msg_error("%s: the recipients just delivered were not recorded (they may receive the "
-                  "message again): %s", job->id, err);
-        free(err);
-        err = NULL;
-    }
-    /* 2. the recipients lost for good: a DSN, then they are marked */
-    if (nb > 0) {
-        size_t n = 0;
-
-        dr = xcalloc(nb, sizeof(*dr));
-        for (size_t k = 0; k < np; k++) {
-            if (o[k].cls == SMTP_OK || !(o[k].action == SMTP_BOUNCE || o[k].expired))
-                continue;
-            dr[n++] = (struct dsn_rcpt){
-                .final_rcpt = rcpts[k],
-                .action = DSN_FAILED,
-                .status = o[k].expired && o[k].enhanced[0] == '\0' ? "4.4.7" : o[k].enhanced,
-                .reply_code = o[k].code,
-                .remote_mta = have_target ? t.host : NULL,
-                .diagnostic = o[k].reply,
-                .class_name = smtp_class_name(o[k].cls),
-                .class_hint = smtp_class_hint(o[k].cls),
-            };
-        }
-        rc = bounce_send(conf, d->hostname, c, dr, n, &err);
-        if (rc < 0) {
-            msg_warn("%s: sender non-delivery notification not sent, the recipients stay in the "
-                     "queue: %s", job->id, err);
-            free(err);
-            err = NULL;
-            for (size_t k = 0; k < np; k++)
-                if (o[k].cls != SMTP_OK && (o[k].action == SMTP_BOUNCE || o[k].expired)) {
-                    o[k].action = SMTP_RETRY;
-                    o[k].expired = false;
-                    retried = true;
-                }
-        } else {
-            for (size_t k = 0; k < np; k++) {
-                if (o[k].cls == SMTP_OK || !(o[k].action == SMTP_BOUNCE || o[k].expired))
-                    continue;
-                st.rcpt[o[k].idx] = RCPT_BOUNCED;
-                nbounced++;
-                log_rcpt(c, have_target ? &t : NULL, rcpts[k], r->conn_messages, t_start, t_conn,
-                         t_done, o[k].expired ? DELIVERYLOG_EXPIRED : DELIVERYLOG_BOUNCED, &o[k]);
-            }
-            if (rc > 0)
-                msg_info("%s: sender non-delivery notification to <%s> for %zu recipient%s",
-                         job->id, c->env.sender, nbounced, nbounced == 1 ? "" : "s");
-            else
-                msg_info("%s: no non-delivery notification: %s", job->id,
-                         conf->delivery.bounce.enabled ? "null sender" : "delivery.bounce.enabled "
-                                                                         "is false");
-        }
-    }
-    /* 3. the copy: removed when nothing is left, else its next attempt */
-    ndeferred = np - nsent - nbounced;
-    if (ndeferred == 0) {
-        finish(d, job->id, &st);
-        r->outcome = SCHED_FINISHED;
-    } else {
-        const struct rout *last = NULL;
-
-        for (size_t k = 0; k < np; k++)
-            if (st.rcpt[o[k].idx] == RCPT_PENDING) {
-                last = &o[k];
-                log_rcpt(c, have_target ? &t : NULL, rcpts[k], r->conn_messages, t_start, t_conn,
-                         t_done, DELIVERYLOG_DEFERRED, &o[k]);
-            }
-        if (retried) {
-            if (backoff_next(&bp, (time_t)c->env.arrival, st.attempts + 1, (time_t)now, 0,
-                             &next_retry) == BACKOFF_EXPIRED)
-                next_retry = (time_t)now + bp.min_backoff; /* its DSN failed: again later */
-            st.attempts++;
-            st.next_attempt = next_retry;
-        } else {
-            st.next_attempt = next_throttled; /* the target's pause decides (scheduler) */
-        }
-        {
-            char *e = xasprintf("%s: %s", smtp_class_name(last->cls),
-                                last->reply ? last->reply : smtp_class_hint(last->cls));
-
-            last_error = text_line(e, SIZE_MAX);
-            free(e);
-        }
-        free(st.last_error);
-        st.last_error = last_error;
-        if (spool_state_write(d->spool, job->id, &st, &err) < 0) {
-            msg_error("%s: the delivery state was not recorded: %s", job->id, err);
-            free(err);
-            err = NULL;
-        }
-        r->outcome = throttled ? SCHED_THROTTLED : SCHED_DEFERRED;
-        r->next_attempt = st.next_attempt;
-    }
-    if (have_target)
-        count(d, t.name, nsent, ndeferred, nbounced);
-    else
-        count(d, c->env.target, nsent, ndeferred, nbounced);
-    r->delivered = nsent > 0;
-    if (send_failed_conn && nsent == 0 && !throttled)
-        r->conn_failed = true;
-    deliverydir_inflight(d->spool_path, job->id, false);
-
-out:
-    /* the session goes back for reuse while it is healthy and has messages left */
-    if (w != NULL && smtp_client_usable(w->client) && !throttled &&
-        (conf->delivery.conn_max_messages <= 0 ||
-         r->conn_messages < conf->delivery.conn_max_messages)) {
-        r->conn = w;
-    } else {
-        worker_close_conn(w);
-        r->conn = NULL;
-    }
-    free(err);
-    free(fingerprint);
-    free(o);
-    free(rcpts);
-    free(dr);
-    smtp_result_free(&res);
-    if (have_state)
-        spool_state_free(&st);
-    target_free(&t);
-    spool_copy_close(c);
+    release(&a);
 }

@@ -1,7 +1,9 @@
 /*
- * worker - one delivery attempt of one spooled copy: open (or reuse) the target's
- * authenticated session, send the copy to its pending recipients, and act on each recipient's
- * outcome in the order that loses nothing:
+ * worker - one delivery attempt of one spooled copy: load the copy, its state and its target;
+ * open (or reuse) the target's authenticated session and send the copy to its pending
+ * recipients; let outcome.h decide what becomes of each of them (sent, bounced, expired,
+ * deferred, the next attempt, throttle: the rules live there, pure); and apply that decision
+ * in the order that loses nothing:
  *   1. a recipient the provider accepted is marked "sent" in the copy's state file (fsynced)
  *      before anything else happens, so a retry of its siblings never sends it again;
  *   2. recipients refused for good (5xx), or still deferred after retry.max_lifetime, get a

@@ -142,6 +142,12 @@ struct smtp_verdict smtp_trouble_event(enum smtp_event ev)
         return verdict(SMTP_TEMPORARY, SMTP_RETRY);
     case SMTP_EV_QUOTA:
         return verdict(SMTP_QUOTA_EXCEEDED, SMTP_RETRY);
+    /* An admin's problems, never a provider's: defer until the admin adds the target again
+     * (or deletes the message), or fixes the key; the password counts as auth_failed. */
+    case SMTP_EV_NO_TARGET:
+        return verdict(SMTP_TEMPORARY, SMTP_RETRY);
+    case SMTP_EV_SECRET:
+        return verdict(SMTP_AUTH_FAILED, SMTP_RETRY);
     }
     return verdict(SMTP_PROTOCOL, SMTP_RETRY);
 }

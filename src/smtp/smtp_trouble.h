@@ -85,6 +85,8 @@ enum smtp_event {
     SMTP_EV_LOCAL,           /* local failure: message source unreadable, bad parameters */
     SMTP_EV_QUOTA,           /* the target's local monthly quota is used up */
     SMTP_EV_NO_OUTCOME,      /* a recipient that no step of the transaction answered */
+    SMTP_EV_NO_TARGET,       /* the copy's target was removed from the store */
+    SMTP_EV_SECRET,          /* the target's password cannot be decrypted (master key) */
 };
 
 

@@ -142,6 +142,8 @@ static const struct {
     {SMTP_EV_LOCAL, "temporary", SMTP_RETRY, NULL},
     {SMTP_EV_QUOTA, "quota_exceeded", SMTP_RETRY, NULL},
     {SMTP_EV_NO_OUTCOME, "temporary", SMTP_RETRY, NULL}, /* unanswered: defer, never "sent" */
+    {SMTP_EV_NO_TARGET, "temporary", SMTP_RETRY, NULL},  /* the admin may add it again */
+    {SMTP_EV_SECRET, "auth_failed", SMTP_RETRY, NULL},    /* undecryptable password: defer */
 };
 
 START_TEST(event_table)

@@ -1,0 +1,203 @@
+/*
+ * outcome - the decision of one delivery attempt (see outcome.h for the rules).
+ * Pure functions on caller-owned values: thread-safe.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "delivery/outcome.h"
+#include "util/util.h"
+
+/* outcome_init - the pending recipients, deferred with no result yet */
+size_t outcome_init(struct outcome *o, const enum spool_rcpt_state *states, size_t n)
+{
+    *o = (struct outcome){0};
+    o->rcpt = xcalloc(n + 1, sizeof(*o->rcpt));
+    for (size_t i = 0; i < n; i++)
+        if (states[i] == RCPT_PENDING)
+            o->rcpt[o->n++] = (struct outcome_rcpt){.idx = i, .fate = OUTCOME_DEFERRED};
+    return o->n;
+}
+
+/* outcome_free - free the recipients */
+void outcome_free(struct outcome *o)
+{
+    free(o->rcpt);
+    o->rcpt = NULL;
+    o->n = 0;
+}
+
+/* set - one recipient's result: the verdict CLS/ACTION, unless it reads OK without SENT */
+static void set(struct outcome_rcpt *r, bool sent, enum smtp_class cls, enum smtp_action action,
+                int code, const char *enhanced, const char *reply)
+{
+    if (cls == SMTP_OK && !sent) { /* a doubt defers */
+        struct smtp_verdict v = smtp_trouble_event(SMTP_EV_NO_OUTCOME);
+
+        cls = v.cls;
+        action = v.action;
+    }
+    r->cls = cls;
+    r->action = cls == SMTP_OK ? SMTP_DONE : action;
+    r->code = code;
+    snprintf(r->enhanced, sizeof(r->enhanced), "%s", enhanced ? enhanced : "");
+    r->reply = reply;
+}
+
+/* outcome_results - each recipient's own result, or the session's for all */
+void outcome_results(struct outcome *o, const struct smtp_result *res)
+{
+    const char *fallback = res->reply ? res->reply : res->text;
+
+    for (size_t k = 0; k < o->n; k++) {
+        if (res->nrcpt == o->n) {
+            const struct smtp_rcpt_result *rr = &res->rcpt[k];
+
+            /* sent only on the provider's 2xx to the final dot for this recipient */
+            set(&o->rcpt[k], rr->status == SMTP_RCPT_DELIVERED, rr->cls, rr->action, rr->code,
+                rr->enhanced, rr->reply ? rr->reply : fallback);
+        } else {
+            set(&o->rcpt[k], false, res->cls, res->action, res->code, res->enhanced, fallback);
+        }
+    }
+}
+
+/* outcome_event - the verdict of a local event for every recipient */
+void outcome_event(struct outcome *o, enum smtp_event ev, const char *text)
+{
+    struct smtp_verdict v = smtp_trouble_event(ev);
+
+    for (size_t k = 0; k < o->n; k++)
+        set(&o->rcpt[k], false, v.cls, v.action, 0, "", text);
+}
+
+/* outcome_lost - refused, or expired: the recipient gets a DSN */
+bool outcome_lost(const struct outcome_rcpt *r)
+{
+    return r->fate == OUTCOME_BOUNCED || r->fate == OUTCOME_EXPIRED;
+}
+
+/* schedule - count the fates, and when recipients remain, their next attempt */
+static void schedule(struct outcome *o)
+{
+    const struct outcome_params *p = &o->p;
+    enum backoff_result br;
+    time_t next = 0;
+
+    o->nsent = o->nlost = o->ndeferred = 0;
+    o->count_attempt = false;
+    o->next_attempt = 0;
+    for (size_t k = 0; k < o->n; k++) {
+        o->nsent += o->rcpt[k].fate == OUTCOME_SENT;
+        o->nlost += outcome_lost(&o->rcpt[k]);
+        if (o->rcpt[k].fate == OUTCOME_DEFERRED) {
+            o->ndeferred++;
+            o->count_attempt |= o->rcpt[k].action != SMTP_THROTTLE;
+        }
+    }
+    if (o->ndeferred == 0)
+        return;
+    if (o->count_attempt)
+        br = backoff_next(&p->retry, (time_t)p->arrival, p->attempts + 1, (time_t)p->now, 0,
+                          &next);
+    else /* throttled only: the target's pause decides (the scheduler) */
+        br = backoff_throttled(&p->retry, (time_t)p->arrival, (time_t)p->now,
+                               (time_t)p->now + 1, &next);
+    /* recipients left when the lifetime is over: their DSN failed, again later */
+    o->next_attempt = br == BACKOFF_EXPIRED ? p->now + p->retry.min_backoff : (int64_t)next;
+}
+
+/* outcome_decide - sent, bounced, deferred; then expiry by the schedule of backoff.h */
+void outcome_decide(struct outcome *o, const struct outcome_params *p)
+{
+    bool retried = false, expire_retried = false, expire_throttled = false;
+    time_t next = 0;
+
+    o->p = *p;
+    o->throttled = false;
+    for (size_t k = 0; k < o->n; k++) {
+        struct outcome_rcpt *r = &o->rcpt[k];
+
+        if (r->cls == SMTP_OK)
+            r->fate = OUTCOME_SENT;
+        else if (r->action == SMTP_BOUNCE)
+            r->fate = OUTCOME_BOUNCED;
+        else
+            r->fate = OUTCOME_DEFERRED;
+        if (r->fate == OUTCOME_DEFERRED && r->action == SMTP_THROTTLE)
+            o->throttled = true;
+        else if (r->fate == OUTCOME_DEFERRED)
+            retried = true;
+    }
+    if (retried && backoff_next(&p->retry, (time_t)p->arrival, p->attempts + 1, (time_t)p->now,
+                                0, &next) == BACKOFF_EXPIRED)
+        expire_retried = true;
+    if (o->throttled && backoff_throttled(&p->retry, (time_t)p->arrival, (time_t)p->now,
+                                          (time_t)p->now + 1, &next) == BACKOFF_EXPIRED)
+        expire_throttled = true;
+    for (size_t k = 0; k < o->n; k++) {
+        struct outcome_rcpt *r = &o->rcpt[k];
+
+        if (r->fate == OUTCOME_DEFERRED &&
+            (r->action == SMTP_THROTTLE ? expire_throttled : expire_retried))
+            r->fate = OUTCOME_EXPIRED;
+    }
+    schedule(o);
+}
+
+/* outcome_dsn_failed - the lost recipients stay, to be tried again */
+void outcome_dsn_failed(struct outcome *o)
+{
+    for (size_t k = 0; k < o->n; k++)
+        if (outcome_lost(&o->rcpt[k])) {
+            o->rcpt[k].action = SMTP_RETRY;
+            o->rcpt[k].fate = OUTCOME_DEFERRED;
+        }
+    schedule(o);
+}
+
+/* outcome_bounce_list - one DSN entry per lost recipient */
+size_t outcome_bounce_list(const struct outcome *o, const char *const *addrs,
+                           const char *remote_mta, struct dsn_rcpt *dr)
+{
+    size_t n = 0;
+
+    for (size_t k = 0; k < o->n; k++) {
+        const struct outcome_rcpt *r = &o->rcpt[k];
+        bool expired = r->fate == OUTCOME_EXPIRED;
+
+        if (!outcome_lost(r))
+            continue;
+        dr[n++] = (struct dsn_rcpt){
+            .final_rcpt = addrs[k],
+            .action = DSN_FAILED,
+            .status = expired && r->enhanced[0] == '\0' ? "4.4.7" : r->enhanced,
+            .reply_code = r->code,
+            .remote_mta = remote_mta,
+            .diagnostic = r->reply,
+            .class_name = smtp_class_name(r->cls),
+            .class_hint = smtp_class_hint(r->cls),
+        };
+    }
+    return n;
+}
+
+/* outcome_last_error - "class: reply" of the last deferred recipient */
+char *outcome_last_error(const struct outcome *o)
+{
+    const struct outcome_rcpt *last = NULL;
+    char *e, *line;
+
+    for (size_t k = 0; k < o->n; k++)
+        if (o->rcpt[k].fate == OUTCOME_DEFERRED)
+            last = &o->rcpt[k];
+    if (last == NULL)
+        return NULL;
+    e = xasprintf("%s: %s", smtp_class_name(last->cls),
+                  last->reply ? last->reply : smtp_class_hint(last->cls));
+    line = text_line(e, SIZE_MAX);
+    free(e);
+    return line;
+}

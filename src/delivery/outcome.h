@@ -1,0 +1,128 @@
+/*
+ * outcome - what one delivery attempt of a copy decides: given each pending recipient's result,
+ * the copy's arrival, its counted attempts, the time and the retry settings, which recipients
+ * are sent, which are lost for good (refused: bounced; deferred past retry.max_lifetime:
+ * expired), which wait, when the next attempt is, whether it counts as a failed attempt, and
+ * whether the target is throttled. The worker (worker.h) loads the copy, sends it, asks here,
+ * and applies the answer: state file, DSN, log lines, counters.
+ *
+ * The rules, in the order they apply:
+ *  - a recipient is sent only when the client returns it SMTP_RCPT_DELIVERED with class
+ *    SMTP_OK; any other result that reads OK is a doubt, and a doubt defers
+ *    (SMTP_EV_NO_OUTCOME). A session-wide result (no session, or no result per recipient)
+ *    is every pending recipient's, by the same rule; so is a local event (smtp_trouble.h);
+ *  - action bounce: bounced. Action throttle: deferred, the target throttled, no attempt
+ *    counted. Any other action: deferred, and the attempt counts;
+ *  - a deferred recipient of a copy whose lifetime is over expires (backoff.h);
+ *  - the next attempt: backoff_next() after a counted failure; else, throttled only, the
+ *    next second (the scheduler holds the copy until the target's pause ends), both capped at
+ *    the end of the lifetime;
+ *  - a DSN that cannot be submitted keeps its recipients deferred (outcome_dsn_failed()); the
+ *    attempt counts, and a copy whose lifetime is over is tried again after
+ *    retry.min_backoff.
+ *
+ * Pure: no I/O, no clock (the time is a parameter), no logging; memory only. An outcome points
+ * into the caller's strings (the smtp_result, an event's text), which must outlive it.
+ * Thread-safety: an outcome belongs to one thread; the functions share nothing.
+ */
+#ifndef BYOSMTP_OUTCOME_H
+#define BYOSMTP_OUTCOME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "delivery/backoff.h"
+#include "delivery/dsn.h"
+#include "smtp/smtp_client.h"
+#include "spool/spool.h"
+
+/* What becomes of one pending recipient. */
+enum outcome_fate {
+    OUTCOME_DEFERRED, /* stays pending, for the next attempt */
+    OUTCOME_SENT,     /* the provider has it: marked sent before anything else */
+    OUTCOME_BOUNCED,  /* refused for good (action bounce): a DSN, then marked bounced */
+    OUTCOME_EXPIRED,  /* deferred when the lifetime is over: a DSN, then marked bounced */
+};
+
+/* One pending recipient: its result in this attempt, and its fate. */
+struct outcome_rcpt {
+    size_t idx;              /* its index in the copy */
+    enum smtp_class cls;     /* SMTP_OK exactly when sent */
+    enum smtp_action action;
+    int code;                /* the deciding reply code, 0 when none */
+    char enhanced[16];       /* its enhanced status, "" when none */
+    const char *reply;       /* the deciding reply, or what happened, one line; may be NULL */
+    enum outcome_fate fate;  /* set by outcome_decide() */
+};
+
+/* What the decision needs besides the results. */
+struct outcome_params {
+    int64_t arrival;             /* the copy's arrival, unix seconds */
+    uint32_t attempts;           /* failed attempts counted so far (the copy's state) */
+    int64_t now;                 /* the time of this attempt, unix seconds */
+    struct backoff_params retry; /* delivery.retry */
+};
+
+struct outcome {
+    struct outcome_rcpt *rcpt; /* the pending recipients, in the copy's order */
+    size_t n;
+    struct outcome_params p;   /* as given to outcome_decide() */
+    /* the decision: outcome_decide(), then outcome_dsn_failed() */
+    size_t nsent, nlost, ndeferred; /* lost: bounced or expired */
+    bool throttled;            /* a recipient was throttled: the target pauses, the session ends */
+    bool count_attempt;        /* deferred recipients remain and this attempt counts */
+    int64_t next_attempt;      /* deferred recipients remain: their next attempt; else 0 */
+};
+
+/*
+ * outcome_init - start the outcome of an attempt of a copy whose N recipients stand as STATES:
+ * every RCPT_PENDING one, in order, deferred with no result yet. Returns how many (o->n).
+ * Free with outcome_free().
+ */
+size_t outcome_init(struct outcome *o, const enum spool_rcpt_state *states, size_t n);
+/* outcome_free - free what O holds (an all-zero outcome is fine) */
+void outcome_free(struct outcome *o);
+
+/*
+ * outcome_results - the client's result RES for the pending recipients, sent in o->rcpt's
+ * order: each recipient its own when RES has one per recipient (its reply, else RES's reply,
+ * else RES's text), else RES's for all. Sent only as the rules above say.
+ */
+void outcome_results(struct outcome *o, const struct smtp_result *res);
+
+/*
+ * outcome_event - every pending recipient gets the class and action of local event EV
+ * (smtp_trouble_event()), with TEXT saying what happened; no reply code, no enhanced status.
+ */
+void outcome_event(struct outcome *o, enum smtp_event ev, const char *text);
+
+/* outcome_decide - each recipient's fate, the counts, throttle and next attempt, under P */
+void outcome_decide(struct outcome *o, const struct outcome_params *p);
+
+/*
+ * outcome_dsn_failed - the DSN for the lost recipients could not be submitted: they stay
+ * deferred (action retry, class and reply kept) and the decision is made again.
+ */
+void outcome_dsn_failed(struct outcome *o);
+
+/* outcome_lost - is R lost for good (bounced or expired): a DSN, then marked bounced? */
+bool outcome_lost(const struct outcome_rcpt *r);
+
+/*
+ * outcome_bounce_list - the DSN entries (Action failed) of the lost recipients, in order, into
+ * DR (o->nlost entries): ADDRS[k] is o->rcpt[k]'s address, REMOTE_MTA the provider's host
+ * (NULL when unknown). An expired recipient without an enhanced status gets 4.4.7. Returns
+ * how many.
+ */
+size_t outcome_bounce_list(const struct outcome *o, const char *const *addrs,
+                           const char *remote_mta, struct dsn_rcpt *dr);
+
+/*
+ * outcome_last_error - the state's last_error: "class: reply" (the class hint when there is no
+ * reply) of the last deferred recipient, one printable line (caller frees); NULL when none is
+ * deferred.
+ */
+char *outcome_last_error(const struct outcome *o);
+
+#endif
