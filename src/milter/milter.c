@@ -1,7 +1,8 @@
 /*
- * milter - the libmilter callbacks of byosmtpd: connect/MAIL decide who may relay, RCPT looks
- * up the route and the quota, DATA/header/body stream the message to a reception file, and
- * end of message writes one rewritten copy per target and commits them (doc/spool.md).
+ * milter - the libmilter callbacks of byosmtpd: connect/MAIL decide who may relay, RCPT maps
+ * the route and quota decision (rcpt_route.c) to a reply, DATA/header/body stream the message
+ * to a reception file, and end of message writes one rewritten copy per target and commits
+ * them (doc/spool.md).
  *
  * Contexts: struct connctx lives from connect to close and holds the snapshot the connection
  * started with; struct msgctx lives from MAIL to eom/abort/close. Replies: a store or spool
@@ -24,25 +25,17 @@
 #include <libmilter/mfapi.h>
 
 #include "milter/milter.h"
-#include "util/msg.h"
+#include "milter/rcpt_route.h"
 #include "milter/rewrite.h"
+#include "milter/trusted.h"
 #include "spool/spool.h"
 #include "store/store.h"
-#include "store/target.h"
-#include "milter/trusted.h"
+#include "util/msg.h"
 
 struct milter_snap {
     atomic_int refs;
     struct byosmtp_conf *conf;
     struct trusted *trusted;
-};
-
-/* One target of the message and the recipients routed to it. */
-struct group {
-    struct target t;
-    char **exact; /* recipients as received at RCPT (for smfi_delrcpt) */
-    char **bare;  /* the same without <> (for the spool) */
-    size_t n;
 };
 
 struct msgctx {
@@ -51,8 +44,7 @@ struct msgctx {
     char *qid;         /* the MTA's {i}, once known */
     bool authenticated;
     size_t nrcpts;     /* recipients the MTA keeps for this message (relayed or not) */
-    struct group *groups;
-    size_t ngroups;
+    struct rcpt_routing routing; /* the relayed ones, per target */
     struct spool_msg *rcv;
     bool loop;
     bool failed;       /* a spool write failed: the message ends in TEMPFAIL */
@@ -155,21 +147,6 @@ static void crash_here(const char *point)
     }
 }
 
-/* strip_brackets - ADDR without one pair of <> and surrounding blanks, as a new string */
-static char *strip_brackets(const char *addr)
-{
-    size_t n;
-
-    while (*addr == ' ')
-        addr++;
-    n = strlen(addr);
-    while (n > 0 && addr[n - 1] == ' ')
-        n--;
-    if (n >= 2 && addr[0] == '<' && addr[n - 1] == '>')
-        return xstrndup(addr + 1, n - 2);
-    return xstrndup(addr, n);
-}
-
 /* qid_of - the MTA queue id for log lines, fetching {i} when not yet known */
 static const char *qid_of(SMFICTX *ctx, struct msgctx *m)
 {
@@ -190,18 +167,7 @@ static void msgctx_free(struct msgctx *m)
     free(m->sender);
     free(m->mail_params);
     free(m->qid);
-    for (size_t i = 0; i < m->ngroups; i++) {
-        struct group *g = &m->groups[i];
-
-        for (size_t k = 0; k < g->n; k++) {
-            free(g->exact[k]);
-            free(g->bare[k]);
-        }
-        free(g->exact);
-        free(g->bare);
-        target_free(&g->t);
-    }
-    free(m->groups);
+    rcpt_routing_free(&m->routing);
     spool_msg_discard(m->rcv);
     free(m);
 }
@@ -330,128 +296,64 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
     return SMFIS_CONTINUE;
 }
 
-/* group_for - the group of target NAME in M, created with T (moved in) when new */
-static struct group *group_for(struct msgctx *m, struct target *t)
+/* over_quota - log a recipient over its target's monthly quota and answer per quota.action */
+static sfsistat over_quota(SMFICTX *ctx, const struct byosmtp_conf *conf, struct msgctx *m,
+                           const char *qid, const char *month, const struct rcpt_decision *d)
 {
-    for (size_t i = 0; i < m->ngroups; i++)
-        if (strcmp(m->groups[i].t.name, t->name) == 0) {
-            target_free(t);
-            return &m->groups[i];
-        }
-    m->groups = xrealloc(m->groups, (m->ngroups + 1) * sizeof(*m->groups));
-    memset(&m->groups[m->ngroups], 0, sizeof(m->groups[0]));
-    m->groups[m->ngroups].t = *t;
-    memset(t, 0, sizeof(*t));
-    return &m->groups[m->ngroups++];
+    const char *action = conf->quota.action == QUOTA_REJECT     ? "rejected"
+                         : conf->quota.action == QUOTA_TEMPFAIL ? "deferred"
+                                                                : "left to the MTA";
+
+    msg_warn("%s: to=<%s>: target %s has used its monthly quota (%llu of %llu in %s): "
+             "%s (quota.action)", qid, d->bare, d->t.name, (unsigned long long)d->q.accepted,
+             (unsigned long long)d->t.monthly_quota, month, action);
+    if (conf->quota.action == QUOTA_REJECT) {
+        reply(ctx, "550", "5.7.1", "monthly relay quota exhausted");
+        return SMFIS_REJECT;
+    }
+    if (conf->quota.action == QUOTA_TEMPFAIL) {
+        reply(ctx, "451", "4.7.1", "monthly relay quota exhausted, try again later");
+        return SMFIS_TEMPFAIL;
+    }
+    m->nrcpts++; /* QUOTA_PASSTHROUGH */
+    return SMFIS_CONTINUE;
 }
 
 static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
 {
     struct connctx *c = conn_of(ctx);
     struct msgctx *m = c ? c->msg : NULL;
-    const struct byosmtp_conf *conf;
-    char *target = NULL, *rule = NULL, *err = NULL, *bare, month[8];
-    struct target t;
-    struct quota_record q;
-    struct group *g;
+    struct rcpt_decision d;
+    const struct rcpt_group *g;
     const char *qid, *rcpt = argv[0];
-    int rc;
+    char month[8];
+    sfsistat r = SMFIS_CONTINUE;
 
     if (m == NULL || rcpt == NULL)
         return SMFIS_CONTINUE;
-    conf = c->snap->conf;
     qid = qid_of(ctx, m);
-    if (has_line_break(rcpt, strlen(rcpt))) {
+    store_month((int64_t)time(NULL), month);
+    switch (rcpt_route(g_store, rcpt, month, &m->routing, &d)) {
+    case ROUTE_NOT_OURS:
         m->nrcpts++;
-        return SMFIS_CONTINUE;
-    }
-    rc = store_route_lookup(g_store, rcpt, strlen(rcpt), &target, &rule, &err);
-    if (rc < 0) {
-        char *why = xasprintf("route lookup for %s: %s", rcpt, err);
-
-        free(err);
-        sfsistat r = tempfail(ctx, qid, why);
-
-        free(why);
-        return r;
-    }
-    if (rc == 0) {
-        m->nrcpts++;
-        return SMFIS_CONTINUE;
-    }
-    rc = store_target_get(g_store, target, &t, &err);
-    if (rc <= 0) {
-        char *why = rc < 0 ? xasprintf("target %s of %s: %s", target, rcpt, err)
-                           : xasprintf("route '%s' names target %s, which does not exist", rule,
-                                       target);
-
-        free(err);
-        free(target);
-        free(rule);
-        sfsistat r = tempfail(ctx, qid, why);
-
-        free(why);
-        return r;
-    }
-    free(rule);
-    free(target);
-    bare = strip_brackets(rcpt);
-    if (t.monthly_quota > 0) {
-        size_t pending = 0;
-
-        store_month((int64_t)time(NULL), month);
-        if (store_quota_get(g_store, t.name, month, &q, &err) < 0) {
-            char *why = xasprintf("quota of target %s: %s", t.name, err);
-
-            free(err);
-            free(bare);
-            target_free(&t);
-            sfsistat r = tempfail(ctx, qid, why);
-
-            free(why);
-            return r;
+        break;
+    case ROUTE_ERROR:
+        r = tempfail(ctx, qid, d.why);
+        break;
+    case ROUTE_OVER_QUOTA:
+        r = over_quota(ctx, c->snap->conf, m, qid, month, &d);
+        break;
+    case ROUTE_ROUTED:
+        /* NULL: the same recipient twice: one copy, one count, and it is already removed. */
+        g = rcpt_routing_add(&m->routing, rcpt, &d);
+        if (g != NULL) {
+            m->nrcpts++;
+            msg_debug("%s: to=<%s>: routed to target %s", qid, g->bare[g->n - 1], g->t.name);
         }
-        for (size_t i = 0; i < m->ngroups; i++)
-            if (strcmp(m->groups[i].t.name, t.name) == 0)
-                pending = m->groups[i].n;
-        if (q.accepted + pending + 1 > t.monthly_quota) {
-            const char *action = conf->quota.action == QUOTA_REJECT     ? "rejected"
-                                 : conf->quota.action == QUOTA_TEMPFAIL ? "deferred"
-                                                                        : "left to the MTA";
-
-            msg_warn("%s: to=<%s>: target %s has used its monthly quota (%llu of %llu in %s): "
-                     "%s (quota.action)", qid, bare, t.name, (unsigned long long)q.accepted,
-                     (unsigned long long)t.monthly_quota, month, action);
-            free(bare);
-            target_free(&t);
-            switch (conf->quota.action) {
-            case QUOTA_REJECT:
-                reply(ctx, "550", "5.7.1", "monthly relay quota exhausted");
-                return SMFIS_REJECT;
-            case QUOTA_TEMPFAIL:
-                reply(ctx, "451", "4.7.1", "monthly relay quota exhausted, try again later");
-                return SMFIS_TEMPFAIL;
-            case QUOTA_PASSTHROUGH:
-                m->nrcpts++;
-                return SMFIS_CONTINUE;
-            }
-        }
+        break;
     }
-    g = group_for(m, &t);
-    for (size_t i = 0; i < g->n; i++)
-        if (strcmp(g->bare[i], bare) == 0) {
-            /* The same recipient twice: one copy, one count, and it is already removed. */
-            free(bare);
-            return SMFIS_CONTINUE;
-        }
-    g->exact = xrealloc(g->exact, (g->n + 1) * sizeof(*g->exact));
-    g->bare = xrealloc(g->bare, (g->n + 1) * sizeof(*g->bare));
-    g->exact[g->n] = xstrdup(rcpt);
-    g->bare[g->n] = bare;
-    g->n++;
-    m->nrcpts++;
-    msg_debug("%s: to=<%s>: routed to target %s", qid, bare, g->t.name);
-    return SMFIS_CONTINUE;
+    rcpt_decision_free(&d);
+    return r;
 }
 
 /* start_reception - open the reception file once the message is known to be ours */
@@ -476,7 +378,7 @@ static sfsistat cb_data(SMFICTX *ctx)
 
     if (m == NULL)
         return SMFIS_CONTINUE;
-    if (m->ngroups == 0) {
+    if (m->routing.ngroups == 0) {
         end_message(c);
         return SMFIS_ACCEPT; /* no routed recipient: not ours, untouched */
     }
@@ -496,7 +398,7 @@ static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
 
     if (m == NULL)
         return SMFIS_CONTINUE;
-    if (m->ngroups == 0) {
+    if (m->routing.ngroups == 0) {
         end_message(c);
         return SMFIS_ACCEPT;
     }
@@ -548,7 +450,7 @@ static sfsistat cb_eoh(SMFICTX *ctx)
         end_message(c);
         return SMFIS_ACCEPT;
     }
-    if (m->ngroups == 0) {
+    if (m->routing.ngroups == 0) {
         end_message(c);
         return SMFIS_ACCEPT;
     }
@@ -563,7 +465,7 @@ static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
     struct msgctx *m = c ? c->msg : NULL;
     char *err = NULL;
 
-    if (m == NULL || m->ngroups == 0)
+    if (m == NULL || m->routing.ngroups == 0)
         return SMFIS_CONTINUE;
     if (start_reception(ctx, m) < 0)
         return tempfail(ctx, qid_of(ctx, m), "cannot create the reception file in the spool");
@@ -593,10 +495,10 @@ static int commit_message(SMFICTX *ctx, struct connctx *c, struct msgctx *m, cha
 {
     const struct byosmtp_conf *conf = c->snap->conf;
     const char *qid = qid_of(ctx, m);
-    struct pending *p = xcalloc(m->ngroups, sizeof(*p));
+    struct pending *p = xcalloc(m->routing.ngroups, sizeof(*p));
     const char **names = NULL, **values = NULL;
     struct rewrite_header *hdrs = NULL;
-    char *block = NULL, *err = NULL, *sender = strip_brackets(m->sender);
+    char *block = NULL, *err = NULL, *sender = rcpt_bare(m->sender);
     size_t nh = 0;
     time_t now = time(NULL);
     int rc = -1;
@@ -609,8 +511,8 @@ static int commit_message(SMFICTX *ctx, struct connctx *c, struct msgctx *m, cha
         hdrs[i].name = names[i];
         hdrs[i].value = values[i];
     }
-    for (size_t k = 0; k < m->ngroups; k++) {
-        struct group *g = &m->groups[k];
+    for (size_t k = 0; k < m->routing.ngroups; k++) {
+        const struct rcpt_group *g = &m->routing.groups[k];
         struct buf out;
         struct rewrite_params rp = {
             .from_address = g->t.from_address,
@@ -662,19 +564,19 @@ static int commit_message(SMFICTX *ctx, struct connctx *c, struct msgctx *m, cha
         goto out;
     crash_here("fsync");
     {
-        struct queue_record *recs = xcalloc(m->ngroups, sizeof(*recs));
+        struct queue_record *recs = xcalloc(m->routing.ngroups, sizeof(*recs));
 
-        for (size_t k = 0; k < m->ngroups; k++)
+        for (size_t k = 0; k < m->routing.ngroups; k++)
             recs[k] = p[k].rec;
-        rc = store_queue_commit(g_store, recs, m->ngroups, why);
+        rc = store_queue_commit(g_store, recs, m->routing.ngroups, why);
         if (rc == 0) {
             committed = true;
             crash_here("commit");
-            for (size_t k = 0; k < m->ngroups && rc == 0; k++)
+            for (size_t k = 0; k < m->routing.ngroups && rc == 0; k++)
                 rc = spool_copy_publish(p[k].w, why);
             if (rc < 0) {
                 /* Rare (the files were just made on this filesystem): take the commit back. */
-                if (store_queue_rollback(g_store, recs, m->ngroups, &err) < 0) {
+                if (store_queue_rollback(g_store, recs, m->routing.ngroups, &err) < 0) {
                     msg_error("%s: could not take back the store records after a spool failure: "
                               "%s; recovery will queue these copies at the next start, and the "
                               "MTA will retry too: a duplicate is possible", qid, err);
@@ -690,7 +592,7 @@ static int commit_message(SMFICTX *ctx, struct connctx *c, struct msgctx *m, cha
         if (rc < 0) {
             if (committed) {
                 /* The records stay; leave the files for recovery to roll forward. */
-                for (size_t k = 0; k < m->ngroups; k++) {
+                for (size_t k = 0; k < m->routing.ngroups; k++) {
                     spool_copy_release(p[k].w);
                     p[k].w = NULL;
                 }
@@ -705,15 +607,15 @@ static int commit_message(SMFICTX *ctx, struct connctx *c, struct msgctx *m, cha
         err = NULL;
     }
     crash_here("publish");
-    for (size_t k = 0; k < m->ngroups; k++) {
+    for (size_t k = 0; k < m->routing.ngroups; k++) {
         msg_info("%s: spooled id=%s target=%s rcpts=%zu from=<%s>", qid, p[k].rec.id,
-                 m->groups[k].t.name, m->groups[k].n, sender);
+                 m->routing.groups[k].t.name, m->routing.groups[k].n, sender);
         spool_copy_release(p[k].w);
         p[k].w = NULL;
     }
     rc = 0;
 out:
-    for (size_t k = 0; k < m->ngroups; k++)
+    for (size_t k = 0; k < m->routing.ngroups; k++)
         spool_copy_abandon(p[k].w); /* NULL once released: kept */
     free(p);
     free(hdrs);
@@ -730,10 +632,10 @@ static sfsistat cb_eom(SMFICTX *ctx)
     struct msgctx *m = c ? c->msg : NULL;
     char *why = NULL;
     const char *qid;
-    size_t relayed = 0;
+    size_t relayed;
     sfsistat r;
 
-    if (m == NULL || m->ngroups == 0) {
+    if (m == NULL || m->routing.ngroups == 0) {
         end_message(c);
         return SMFIS_CONTINUE;
     }
@@ -748,18 +650,17 @@ static sfsistat cb_eom(SMFICTX *ctx)
         end_message(c);
         return r;
     }
-    for (size_t k = 0; k < m->ngroups; k++)
-        relayed += m->groups[k].n;
+    relayed = rcpt_routing_count(&m->routing);
     if (relayed >= m->nrcpts) {
         /* No recipient remains for the MTA: removing them all would leave it an empty envelope. */
         msg_info("%s: all %zu recipients relayed: discarded from the MTA", qid, relayed);
         r = SMFIS_DISCARD;
     } else {
-        for (size_t k = 0; k < m->ngroups; k++)
-            for (size_t i = 0; i < m->groups[k].n; i++)
-                if (smfi_delrcpt(ctx, m->groups[k].exact[i]) != MI_SUCCESS)
+        for (size_t k = 0; k < m->routing.ngroups; k++)
+            for (size_t i = 0; i < m->routing.groups[k].n; i++)
+                if (smfi_delrcpt(ctx, m->routing.groups[k].exact[i]) != MI_SUCCESS)
                     msg_error("%s: could not remove recipient %s from the MTA's copy: it may be "
-                              "delivered twice", qid, m->groups[k].exact[i]);
+                              "delivered twice", qid, m->routing.groups[k].exact[i]);
         msg_info("%s: %zu of %zu recipients relayed; the others stay with the MTA", qid, relayed,
                  m->nrcpts);
         r = SMFIS_CONTINUE;
