@@ -1,8 +1,8 @@
 /*
  * milter - the libmilter callbacks of byosmtpd: connect/MAIL decide who may relay, RCPT maps
  * the route and quota decision (rcpt_route.c) to a reply, DATA/header/body stream the message
- * to a reception file, and end of message writes one rewritten copy per target and commits
- * them (doc/spool.md).
+ * to a reception file, and end of message has enqueue.c write and commit one rewritten copy
+ * per target (doc/spool.md), then removes the relayed recipients from the MTA's envelope.
  *
  * Contexts: struct connctx lives from connect to close and holds the snapshot the connection
  * started with; struct msgctx lives from MAIL to eom/abort/close. Replies: a store or spool
@@ -15,7 +15,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 
 #include <libmilter/mfapi.h>
 
+#include "milter/enqueue.h"
 #include "milter/milter.h"
 #include "milter/rcpt_route.h"
 #include "milter/rewrite.h"
@@ -57,11 +57,9 @@ struct connctx {
     struct msgctx *msg;
 };
 
-/* Set once in milter_init, before smfi_main starts any thread; read-only afterwards. */
-static struct store *g_store;
-static struct spool *g_spool;
+/* Set in milter_init and milter_attach, before smfi_main starts any thread; read-only after. */
 static char g_hostname[256];
-static const char *g_crash_point;
+static struct enqueue_dest g_dest = {.hostname = g_hostname};
 /* The snapshot for new connections: swapped under g_snap_lock. */
 static pthread_mutex_t g_snap_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct milter_snap *g_snap;
@@ -133,18 +131,6 @@ unsigned long milter_connections(void)
 void milter_done(void)
 {
     milter_set_snap(NULL);
-}
-
-/*
- * crash_here - test hook (BYOSMTPD_TEST_CRASH=NAME): die by SIGKILL at the named point of the
- * commit sequence, so the crash tests stop byosmtpd exactly there. Unset in production.
- */
-static void crash_here(const char *point)
-{
-    if (g_crash_point != NULL && strcmp(g_crash_point, point) == 0) {
-        msg_warn("test hook: killing byosmtpd at '%s'", point);
-        raise(SIGKILL);
-    }
 }
 
 /* qid_of - the MTA queue id for log lines, fetching {i} when not yet known */
@@ -333,7 +319,7 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
         return SMFIS_CONTINUE;
     qid = qid_of(ctx, m);
     store_month((int64_t)time(NULL), month);
-    switch (rcpt_route(g_store, rcpt, month, &m->routing, &d)) {
+    switch (rcpt_route(g_dest.store, rcpt, month, &m->routing, &d)) {
     case ROUTE_NOT_OURS:
         m->nrcpts++;
         break;
@@ -363,7 +349,7 @@ static int start_reception(SMFICTX *ctx, struct msgctx *m)
 
     if (m->rcv != NULL)
         return 0;
-    if (spool_msg_begin(g_spool, &m->rcv, &err) < 0) {
+    if (spool_msg_begin(g_dest.spool, &m->rcv, &err) < 0) {
         msg_error("%s: %s", qid_of(ctx, m), err);
         free(err);
         return -1;
@@ -480,148 +466,18 @@ static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
     return SMFIS_CONTINUE;
 }
 
-/* A copy being committed. */
-struct pending {
-    struct spool_copy_w *w;
-    struct queue_record rec;
-};
-
-/*
- * commit_message - write every target's copy, then commit (doc/spool.md, "Commit"). On success
- * the copies are in queue/ with their store records and quota counts; on failure nothing of
- * this message is left in the queue, and *why says what failed.
- */
-static int commit_message(SMFICTX *ctx, struct connctx *c, struct msgctx *m, char **why)
+/* commit - hand the message to enqueue_commit (doc/spool.md, "Commit"); 0 or -1 with *why */
+static int commit(struct connctx *c, struct msgctx *m, char **why)
 {
-    const struct byosmtp_conf *conf = c->snap->conf;
-    const char *qid = qid_of(ctx, m);
-    struct pending *p = xcalloc(m->routing.ngroups, sizeof(*p));
-    const char **names = NULL, **values = NULL;
-    struct rewrite_header *hdrs = NULL;
-    char *block = NULL, *err = NULL, *sender = rcpt_bare(m->sender);
-    size_t nh = 0;
-    time_t now = time(NULL);
-    int rc = -1;
-    bool committed = false;
+    char *sender = rcpt_bare(m->sender);
+    struct enqueue_envelope env = {
+        .sender = sender,
+        .mail_params = m->mail_params,
+        .mta_queue_id = m->qid,
+        .arrival = time(NULL),
+    };
+    int rc = enqueue_commit(&g_dest, c->snap->conf, m->rcv, &env, &m->routing, NULL, why);
 
-    if (spool_msg_headers(m->rcv, &block, &names, &values, &nh, why) < 0)
-        goto out;
-    hdrs = xcalloc(nh ? nh : 1, sizeof(*hdrs));
-    for (size_t i = 0; i < nh; i++) {
-        hdrs[i].name = names[i];
-        hdrs[i].value = values[i];
-    }
-    for (size_t k = 0; k < m->routing.ngroups; k++) {
-        const struct rcpt_group *g = &m->routing.groups[k];
-        struct buf out;
-        struct rewrite_params rp = {
-            .from_address = g->t.from_address,
-            .from_name = g->t.from_name,
-            .reply_to = g->t.reply_to,
-            .original_from_header = conf->rewrite.original_from_header,
-            .reply_to_original = conf->rewrite.reply_to_original,
-            .hostname = g_hostname,
-            .mta_queue_id = m->qid,
-            .now = now,
-        };
-        struct spool_envelope env = {
-            .target = g->t.name,
-            .mta_queue_id = m->qid ? m->qid : "",
-            .arrival = (int64_t)now,
-            .sender = sender,
-            .envelope_from = conf->rewrite.envelope_from == ENVFROM_TARGET ? g->t.from_address
-                                                                           : sender,
-            .mail_params = m->mail_params,
-            .rcpts = g->bare,
-            .nrcpts = g->n,
-        };
-
-        if (spool_copy_new(g_spool, &p[k].w, why) < 0)
-            goto out;
-        rp.spool_id = spool_copy_id(p[k].w);
-        buf_init(&out);
-        if (rewrite_headers(&rp, hdrs, nh, &out, &err) < 0) {
-            *why = xasprintf("rewriting the header for target %s: %s", g->t.name, err);
-            free(err);
-            buf_free(&out);
-            goto out;
-        }
-        if (spool_copy_write(p[k].w, &env, out.data, out.len, m->rcv, why) < 0) {
-            buf_free(&out);
-            goto out;
-        }
-        buf_free(&out);
-        p[k].rec.id = (char *)spool_copy_id(p[k].w);
-        p[k].rec.target = g->t.name;
-        p[k].rec.nrcpts = (uint32_t)g->n;
-        p[k].rec.arrival = (int64_t)now;
-        p[k].rec.mta_queue_id = m->qid ? m->qid : "";
-        store_month((int64_t)now, p[k].rec.month);
-    }
-    crash_here("written");
-    /* The copies' names in incoming/ must be durable before the record points at them. */
-    if (spool_sync_incoming(g_spool, why) < 0)
-        goto out;
-    crash_here("fsync");
-    {
-        struct queue_record *recs = xcalloc(m->routing.ngroups, sizeof(*recs));
-
-        for (size_t k = 0; k < m->routing.ngroups; k++)
-            recs[k] = p[k].rec;
-        rc = store_queue_commit(g_store, recs, m->routing.ngroups, why);
-        if (rc == 0) {
-            committed = true;
-            crash_here("commit");
-            for (size_t k = 0; k < m->routing.ngroups && rc == 0; k++)
-                rc = spool_copy_publish(p[k].w, why);
-            if (rc < 0) {
-                /* Rare (the files were just made on this filesystem): take the commit back. */
-                if (store_queue_rollback(g_store, recs, m->routing.ngroups, &err) < 0) {
-                    msg_error("%s: could not take back the store records after a spool failure: "
-                              "%s; recovery will queue these copies at the next start, and the "
-                              "MTA will retry too: a duplicate is possible", qid, err);
-                    free(err);
-                    err = NULL;
-                    committed = true;
-                } else {
-                    committed = false;
-                }
-            }
-        }
-        free(recs);
-        if (rc < 0) {
-            if (committed) {
-                /* The records stay; leave the files for recovery to roll forward. */
-                for (size_t k = 0; k < m->routing.ngroups; k++) {
-                    spool_copy_release(p[k].w);
-                    p[k].w = NULL;
-                }
-            }
-            goto out;
-        }
-    }
-    if (spool_sync_queue(g_spool, &err) < 0) {
-        /* Committed already; a crash now is rolled forward from incoming/ by recovery. */
-        msg_warn("%s: %s", qid, err);
-        free(err);
-        err = NULL;
-    }
-    crash_here("publish");
-    for (size_t k = 0; k < m->routing.ngroups; k++) {
-        msg_info("%s: spooled id=%s target=%s rcpts=%zu from=<%s>", qid, p[k].rec.id,
-                 m->routing.groups[k].t.name, m->routing.groups[k].n, sender);
-        spool_copy_release(p[k].w);
-        p[k].w = NULL;
-    }
-    rc = 0;
-out:
-    for (size_t k = 0; k < m->routing.ngroups; k++)
-        spool_copy_abandon(p[k].w); /* NULL once released: kept */
-    free(p);
-    free(hdrs);
-    free(names);
-    free(values);
-    free(block);
     free(sender);
     return rc;
 }
@@ -644,7 +500,7 @@ static sfsistat cb_eom(SMFICTX *ctx)
         end_message(c);
         return tempfail(ctx, qid, "cannot create the reception file in the spool");
     }
-    if (commit_message(ctx, c, m, &why) < 0) {
+    if (commit(c, m, &why) < 0) {
         r = tempfail(ctx, qid, why ? why : "cannot spool the message");
         free(why);
         end_message(c);
@@ -656,11 +512,14 @@ static sfsistat cb_eom(SMFICTX *ctx)
         msg_info("%s: all %zu recipients relayed: discarded from the MTA", qid, relayed);
         r = SMFIS_DISCARD;
     } else {
-        for (size_t k = 0; k < m->routing.ngroups; k++)
-            for (size_t i = 0; i < m->routing.groups[k].n; i++)
-                if (smfi_delrcpt(ctx, m->routing.groups[k].exact[i]) != MI_SUCCESS)
+        for (size_t k = 0; k < m->routing.ngroups; k++) {
+            const struct rcpt_group *g = &m->routing.groups[k];
+
+            for (size_t i = 0; i < g->n; i++)
+                if (smfi_delrcpt(ctx, g->exact[i]) != MI_SUCCESS)
                     msg_error("%s: could not remove recipient %s from the MTA's copy: it may be "
-                              "delivered twice", qid, m->routing.groups[k].exact[i]);
+                              "delivered twice", qid, g->exact[i]);
+        }
         msg_info("%s: %zu of %zu recipients relayed; the others stay with the MTA", qid, relayed,
                  m->nrcpts);
         r = SMFIS_CONTINUE;
@@ -698,8 +557,8 @@ static sfsistat cb_unknown(SMFICTX *ctx, const char *cmd)
 
 void milter_attach(struct store *st, struct spool *sp)
 {
-    g_store = st;
-    g_spool = sp;
+    g_dest.store = st;
+    g_dest.spool = sp;
 }
 
 int milter_init(const char *hostname, struct milter_snap *snap, char **err)
@@ -724,7 +583,7 @@ int milter_init(const char *hostname, struct milter_snap *snap, char **err)
     };
 
     snprintf(g_hostname, sizeof(g_hostname), "%s", hostname);
-    g_crash_point = getenv("BYOSMTPD_TEST_CRASH");
+    g_dest.crash_point = getenv(ENQUEUE_CRASH_ENV);
     milter_set_snap(snap);
     if (smfi_register(desc) == MI_FAILURE)
         return set_err(err, "libmilter refused to register the callbacks");
