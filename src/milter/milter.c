@@ -1,7 +1,8 @@
 /*
- * milter - the libmilter callbacks of byosmtpd: connect/MAIL decide who may relay, RCPT looks
- * up the route and the quota, DATA/header/body stream the message to a reception file, and
- * end of message writes one rewritten copy per target and commits them (doc/spool.md).
+ * milter - the libmilter callbacks of byosmtpd: connect/MAIL decide who may relay, RCPT maps
+ * the route and quota decision (rcpt_route.c) to a reply, DATA/header/body stream the message
+ * to a reception file, and end of message has enqueue.c write and commit one rewritten copy
+ * per target (doc/spool.md), then removes the relayed recipients from the MTA's envelope.
  *
  * Contexts: struct connctx lives from connect to close and holds the snapshot the connection
  * started with; struct msgctx lives from MAIL to eom/abort/close. Replies: a store or spool
@@ -14,7 +15,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,26 +23,19 @@
 
 #include <libmilter/mfapi.h>
 
+#include "milter/enqueue.h"
 #include "milter/milter.h"
-#include "util/msg.h"
+#include "milter/rcpt_route.h"
 #include "milter/rewrite.h"
+#include "milter/trusted.h"
 #include "spool/spool.h"
 #include "store/store.h"
-#include "store/target.h"
-#include "milter/trusted.h"
+#include "util/msg.h"
 
 struct milter_snap {
     atomic_int refs;
     struct byosmtp_conf *conf;
     struct trusted *trusted;
-};
-
-/* One target of the message and the recipients routed to it. */
-struct group {
-    struct target t;
-    char **exact; /* recipients as received at RCPT (for smfi_delrcpt) */
-    char **bare;  /* the same without <> (for the spool) */
-    size_t n;
 };
 
 struct msgctx {
@@ -51,8 +44,7 @@ struct msgctx {
     char *qid;         /* the MTA's {i}, once known */
     bool authenticated;
     size_t nrcpts;     /* recipients the MTA keeps for this message (relayed or not) */
-    struct group *groups;
-    size_t ngroups;
+    struct rcpt_routing routing; /* the relayed ones, per target */
     struct spool_msg *rcv;
     bool loop;
     bool failed;       /* a spool write failed: the message ends in TEMPFAIL */
@@ -65,11 +57,9 @@ struct connctx {
     struct msgctx *msg;
 };
 
-/* Set once in milter_init, before smfi_main starts any thread; read-only afterwards. */
-static struct store *g_store;
-static struct spool *g_spool;
+/* Set in milter_init and milter_attach, before smfi_main starts any thread; read-only after. */
 static char g_hostname[256];
-static const char *g_crash_point;
+static struct enqueue_dest g_dest = {.hostname = g_hostname};
 /* The snapshot for new connections: swapped under g_snap_lock. */
 static pthread_mutex_t g_snap_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct milter_snap *g_snap;
@@ -143,33 +133,6 @@ void milter_done(void)
     milter_set_snap(NULL);
 }
 
-/*
- * crash_here - test hook (BYOSMTPD_TEST_CRASH=NAME): die by SIGKILL at the named point of the
- * commit sequence, so the crash tests stop byosmtpd exactly there. Unset in production.
- */
-static void crash_here(const char *point)
-{
-    if (g_crash_point != NULL && strcmp(g_crash_point, point) == 0) {
-        msg_warn("test hook: killing byosmtpd at '%s'", point);
-        raise(SIGKILL);
-    }
-}
-
-/* strip_brackets - ADDR without one pair of <> and surrounding blanks, as a new string */
-static char *strip_brackets(const char *addr)
-{
-    size_t n;
-
-    while (*addr == ' ')
-        addr++;
-    n = strlen(addr);
-    while (n > 0 && addr[n - 1] == ' ')
-        n--;
-    if (n >= 2 && addr[0] == '<' && addr[n - 1] == '>')
-        return xstrndup(addr + 1, n - 2);
-    return xstrndup(addr, n);
-}
-
 /* qid_of - the MTA queue id for log lines, fetching {i} when not yet known */
 static const char *qid_of(SMFICTX *ctx, struct msgctx *m)
 {
@@ -190,18 +153,7 @@ static void msgctx_free(struct msgctx *m)
     free(m->sender);
     free(m->mail_params);
     free(m->qid);
-    for (size_t i = 0; i < m->ngroups; i++) {
-        struct group *g = &m->groups[i];
-
-        for (size_t k = 0; k < g->n; k++) {
-            free(g->exact[k]);
-            free(g->bare[k]);
-        }
-        free(g->exact);
-        free(g->bare);
-        target_free(&g->t);
-    }
-    free(m->groups);
+    rcpt_routing_free(&m->routing);
     spool_msg_discard(m->rcv);
     free(m);
 }
@@ -330,128 +282,64 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
     return SMFIS_CONTINUE;
 }
 
-/* group_for - the group of target NAME in M, created with T (moved in) when new */
-static struct group *group_for(struct msgctx *m, struct target *t)
+/* over_quota - log a recipient over its target's monthly quota and answer per quota.action */
+static sfsistat over_quota(SMFICTX *ctx, const struct byosmtp_conf *conf, struct msgctx *m,
+                           const char *qid, const char *month, const struct rcpt_decision *d)
 {
-    for (size_t i = 0; i < m->ngroups; i++)
-        if (strcmp(m->groups[i].t.name, t->name) == 0) {
-            target_free(t);
-            return &m->groups[i];
-        }
-    m->groups = xrealloc(m->groups, (m->ngroups + 1) * sizeof(*m->groups));
-    memset(&m->groups[m->ngroups], 0, sizeof(m->groups[0]));
-    m->groups[m->ngroups].t = *t;
-    memset(t, 0, sizeof(*t));
-    return &m->groups[m->ngroups++];
+    const char *action = conf->quota.action == QUOTA_REJECT     ? "rejected"
+                         : conf->quota.action == QUOTA_TEMPFAIL ? "deferred"
+                                                                : "left to the MTA";
+
+    msg_warn("%s: to=<%s>: target %s has used its monthly quota (%llu of %llu in %s): "
+             "%s (quota.action)", qid, d->bare, d->t.name, (unsigned long long)d->q.accepted,
+             (unsigned long long)d->t.monthly_quota, month, action);
+    if (conf->quota.action == QUOTA_REJECT) {
+        reply(ctx, "550", "5.7.1", "monthly relay quota exhausted");
+        return SMFIS_REJECT;
+    }
+    if (conf->quota.action == QUOTA_TEMPFAIL) {
+        reply(ctx, "451", "4.7.1", "monthly relay quota exhausted, try again later");
+        return SMFIS_TEMPFAIL;
+    }
+    m->nrcpts++; /* QUOTA_PASSTHROUGH */
+    return SMFIS_CONTINUE;
 }
 
 static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
 {
     struct connctx *c = conn_of(ctx);
     struct msgctx *m = c ? c->msg : NULL;
-    const struct byosmtp_conf *conf;
-    char *target = NULL, *rule = NULL, *err = NULL, *bare, month[8];
-    struct target t;
-    struct quota_record q;
-    struct group *g;
+    struct rcpt_decision d;
+    const struct rcpt_group *g;
     const char *qid, *rcpt = argv[0];
-    int rc;
+    char month[8];
+    sfsistat r = SMFIS_CONTINUE;
 
     if (m == NULL || rcpt == NULL)
         return SMFIS_CONTINUE;
-    conf = c->snap->conf;
     qid = qid_of(ctx, m);
-    if (has_line_break(rcpt, strlen(rcpt))) {
+    store_month((int64_t)time(NULL), month);
+    switch (rcpt_route(g_dest.store, rcpt, month, &m->routing, &d)) {
+    case ROUTE_NOT_OURS:
         m->nrcpts++;
-        return SMFIS_CONTINUE;
-    }
-    rc = store_route_lookup(g_store, rcpt, strlen(rcpt), &target, &rule, &err);
-    if (rc < 0) {
-        char *why = xasprintf("route lookup for %s: %s", rcpt, err);
-
-        free(err);
-        sfsistat r = tempfail(ctx, qid, why);
-
-        free(why);
-        return r;
-    }
-    if (rc == 0) {
-        m->nrcpts++;
-        return SMFIS_CONTINUE;
-    }
-    rc = store_target_get(g_store, target, &t, &err);
-    if (rc <= 0) {
-        char *why = rc < 0 ? xasprintf("target %s of %s: %s", target, rcpt, err)
-                           : xasprintf("route '%s' names target %s, which does not exist", rule,
-                                       target);
-
-        free(err);
-        free(target);
-        free(rule);
-        sfsistat r = tempfail(ctx, qid, why);
-
-        free(why);
-        return r;
-    }
-    free(rule);
-    free(target);
-    bare = strip_brackets(rcpt);
-    if (t.monthly_quota > 0) {
-        size_t pending = 0;
-
-        store_month((int64_t)time(NULL), month);
-        if (store_quota_get(g_store, t.name, month, &q, &err) < 0) {
-            char *why = xasprintf("quota of target %s: %s", t.name, err);
-
-            free(err);
-            free(bare);
-            target_free(&t);
-            sfsistat r = tempfail(ctx, qid, why);
-
-            free(why);
-            return r;
+        break;
+    case ROUTE_ERROR:
+        r = tempfail(ctx, qid, d.why);
+        break;
+    case ROUTE_OVER_QUOTA:
+        r = over_quota(ctx, c->snap->conf, m, qid, month, &d);
+        break;
+    case ROUTE_ROUTED:
+        /* NULL: the same recipient twice: one copy, one count, and it is already removed. */
+        g = rcpt_routing_add(&m->routing, rcpt, &d);
+        if (g != NULL) {
+            m->nrcpts++;
+            msg_debug("%s: to=<%s>: routed to target %s", qid, g->bare[g->n - 1], g->t.name);
         }
-        for (size_t i = 0; i < m->ngroups; i++)
-            if (strcmp(m->groups[i].t.name, t.name) == 0)
-                pending = m->groups[i].n;
-        if (q.accepted + pending + 1 > t.monthly_quota) {
-            const char *action = conf->quota.action == QUOTA_REJECT     ? "rejected"
-                                 : conf->quota.action == QUOTA_TEMPFAIL ? "deferred"
-                                                                        : "left to the MTA";
-
-            msg_warn("%s: to=<%s>: target %s has used its monthly quota (%llu of %llu in %s): "
-                     "%s (quota.action)", qid, bare, t.name, (unsigned long long)q.accepted,
-                     (unsigned long long)t.monthly_quota, month, action);
-            free(bare);
-            target_free(&t);
-            switch (conf->quota.action) {
-            case QUOTA_REJECT:
-                reply(ctx, "550", "5.7.1", "monthly relay quota exhausted");
-                return SMFIS_REJECT;
-            case QUOTA_TEMPFAIL:
-                reply(ctx, "451", "4.7.1", "monthly relay quota exhausted, try again later");
-                return SMFIS_TEMPFAIL;
-            case QUOTA_PASSTHROUGH:
-                m->nrcpts++;
-                return SMFIS_CONTINUE;
-            }
-        }
+        break;
     }
-    g = group_for(m, &t);
-    for (size_t i = 0; i < g->n; i++)
-        if (strcmp(g->bare[i], bare) == 0) {
-            /* The same recipient twice: one copy, one count, and it is already removed. */
-            free(bare);
-            return SMFIS_CONTINUE;
-        }
-    g->exact = xrealloc(g->exact, (g->n + 1) * sizeof(*g->exact));
-    g->bare = xrealloc(g->bare, (g->n + 1) * sizeof(*g->bare));
-    g->exact[g->n] = xstrdup(rcpt);
-    g->bare[g->n] = bare;
-    g->n++;
-    m->nrcpts++;
-    msg_debug("%s: to=<%s>: routed to target %s", qid, bare, g->t.name);
-    return SMFIS_CONTINUE;
+    rcpt_decision_free(&d);
+    return r;
 }
 
 /* start_reception - open the reception file once the message is known to be ours */
@@ -461,7 +349,7 @@ static int start_reception(SMFICTX *ctx, struct msgctx *m)
 
     if (m->rcv != NULL)
         return 0;
-    if (spool_msg_begin(g_spool, &m->rcv, &err) < 0) {
+    if (spool_msg_begin(g_dest.spool, &m->rcv, &err) < 0) {
         msg_error("%s: %s", qid_of(ctx, m), err);
         free(err);
         return -1;
@@ -476,7 +364,7 @@ static sfsistat cb_data(SMFICTX *ctx)
 
     if (m == NULL)
         return SMFIS_CONTINUE;
-    if (m->ngroups == 0) {
+    if (m->routing.ngroups == 0) {
         end_message(c);
         return SMFIS_ACCEPT; /* no routed recipient: not ours, untouched */
     }
@@ -496,7 +384,7 @@ static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
 
     if (m == NULL)
         return SMFIS_CONTINUE;
-    if (m->ngroups == 0) {
+    if (m->routing.ngroups == 0) {
         end_message(c);
         return SMFIS_ACCEPT;
     }
@@ -548,7 +436,7 @@ static sfsistat cb_eoh(SMFICTX *ctx)
         end_message(c);
         return SMFIS_ACCEPT;
     }
-    if (m->ngroups == 0) {
+    if (m->routing.ngroups == 0) {
         end_message(c);
         return SMFIS_ACCEPT;
     }
@@ -563,7 +451,7 @@ static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
     struct msgctx *m = c ? c->msg : NULL;
     char *err = NULL;
 
-    if (m == NULL || m->ngroups == 0)
+    if (m == NULL || m->routing.ngroups == 0)
         return SMFIS_CONTINUE;
     if (start_reception(ctx, m) < 0)
         return tempfail(ctx, qid_of(ctx, m), "cannot create the reception file in the spool");
@@ -578,148 +466,18 @@ static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
     return SMFIS_CONTINUE;
 }
 
-/* A copy being committed. */
-struct pending {
-    struct spool_copy_w *w;
-    struct queue_record rec;
-};
-
-/*
- * commit_message - write every target's copy, then commit (doc/spool.md, "Commit"). On success
- * the copies are in queue/ with their store records and quota counts; on failure nothing of
- * this message is left in the queue, and *why says what failed.
- */
-static int commit_message(SMFICTX *ctx, struct connctx *c, struct msgctx *m, char **why)
+/* commit - hand the message to enqueue_commit (doc/spool.md, "Commit"); 0 or -1 with *why */
+static int commit(struct connctx *c, struct msgctx *m, char **why)
 {
-    const struct byosmtp_conf *conf = c->snap->conf;
-    const char *qid = qid_of(ctx, m);
-    struct pending *p = xcalloc(m->ngroups, sizeof(*p));
-    const char **names = NULL, **values = NULL;
-    struct rewrite_header *hdrs = NULL;
-    char *block = NULL, *err = NULL, *sender = strip_brackets(m->sender);
-    size_t nh = 0;
-    time_t now = time(NULL);
-    int rc = -1;
-    bool committed = false;
+    char *sender = rcpt_bare(m->sender);
+    struct enqueue_envelope env = {
+        .sender = sender,
+        .mail_params = m->mail_params,
+        .mta_queue_id = m->qid,
+        .arrival = time(NULL),
+    };
+    int rc = enqueue_commit(&g_dest, c->snap->conf, m->rcv, &env, &m->routing, NULL, why);
 
-    if (spool_msg_headers(m->rcv, &block, &names, &values, &nh, why) < 0)
-        goto out;
-    hdrs = xcalloc(nh ? nh : 1, sizeof(*hdrs));
-    for (size_t i = 0; i < nh; i++) {
-        hdrs[i].name = names[i];
-        hdrs[i].value = values[i];
-    }
-    for (size_t k = 0; k < m->ngroups; k++) {
-        struct group *g = &m->groups[k];
-        struct buf out;
-        struct rewrite_params rp = {
-            .from_address = g->t.from_address,
-            .from_name = g->t.from_name,
-            .reply_to = g->t.reply_to,
-            .original_from_header = conf->rewrite.original_from_header,
-            .reply_to_original = conf->rewrite.reply_to_original,
-            .hostname = g_hostname,
-            .mta_queue_id = m->qid,
-            .now = now,
-        };
-        struct spool_envelope env = {
-            .target = g->t.name,
-            .mta_queue_id = m->qid ? m->qid : "",
-            .arrival = (int64_t)now,
-            .sender = sender,
-            .envelope_from = conf->rewrite.envelope_from == ENVFROM_TARGET ? g->t.from_address
-                                                                           : sender,
-            .mail_params = m->mail_params,
-            .rcpts = g->bare,
-            .nrcpts = g->n,
-        };
-
-        if (spool_copy_new(g_spool, &p[k].w, why) < 0)
-            goto out;
-        rp.spool_id = spool_copy_id(p[k].w);
-        buf_init(&out);
-        if (rewrite_headers(&rp, hdrs, nh, &out, &err) < 0) {
-            *why = xasprintf("rewriting the header for target %s: %s", g->t.name, err);
-            free(err);
-            buf_free(&out);
-            goto out;
-        }
-        if (spool_copy_write(p[k].w, &env, out.data, out.len, m->rcv, why) < 0) {
-            buf_free(&out);
-            goto out;
-        }
-        buf_free(&out);
-        p[k].rec.id = (char *)spool_copy_id(p[k].w);
-        p[k].rec.target = g->t.name;
-        p[k].rec.nrcpts = (uint32_t)g->n;
-        p[k].rec.arrival = (int64_t)now;
-        p[k].rec.mta_queue_id = m->qid ? m->qid : "";
-        store_month((int64_t)now, p[k].rec.month);
-    }
-    crash_here("written");
-    /* The copies' names in incoming/ must be durable before the record points at them. */
-    if (spool_sync_incoming(g_spool, why) < 0)
-        goto out;
-    crash_here("fsync");
-    {
-        struct queue_record *recs = xcalloc(m->ngroups, sizeof(*recs));
-
-        for (size_t k = 0; k < m->ngroups; k++)
-            recs[k] = p[k].rec;
-        rc = store_queue_commit(g_store, recs, m->ngroups, why);
-        if (rc == 0) {
-            committed = true;
-            crash_here("commit");
-            for (size_t k = 0; k < m->ngroups && rc == 0; k++)
-                rc = spool_copy_publish(p[k].w, why);
-            if (rc < 0) {
-                /* Rare (the files were just made on this filesystem): take the commit back. */
-                if (store_queue_rollback(g_store, recs, m->ngroups, &err) < 0) {
-                    msg_error("%s: could not take back the store records after a spool failure: "
-                              "%s; recovery will queue these copies at the next start, and the "
-                              "MTA will retry too: a duplicate is possible", qid, err);
-                    free(err);
-                    err = NULL;
-                    committed = true;
-                } else {
-                    committed = false;
-                }
-            }
-        }
-        free(recs);
-        if (rc < 0) {
-            if (committed) {
-                /* The records stay; leave the files for recovery to roll forward. */
-                for (size_t k = 0; k < m->ngroups; k++) {
-                    spool_copy_release(p[k].w);
-                    p[k].w = NULL;
-                }
-            }
-            goto out;
-        }
-    }
-    if (spool_sync_queue(g_spool, &err) < 0) {
-        /* Committed already; a crash now is rolled forward from incoming/ by recovery. */
-        msg_warn("%s: %s", qid, err);
-        free(err);
-        err = NULL;
-    }
-    crash_here("publish");
-    for (size_t k = 0; k < m->ngroups; k++) {
-        msg_info("%s: spooled id=%s target=%s rcpts=%zu from=<%s>", qid, p[k].rec.id,
-                 m->groups[k].t.name, m->groups[k].n, sender);
-        spool_copy_release(p[k].w);
-        p[k].w = NULL;
-    }
-    rc = 0;
-out:
-    for (size_t k = 0; k < m->ngroups; k++)
-        spool_copy_abandon(p[k].w); /* NULL once released: kept */
-    free(p);
-    free(hdrs);
-    free(names);
-    free(values);
-    free(block);
     free(sender);
     return rc;
 }
@@ -730,10 +488,10 @@ static sfsistat cb_eom(SMFICTX *ctx)
     struct msgctx *m = c ? c->msg : NULL;
     char *why = NULL;
     const char *qid;
-    size_t relayed = 0;
+    size_t relayed;
     sfsistat r;
 
-    if (m == NULL || m->ngroups == 0) {
+    if (m == NULL || m->routing.ngroups == 0) {
         end_message(c);
         return SMFIS_CONTINUE;
     }
@@ -742,24 +500,26 @@ static sfsistat cb_eom(SMFICTX *ctx)
         end_message(c);
         return tempfail(ctx, qid, "cannot create the reception file in the spool");
     }
-    if (commit_message(ctx, c, m, &why) < 0) {
+    if (commit(c, m, &why) < 0) {
         r = tempfail(ctx, qid, why ? why : "cannot spool the message");
         free(why);
         end_message(c);
         return r;
     }
-    for (size_t k = 0; k < m->ngroups; k++)
-        relayed += m->groups[k].n;
+    relayed = rcpt_routing_count(&m->routing);
     if (relayed >= m->nrcpts) {
         /* No recipient remains for the MTA: removing them all would leave it an empty envelope. */
         msg_info("%s: all %zu recipients relayed: discarded from the MTA", qid, relayed);
         r = SMFIS_DISCARD;
     } else {
-        for (size_t k = 0; k < m->ngroups; k++)
-            for (size_t i = 0; i < m->groups[k].n; i++)
-                if (smfi_delrcpt(ctx, m->groups[k].exact[i]) != MI_SUCCESS)
+        for (size_t k = 0; k < m->routing.ngroups; k++) {
+            const struct rcpt_group *g = &m->routing.groups[k];
+
+            for (size_t i = 0; i < g->n; i++)
+                if (smfi_delrcpt(ctx, g->exact[i]) != MI_SUCCESS)
                     msg_error("%s: could not remove recipient %s from the MTA's copy: it may be "
-                              "delivered twice", qid, m->groups[k].exact[i]);
+                              "delivered twice", qid, g->exact[i]);
+        }
         msg_info("%s: %zu of %zu recipients relayed; the others stay with the MTA", qid, relayed,
                  m->nrcpts);
         r = SMFIS_CONTINUE;
@@ -797,8 +557,8 @@ static sfsistat cb_unknown(SMFICTX *ctx, const char *cmd)
 
 void milter_attach(struct store *st, struct spool *sp)
 {
-    g_store = st;
-    g_spool = sp;
+    g_dest.store = st;
+    g_dest.spool = sp;
 }
 
 int milter_init(const char *hostname, struct milter_snap *snap, char **err)
@@ -823,7 +583,7 @@ int milter_init(const char *hostname, struct milter_snap *snap, char **err)
     };
 
     snprintf(g_hostname, sizeof(g_hostname), "%s", hostname);
-    g_crash_point = getenv("BYOSMTPD_TEST_CRASH");
+    g_dest.crash_point = getenv(ENQUEUE_CRASH_ENV);
     milter_set_snap(snap);
     if (smfi_register(desc) == MI_FAILURE)
         return set_err(err, "libmilter refused to register the callbacks");

@@ -2,10 +2,11 @@
  * milter - the libmilter callbacks of byosmtpd (DESIGN.md §6): who may relay, the route and
  * quota decision at RCPT, streaming the message to the spool, and the commit at end of message.
  *
- * The callbacks hold no policy of their own: trust is trusted.c, routes and quota records are
- * the store, rewriting is rewrite.c, durability is spool.c. Each connection has a struct
- * connctx (with the configuration snapshot it started with) and each message a struct msgctx,
- * freed at eom, abort and close.
+ * The callbacks hold no policy of their own: trust is trusted.c, the route and quota decision
+ * at RCPT is rcpt_route.c, the commit at end of message (rewriting, spool, store, crash points)
+ * is enqueue.c; the callbacks translate libmilter calls and map results to replies. Each
+ * connection has a struct connctx (with the configuration snapshot it started with) and each
+ * message a struct msgctx, freed at eom, abort and close.
  * Thread-safety: libmilter runs one thread per connection. Shared state is only the store and
  * spool handles (thread-safe), the current snapshot pointer (swapped under a mutex, reference
  * counted) and an atomic count of open connections.

@@ -1,0 +1,167 @@
+/*
+ * rcpt_route - one recipient's route and quota decision, and a message's recipients grouped by
+ * target. The store is the only source: a route lookup, the target's record and, for a target
+ * with a monthly quota, its quota record of the month (each a short read transaction).
+ * Thread-safety: see rcpt_route.h.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "milter/rcpt_route.h"
+#include "util/util.h"
+
+/* rcpt_bare - ADDR without one pair of <> and surrounding blanks, as a new string */
+char *rcpt_bare(const char *addr)
+{
+    size_t n;
+
+    while (*addr == ' ')
+        addr++;
+    n = strlen(addr);
+    while (n > 0 && addr[n - 1] == ' ')
+        n--;
+    if (n >= 2 && addr[0] == '<' && addr[n - 1] == '>')
+        return xstrndup(addr + 1, n - 2);
+    return xstrndup(addr, n);
+}
+
+/* pending - the recipients SO_FAR holds for target NAME */
+static size_t pending(const struct rcpt_routing *so_far, const char *name)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < so_far->ngroups; i++)
+        if (strcmp(so_far->groups[i].t.name, name) == 0)
+            n = so_far->groups[i].n;
+    return n;
+}
+
+/* find_target - the target a route names for RCPT: 1 and out->t, 0 no route, -1 out->why */
+static int find_target(struct store *st, const char *rcpt, struct rcpt_decision *out)
+{
+    char *target = NULL, *rule = NULL, *err = NULL;
+    int rc;
+
+    rc = store_route_lookup(st, rcpt, strlen(rcpt), &target, &rule, &err);
+    if (rc < 0) {
+        out->why = xasprintf("route lookup for %s: %s", rcpt, err);
+        free(err);
+        return -1;
+    }
+    if (rc == 0)
+        return 0;
+    rc = store_target_get(st, target, &out->t, &err);
+    if (rc < 0)
+        out->why = xasprintf("target %s of %s: %s", target, rcpt, err);
+    else if (rc == 0)
+        out->why = xasprintf("route '%s' names target %s, which does not exist", rule, target);
+    free(err);
+    free(target);
+    free(rule);
+    return rc > 0 ? 1 : -1;
+}
+
+/* rcpt_route - route lookup, target record, then the month's quota record when it has a quota */
+enum rcpt_verdict rcpt_route(struct store *st, const char *rcpt, const char *month,
+                             const struct rcpt_routing *so_far, struct rcpt_decision *out)
+{
+    char *err = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (has_line_break(rcpt, strlen(rcpt)))
+        return ROUTE_NOT_OURS;
+    rc = find_target(st, rcpt, out);
+    if (rc <= 0)
+        return rc < 0 ? ROUTE_ERROR : ROUTE_NOT_OURS;
+    out->bare = rcpt_bare(rcpt);
+    if (out->t.monthly_quota == 0)
+        return ROUTE_ROUTED;
+    if (store_quota_get(st, out->t.name, month, &out->q, &err) < 0) {
+        out->why = xasprintf("quota of target %s: %s", out->t.name, err);
+        free(err);
+        return ROUTE_ERROR;
+    }
+    if (out->q.accepted + pending(so_far, out->t.name) + 1 > out->t.monthly_quota)
+        return ROUTE_OVER_QUOTA;
+    return ROUTE_ROUTED;
+}
+
+/* rcpt_decision_free - free what D holds and zero it */
+void rcpt_decision_free(struct rcpt_decision *d)
+{
+    target_free(&d->t);
+    free(d->bare);
+    free(d->why);
+    memset(d, 0, sizeof(*d));
+}
+
+/* group_for - the group of D's target in R, created (the target moved in) when new */
+static struct rcpt_group *group_for(struct rcpt_routing *r, struct rcpt_decision *d)
+{
+    struct rcpt_group *g;
+
+    for (size_t i = 0; i < r->ngroups; i++)
+        if (strcmp(r->groups[i].t.name, d->t.name) == 0) {
+            target_free(&d->t);
+            return &r->groups[i];
+        }
+    r->groups = xrealloc(r->groups, (r->ngroups + 1) * sizeof(*r->groups));
+    g = &r->groups[r->ngroups++];
+    memset(g, 0, sizeof(*g));
+    g->t = d->t;
+    memset(&d->t, 0, sizeof(d->t));
+    return g;
+}
+
+/* rcpt_routing_add - add D's recipient to its target's group unless it is there already */
+const struct rcpt_group *rcpt_routing_add(struct rcpt_routing *r, const char *exact,
+                                          struct rcpt_decision *d)
+{
+    struct rcpt_group *g = group_for(r, d);
+
+    for (size_t i = 0; i < g->n; i++)
+        if (strcmp(g->bare[i], d->bare) == 0) {
+            free(d->bare);
+            d->bare = NULL;
+            return NULL;
+        }
+    g->exact = xrealloc(g->exact, (g->n + 1) * sizeof(*g->exact));
+    g->bare = xrealloc(g->bare, (g->n + 1) * sizeof(*g->bare));
+    g->exact[g->n] = xstrdup(exact);
+    g->bare[g->n] = d->bare;
+    d->bare = NULL;
+    g->n++;
+    return g;
+}
+
+/* rcpt_routing_count - the recipients of every group */
+size_t rcpt_routing_count(const struct rcpt_routing *r)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->ngroups; i++)
+        n += r->groups[i].n;
+    return n;
+}
+
+/* rcpt_routing_free - free the groups and leave R empty */
+void rcpt_routing_free(struct rcpt_routing *r)
+{
+    for (size_t i = 0; i < r->ngroups; i++) {
+        struct rcpt_group *g = &r->groups[i];
+
+        for (size_t k = 0; k < g->n; k++) {
+            free(g->exact[k]);
+            free(g->bare[k]);
+        }
+        free(g->exact);
+        free(g->bare);
+        target_free(&g->t);
+    }
+    free(r->groups);
+    r->groups = NULL;
+    r->ngroups = 0;
+}
