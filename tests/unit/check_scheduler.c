@@ -58,7 +58,7 @@ START_TEST(test_connection_limit)
     double wake;
 
     for (int i = 0; i < 5; i++) {
-        char id[8];
+        char id[16];
 
         snprintf(id, sizeof(id), "X%d", i);
         sched_add(s, id, "x", 0);
