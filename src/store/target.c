@@ -1,11 +1,11 @@
 /*
- * target - the target record and its routes: validation (DESIGN.md 4), route keys,
- * targets.conf parsing and printing (libconfig), and the store's record encoding.
+ * target - the target record: validation (DESIGN.md 4), targets.conf parsing and printing
+ * (libconfig), and the store's record encoding. Route keys are in target_route.c.
  *
- * Owns struct target, struct route and struct target_set. The password is only ever the
- * "enc:v1:..." string; no message built here contains it, in any form. Values quoted in
- * messages pass through shown(), so a control character in the input never reaches a terminal
- * or a log line. Pure functions on caller-owned data: thread-safe.
+ * Owns struct target and struct target_set. The password is only ever the "enc:v1:..." string;
+ * no message built here contains it, in any form. Values quoted in messages pass through
+ * target_shown(), so a control character in the input never reaches a terminal or a log line.
+ * Pure functions on caller-owned data: thread-safe.
  */
 #include "config.h"
 
@@ -18,7 +18,7 @@
 #include <strings.h>
 
 #include "util/addr.h"
-#include "store/target.h"
+#include "store/target_int.h"
 
 #define HEADER_TEXT_MAX 998 /* RFC 5322 2.1.1: a line is at most 998 characters */
 #define RATE_MAX 1000000
@@ -83,8 +83,8 @@ static char *buf_take(struct buf *b)
     return p;
 }
 
-/* shown - a copy of S that is safe to put in a message: controls escaped, at most ~100 bytes */
-static char *shown(const char *s)
+/* target_shown - a copy of S that is safe to put in a message: controls escaped, ~100 bytes */
+char *target_shown(const char *s)
 {
     struct buf b;
     size_t i;
@@ -173,7 +173,7 @@ int valid_target_name(const char *name, char **err)
         strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._-") == n && strcmp(name, ".") != 0 &&
         strcmp(name, "..") != 0)
         return 0;
-    v = shown(name);
+    v = target_shown(name);
     set_err(err,
             "'%s' is not a valid target name: use [a-z0-9._-]{1,64} (lower-case letters, "
             "digits, '.', '_' and '-'; not '.' or '..')",
@@ -190,7 +190,7 @@ int valid_host(const char *host, char **err)
 
     if (addr_check_host(host, &why) == 0)
         return 0;
-    v = shown(host);
+    v = target_shown(host);
     set_err(err, "'%s' is not a valid host: %s", v, why);
     free(v);
     free(why);
@@ -205,7 +205,7 @@ int valid_address(const char *addr, char **err)
 
     if (addr_check_mailbox(addr, &why) == 0)
         return 0;
-    v = shown(addr);
+    v = target_shown(addr);
     set_err(err, "'%s' is not a valid address: %s", v, why);
     free(v);
     free(why);
@@ -244,7 +244,7 @@ int valid_rate(const char *rate, char **err)
         if (v >= 1 && v <= RATE_MAX)
             return 0;
     }
-    s = shown(rate);
+    s = target_shown(rate);
     set_err(err,
             "'%s' is not a valid rate: write N/s (per second) or N/m (per minute) with N "
             "from 1 to %d, e.g. \"14/s\"",
@@ -384,174 +384,6 @@ int target_validate(const struct target *t, char **err)
         if (check_field(t, f, err) < 0)
             return -1;
     return 0;
-}
-
-/* ---- routes ---- */
-
-/* lower_ascii - lower-case the ASCII letters of N bytes in place (UTF-8 bytes left as written) */
-static void lower_ascii(char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] >= 'A' && s[i] <= 'Z')
-            s[i] = (char)(s[i] - 'A' + 'a');
-}
-
-/* route_err - "route match 'M': WHY" */
-static char *route_err(char **err, const char *match, const char *why)
-{
-    char *v = shown(match);
-
-    set_err(err, "route match '%s': %s", v, why);
-    free(v);
-    return NULL;
-}
-
-/* route_normalise - check a route match and give its stored key */
-char *route_normalise(const char *match, char **err)
-{
-    const char *at = strrchr(match, '@');
-    char *why = NULL;
-    char *out;
-    size_t n = strlen(match);
-
-    if (strcmp(match, "*") == 0)
-        return xstrdup("*");
-
-    if (match[0] == '.' || (at != NULL && at == match)) {
-        /* ".example.com" (subdomains) or "@example.com" (the domain); no literal after '.' */
-        const char *dom = match + 1;
-
-        if (match[0] == '.' && dom[0] == '[') {
-            route_err(err, match, "an address literal has no subdomains; write @[...] instead");
-            return NULL;
-        }
-        if (addr_check_domain(dom, strlen(dom), &why) < 0) {
-            route_err(err, match, why);
-            free(why);
-            return NULL;
-        }
-        out = xstrdup(match);
-        lower_ascii(out + 1, n - 1);
-        return out;
-    }
-
-    if (at == NULL || strncmp(match, "*@", 2) == 0 || strncmp(match, "*.", 2) == 0) {
-        char *v = shown(match);
-        const char *hint = "";
-
-        if (strncmp(match, "*@", 2) == 0)
-            hint = " (a whole domain is written @example.com)";
-        else if (strncmp(match, "*.", 2) == 0)
-            hint = " (every subdomain is written .example.com)";
-        else if (n > 0)
-            hint = " (a whole domain is written @example.com, its subdomains .example.com)";
-        set_err(err, "'%s': route match must be user@domain, @domain, .domain or *%s", v, hint);
-        free(v);
-        return NULL;
-    }
-
-    if (addr_check_mailbox(match, &why) < 0) {
-        route_err(err, match, why);
-        free(why);
-        return NULL;
-    }
-    out = xstrdup(match);
-    lower_ascii(out + (at - match) + 1, n - (size_t)(at - match) - 1);
-    return out;
-}
-
-/* keys_push - append a new key of N bytes (plus an optional suffix) to the candidate list */
-static void keys_push(char ***keys, size_t *n, size_t *cap, const char *p, size_t len,
-                      const char *suffix)
-{
-    size_t slen = suffix != NULL ? strlen(suffix) : 0;
-    char *k = xmalloc(len + slen + 1);
-
-    if (*n == *cap) {
-        *cap = *cap * 2 + 4;
-        *keys = xrealloc(*keys, *cap * sizeof(**keys));
-    }
-    memcpy(k, p, len);
-    if (slen > 0)
-        memcpy(k + len, suffix, slen);
-    k[len + slen] = '\0';
-    (*keys)[(*n)++] = k;
-}
-
-/* route_candidates - the lookup keys for a recipient, most specific first */
-int route_candidates(const char *rcpt, size_t len, char ***keys, size_t *n)
-{
-    size_t cap = 0, at = len, llen, dlen;
-    char *dom;
-    const char *plus;
-
-    *keys = NULL;
-    *n = 0;
-    if (len >= 2 && rcpt[0] == '<' && rcpt[len - 1] == '>') {
-        rcpt++;
-        len -= 2;
-    }
-    if (len == 0 || memchr(rcpt, '\0', len) != NULL)
-        return 0;
-
-    for (size_t i = len; i > 0; i--)
-        if (rcpt[i - 1] == '@') {
-            at = i - 1;
-            break;
-        }
-    dlen = at < len ? len - at - 1 : 0;
-    if (dlen > 0 && rcpt[len - 1] == '.')
-        dlen--; /* "user@example.com." names the same domain */
-    if (dlen == 0) {
-        keys_push(keys, n, &cap, "*", 1, NULL);
-        return 0;
-    }
-
-    /* "@domain", lower-cased once; every key below is built from it */
-    llen = at;
-    dom = xmalloc(dlen + 2);
-    dom[0] = '@';
-    memcpy(dom + 1, rcpt + at + 1, dlen);
-    dom[dlen + 1] = '\0';
-    lower_ascii(dom + 1, dlen);
-
-    if (llen > 0) {
-        keys_push(keys, n, &cap, rcpt, llen, dom);
-        /* user+detail: split at the first '+'; a quoted local part is kept whole */
-        plus = memchr(rcpt, '+', llen);
-        if (rcpt[0] != '"' && plus != NULL && plus > rcpt)
-            keys_push(keys, n, &cap, rcpt, (size_t)(plus - rcpt), dom);
-    }
-    keys_push(keys, n, &cap, dom, dlen + 1, NULL);
-    if (dom[1] != '[') {
-        /* parents, most specific first; ".com" also when the domain is "example.com" */
-        for (size_t i = 2; i < dlen; i++)
-            if (dom[i] == '.')
-                keys_push(keys, n, &cap, dom + i, dlen + 1 - i, NULL);
-    }
-    keys_push(keys, n, &cap, "*", 1, NULL);
-    free(dom);
-    return 0;
-}
-
-/* route_candidates_free - free the keys of route_candidates() */
-void route_candidates_free(char **keys, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(keys[i]);
-    free(keys);
-}
-
-/* route_rule_name - name the rule a key stands for, for "route test" */
-const char *route_rule_name(const char *key)
-{
-    if (strcmp(key, "*") == 0)
-        return "catch-all";
-    if (key[0] == '@')
-        return "domain";
-    if (key[0] == '.')
-        return "subdomains";
-    return "address";
 }
 
 /* ---- targets.conf ---- */
@@ -712,7 +544,7 @@ static int read_value(struct parse *p, const config_setting_t *s, enum field f, 
         k = f == F_SECURITY ? smtp_security_parse(config_setting_get_string(s))
                             : smtp_auth_parse(config_setting_get_string(s));
         if (k < 0) {
-            val = shown(config_setting_get_string(s));
+            val = target_shown(config_setting_get_string(s));
             if (f == F_SECURITY)
                 perr(p, s, "security: unknown mode '%s' (allowed: starttls, tls, none)", val);
             else
@@ -883,7 +715,7 @@ static int parse_route(struct parse *p, const config_setting_t *g)
         return perr_from(p, sm);
     for (size_t i = 0; i < p->set->nroutes; i++)
         if (strcmp(p->set->routes[i].match, r.match) == 0) {
-            v = shown(r.match);
+            v = target_shown(r.match);
             perr(p, sm, "duplicate route '%s' (first defined at line %d)", v,
                  p->set->routes[i].line);
             free(v);
@@ -891,9 +723,9 @@ static int parse_route(struct parse *p, const config_setting_t *g)
             return -1;
         }
     if (target_set_find(p->set, config_setting_get_string(st)) == NULL) {
-        char *m = shown(r.match);
+        char *m = target_shown(r.match);
 
-        v = shown(config_setting_get_string(st));
+        v = target_shown(config_setting_get_string(st));
         perr(p, st, "route '%s' names target '%s', which is not defined in this file", m, v);
         free(m);
         free(v);
@@ -1279,7 +1111,7 @@ static bool decode_field(struct target *t, enum field f, const char *value)
 int target_decode(const char *name, const char *rec, size_t len, struct target *t, char **err)
 {
     bool seen[F_COUNT] = {false};
-    char *shown_name = shown(name);
+    char *shown_name = target_shown(name);
     char *why = NULL;
     size_t pos = 0;
     int lineno = 0;
@@ -1323,7 +1155,7 @@ int target_decode(const char *name, const char *rec, size_t len, struct target *
             if ((size_t)(nl - eq - 1) != strlen(RECORD_VERSION) ||
                 strncmp(eq + 1, RECORD_VERSION, strlen(RECORD_VERSION)) != 0) {
                 char *ver = xstrndup(eq + 1, (size_t)(nl - eq - 1));
-                char *sv = shown(ver);
+                char *sv = target_shown(ver);
 
                 set_err(err,
                         "store record for target '%s' has version '%s', which this "
@@ -1339,7 +1171,7 @@ int target_decode(const char *name, const char *rec, size_t len, struct target *
         }
         f = field_lookup(key);
         if (f < 0 || f == F_PASSWORD_FILE || seen[f]) {
-            char *sk = shown(key);
+            char *sk = target_shown(key);
 
             why = xasprintf(f < 0 || f == F_PASSWORD_FILE ? "unknown field '%s'"
                                                           : "field '%s' appears twice",
