@@ -289,8 +289,8 @@ static void print_time(FILE *fp, int64_t t)
     fputs(buf, fp);
 }
 
-/* target_show - every field, "(set)" for the password, the routes and the last verification */
-static int target_show(struct ctl *ctl, const char *name)
+/* show_target - every field, "(set)" for the password, the routes and the last verification */
+static int show_target(struct ctl *ctl, const char *name)
 {
     struct store *st = ctl_store(ctl, STORE_READ);
     struct target_set all;
@@ -303,13 +303,7 @@ static int target_show(struct ctl *ctl, const char *name)
         return CTL_ERROR;
     if (ctl_target_get(st, name, &t) != CTL_OK)
         return CTL_ERROR;
-    printf("name = %s\nhost = %s\nport = %d\nsecurity = %s\nusername = %s\npassword = (set)\n"
-           "auth = %s\nfrom_address = %s\nfrom_name = %s\nreply_to = %s\nmonthly_quota = %llu\n"
-           "rate = %s\nmax_connections = %d\nverify_to = %s\ntls_verify = %s\n",
-           t.name, t.host, t.port, smtp_security_name(t.security), t.username,
-           smtp_auth_name(t.auth), t.from_address, t.from_name, t.reply_to,
-           (unsigned long long)t.monthly_quota, t.rate, t.max_connections, t.verify_to,
-           t.tls_verify ? "true" : "false");
+    target_show(&t, stdout);
     target_free(&t);
     if (store_get_all(st, &all, &err) < 0)
         return ctl_fail(err);
@@ -382,7 +376,7 @@ int ctl_cmd_target(struct ctl *ctl, int argc, char **argv)
     if (strcmp(argv[1], "show") == 0) {
         if (argc != 3)
             return ctl_usage("byosmtpctl target show NAME");
-        return target_show(ctl, argv[2]);
+        return show_target(ctl, argv[2]);
     }
     if (strcmp(argv[1], "list") == 0) {
         if (argc != 2)
