@@ -479,35 +479,19 @@ const struct target *target_set_find(const struct target_set *set, const char *n
 /* print_string - a libconfig string literal, escaped as libconfig's own writer does */
 static void print_string(FILE *fp, const char *s)
 {
+    static const char special[] = "\\\"\n\r\t\f", letter[] = "\\\"nrtf";
+
     fputc('"', fp);
     for (; *s != '\0'; s++) {
         unsigned char c = (unsigned char)*s;
+        const char *sp = strchr(special, c);
 
-        switch (c) {
-        case '\\':
-            fputs("\\\\", fp);
-            break;
-        case '"':
-            fputs("\\\"", fp);
-            break;
-        case '\n':
-            fputs("\\n", fp);
-            break;
-        case '\r':
-            fputs("\\r", fp);
-            break;
-        case '\t':
-            fputs("\\t", fp);
-            break;
-        case '\f':
-            fputs("\\f", fp);
-            break;
-        default:
-            if (c < 0x20 || c == 0x7f)
-                fprintf(fp, "\\x%02x", c);
-            else
-                fputc(c, fp);
-        }
+        if (sp != NULL)
+            fprintf(fp, "\\%c", letter[sp - special]);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(fp, "\\x%02x", c);
+        else
+            fputc(c, fp);
     }
     fputc('"', fp);
 }
@@ -526,24 +510,14 @@ static void print_field(FILE *fp, const struct target *t, const struct target_fi
     char buf[TARGET_TEXT_MAX];
     const char *v = target_field_text(t, f, buf);
 
-    switch (f->type) {
-    case TT_INT:
-    case TT_UINT64:
+    if (f->type == TT_INT || f->type == TT_UINT64)
         /* libconfig needs the L suffix above 2^31-1, or it wraps the number */
         fprintf(fp, "    %s = %s%s;\n", f->key, v,
                 f->type == TT_UINT64 && target_field_u64(t, f) > INT_MAX ? "L" : "");
-        return;
-    case TT_BOOL:
+    else if (f->type == TT_BOOL)
         fprintf(fp, "    %s = %s;\n", f->key, target_field_int(t, f) ? "true" : "false");
-        return;
-    case TT_NAME:
-    case TT_STRING:
-    case TT_ADDRESS:
-    case TT_SECRET:
-    case TT_ENUM:
-        break;
-    }
-    print_setting(fp, f->key, v);
+    else
+        print_setting(fp, f->key, v);
 }
 
 /* target_set_print - write the set in targets.conf syntax (the dump format) */
