@@ -1,10 +1,13 @@
 /*
  * ctl_target - "byosmtpctl target ..." and "byosmtpctl route ...": manage targets and routes
- * in the store one at a time. Every change is validated before it is written, and the
- * password is read from standard input or a file, encrypted at once, and never printed.
+ * in the store one at a time. The options of "target add|set" are built from the field table
+ * (store/target.h), each applied by its field's type. Every change is validated before it is
+ * written, and the password is read from standard input or a file, encrypted at once, and never
+ * printed. byosmtpctl is single-threaded.
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -16,32 +19,18 @@
 #include "util/msg.h"
 #include "smtp/provider.h"
 
-enum {
-    OPT_HOST = 256, OPT_PORT, OPT_SECURITY, OPT_USERNAME, OPT_PASSWORD_STDIN, OPT_PASSWORD_FILE,
-    OPT_FROM, OPT_FROM_NAME, OPT_REPLY_TO, OPT_QUOTA, OPT_RATE, OPT_MAX_CONN, OPT_VERIFY_TO,
-    OPT_AUTH, OPT_NO_TLS_VERIFY, OPT_TLS_VERIFY, OPT_PROVIDER, OPT_REGION,
-};
-
-static const struct option target_options[] = {
-    {"host", required_argument, NULL, OPT_HOST},
-    {"port", required_argument, NULL, OPT_PORT},
-    {"security", required_argument, NULL, OPT_SECURITY},
-    {"username", required_argument, NULL, OPT_USERNAME},
-    {"password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN},
-    {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
-    {"from", required_argument, NULL, OPT_FROM},
-    {"from-name", required_argument, NULL, OPT_FROM_NAME},
-    {"reply-to", required_argument, NULL, OPT_REPLY_TO},
-    {"quota", required_argument, NULL, OPT_QUOTA},
-    {"rate", required_argument, NULL, OPT_RATE},
-    {"max-connections", required_argument, NULL, OPT_MAX_CONN},
-    {"verify-to", required_argument, NULL, OPT_VERIFY_TO},
-    {"auth", required_argument, NULL, OPT_AUTH},
-    {"no-tls-verify", no_argument, NULL, OPT_NO_TLS_VERIFY},
-    {"tls-verify", no_argument, NULL, OPT_TLS_VERIFY},
-    {"provider", required_argument, NULL, OPT_PROVIDER},
-    {"region", required_argument, NULL, OPT_REGION},
-    {NULL, 0, NULL, 0},
+/*
+ * The options of "target add|set": each field's own, built from the field table (store/target.h),
+ * then --provider and --region. An option's getopt value tells its field and its form.
+ */
+enum { OPT_PROVIDER = 256, OPT_REGION, OPT_FIELD = 512 };
+enum form {
+    FORM_VALUE, /* --OPTION VALUE */
+    FORM_ON,    /* --OPTION of a TT_BOOL */
+    FORM_OFF,   /* --no-OPTION of a TT_BOOL */
+    FORM_STDIN, /* --OPTION-stdin of a TT_SECRET */
+    FORM_FILE,  /* --OPTION-file F of a TT_SECRET */
+    FORMS
 };
 
 #define TARGET_USAGE                                                                               \
@@ -50,6 +39,61 @@ static const struct option target_options[] = {
     "--password-file F) --from ADDR [--security starttls|tls|none] [--from-name N] [--reply-to "   \
     "ADDR] [--quota N] [--rate N/s|N/m] [--max-connections N] [--verify-to ADDR] [--auth "         \
     "auto|plain|login|cram-md5|xoauth2] [--no-tls-verify | --tls-verify]"
+
+/* option_add - append option --PREFIX OPT SUFFIX (one word) to O */
+static void option_add(struct option *o, size_t *n, const char *prefix, const char *opt,
+                       const char *suffix, int has_arg, int val)
+{
+    o[(*n)++] = (struct option){xasprintf("%s%s%s", prefix, opt, suffix), has_arg, NULL, val};
+}
+
+/* options_build - the getopt table of "target add|set"; free it with options_free() */
+static struct option *options_build(void)
+{
+    struct option *o = xcalloc(2 * target_nfields + 3, sizeof(*o));
+    size_t n = 0;
+
+    for (size_t i = 0; i < target_nfields; i++) {
+        const struct target_field *f = &target_fields[i];
+        int val = OPT_FIELD + (int)i * FORMS;
+
+        if (f->option == NULL)
+            continue;
+        if (f->type == TT_BOOL) {
+            option_add(o, &n, "", f->option, "", no_argument, val + FORM_ON);
+            option_add(o, &n, "no-", f->option, "", no_argument, val + FORM_OFF);
+        } else if (f->type == TT_SECRET) {
+            option_add(o, &n, "", f->option, "-stdin", no_argument, val + FORM_STDIN);
+            option_add(o, &n, "", f->option, "-file", required_argument, val + FORM_FILE);
+        } else {
+            option_add(o, &n, "", f->option, "", required_argument, val + FORM_VALUE);
+        }
+    }
+    option_add(o, &n, "", "provider", "", required_argument, OPT_PROVIDER);
+    option_add(o, &n, "", "region", "", required_argument, OPT_REGION);
+    return o;
+}
+
+/* options_free - free a table of options_build() */
+static void options_free(struct option *o)
+{
+    for (size_t i = 0; o[i].name != NULL; i++)
+        free((char *)o[i].name);
+    free(o);
+}
+
+/* option_field - the field of getopt value OPT (>= OPT_FIELD), and its form in *form */
+static const struct target_field *option_field(int opt, enum form *form)
+{
+    *form = (enum form)((opt - OPT_FIELD) % FORMS);
+    return &target_fields[(opt - OPT_FIELD) / FORMS];
+}
+
+/* option_val - the getopt value of field KEY's option in FORM */
+static int option_val(const char *key, enum form form)
+{
+    return OPT_FIELD + (int)(target_field_find(key) - target_fields) * FORMS + (int)form;
+}
 
 /* parse_number - a whole number in [lo, hi] given to option OPT; -1 after printing why not */
 static long long parse_number(const char *opt, const char *s, long long lo, long long hi)
@@ -78,23 +122,24 @@ static void set_string(char **field, const char *value)
  * preset's host, port, security, user name and limits, so that the options given explicitly,
  * applied afterwards, win whatever their order. Returns 0, or CTL_ERROR after printing why.
  */
-static int apply_preset(struct target *t, int argc, char **argv)
+static int apply_preset(struct target *t, int argc, char **argv, const struct option *options)
 {
     const struct provider *p = NULL;
     const char *region = NULL, *from = NULL;
+    int from_opt = option_val("from_address", FORM_VALUE);
     char *host, *err = NULL;
     int opt;
 
     optind = 0;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "", target_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         if (opt == OPT_PROVIDER && (p = provider_find(optarg)) == NULL) {
             msg_error("--provider '%s': unknown; 'byosmtpctl providers' lists the presets", optarg);
             return CTL_ERROR;
         }
         if (opt == OPT_REGION)
             region = optarg;
-        if (opt == OPT_FROM)
+        if (opt == from_opt)
             from = optarg;
     }
     if (p == NULL) {
@@ -121,130 +166,156 @@ static int apply_preset(struct target *t, int argc, char **argv)
     return 0;
 }
 
-/*
- * apply_options - apply "target add/set" options to T. *pw_given tells whether a password came.
- * Returns 0, or CTL_USAGE / CTL_ERROR after printing the reason.
- */
-static int apply_options(struct ctl *ctl, struct target *t, int argc, char **argv, bool *pw_given)
+/* apply_value - "--OPTION VALUE" to field F of T; 0, or -1 after printing why */
+static int apply_value(struct target *t, const struct target_field *f, const char *value)
 {
-    char *password = NULL, *err = NULL;
     long long n;
-    int opt, v;
+    char *words;
 
-    *pw_given = false;
-    optind = 0;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "", target_options, NULL)) != -1) {
-        switch (opt) {
-        case OPT_HOST:
-            set_string(&t->host, optarg);
-            break;
-        case OPT_PORT:
-            if ((n = parse_number("port", optarg, 1, 65535)) < 0)
-                goto error;
-            t->port = (int)n;
-            break;
-        case OPT_SECURITY:
-            if ((v = smtp_security_parse(optarg)) < 0) {
-                msg_error("--security '%s': expected starttls, tls or none", optarg);
-                goto error;
-            }
-            t->security = (enum smtp_security)v;
-            break;
-        case OPT_USERNAME:
-            set_string(&t->username, optarg);
-            break;
-        case OPT_PASSWORD_STDIN:
-        case OPT_PASSWORD_FILE:
-            if (password != NULL) {
-                free_secret(password);
-                return ctl_usage("give the password once: --password-stdin or --password-file F");
-            }
-            password = opt == OPT_PASSWORD_STDIN ? ctl_read_password("Password: ")
-                                                 : ctl_read_password_file(optarg);
-            if (password == NULL)
-                goto error;
-            break;
-        case OPT_FROM:
-            set_string(&t->from_address, optarg);
-            break;
-        case OPT_FROM_NAME:
-            set_string(&t->from_name, optarg);
-            break;
-        case OPT_REPLY_TO:
-            set_string(&t->reply_to, optarg);
-            break;
-        case OPT_QUOTA:
-            if ((n = parse_number("quota", optarg, 0, 1000000000000LL)) < 0)
-                goto error;
-            t->monthly_quota = (uint64_t)n;
-            break;
-        case OPT_RATE:
-            set_string(&t->rate, optarg);
-            break;
-        case OPT_MAX_CONN:
-            if ((n = parse_number("max-connections", optarg, 0, 1000)) < 0)
-                goto error;
-            t->max_connections = (int)n;
-            break;
-        case OPT_VERIFY_TO:
-            set_string(&t->verify_to, optarg);
-            break;
-        case OPT_AUTH:
-            if ((v = smtp_auth_parse(optarg)) < 0) {
-                msg_error("--auth '%s': expected auto, plain, login, cram-md5 or xoauth2", optarg);
-                goto error;
-            }
-            t->auth = (enum smtp_auth)v;
-            break;
-        case OPT_NO_TLS_VERIFY:
-            t->tls_verify = false;
-            break;
-        case OPT_TLS_VERIFY:
-            t->tls_verify = true;
-            break;
-        case OPT_PROVIDER:
-        case OPT_REGION:
-            break; /* applied by apply_preset */
-        default:
-            free_secret(password);
-            fprintf(stderr, "byosmtpctl: unknown option, or option without its value: '%s'\n",
-                    argv[optind - 1]);
-            return ctl_usage(TARGET_USAGE);
+    switch (f->type) {
+    case TT_INT:
+    case TT_UINT64:
+        n = parse_number(f->option, value, f->min, f->option_max ? f->option_max : f->max);
+        if (n < 0)
+            return -1;
+        target_field_set_number(t, f, n);
+        return 0;
+    case TT_ENUM:
+        if ((n = f->words->parse(value)) < 0) {
+            words = target_field_words(f, " or ");
+            msg_error("--%s '%s': expected %s", f->option, value, words);
+            free(words);
+            return -1;
         }
+        target_field_set_number(t, f, n);
+        return 0;
+    case TT_NAME:
+    case TT_STRING:
+    case TT_ADDRESS:
+    case TT_SECRET: /* a secret and a bool have their own forms: never FORM_VALUE */
+    case TT_BOOL:
+        break;
     }
-    if (optind < argc) {
-        free_secret(password);
+    target_field_set_string(t, f, value);
+    return 0;
+}
+
+/* A secret read from an option, waiting to be encrypted once the target's name is settled. */
+struct secret_input {
+    const struct target_field *field;
+    char *plain;
+};
+
+/* read_secret - "--OPTION-stdin" or "--OPTION-file F": at most once; CTL_OK, or the exit status */
+static int read_secret(struct secret_input *in, const struct target_field *f, enum form form,
+                       const char *file)
+{
+    char *prompt;
+
+    if (in->plain != NULL) {
+        char *why =
+            xasprintf("give the %s once: --%s-stdin or --%s-file F", f->key, f->option, f->option);
+        int rc = ctl_usage(why);
+
+        free(why);
+        return rc;
+    }
+    in->field = f;
+    if (form == FORM_FILE) {
+        in->plain = ctl_read_password_file(file);
+    } else {
+        prompt = xasprintf("%c%s: ", toupper((unsigned char)f->key[0]), f->key + 1);
+        in->plain = ctl_read_password(prompt);
+        free(prompt);
+    }
+    return in->plain != NULL ? CTL_OK : CTL_ERROR;
+}
+
+/* seal_secret - encrypt the secret read, for T's name, into its field; CTL_OK or CTL_ERROR */
+static int seal_secret(struct ctl *ctl, struct target *t, const struct secret_input *in)
+{
+    struct secret_key *key = ctl_key(ctl);
+    char *enc = NULL, *err = NULL;
+
+    if (key == NULL)
+        return CTL_ERROR;
+    if (secret_encrypt(key, t->name, in->plain, strlen(in->plain), &enc, &err) < 0)
+        return ctl_fail(err);
+    target_field_set_string(t, in->field, enc);
+    free(enc);
+    return CTL_OK;
+}
+
+/* apply_option - getopt's OPT (with optarg) to T; CTL_OK, or the exit status after printing why */
+static int apply_option(struct target *t, int opt, struct secret_input *in, char **argv)
+{
+    const struct target_field *f;
+    enum form form;
+
+    if (opt == OPT_PROVIDER || opt == OPT_REGION)
+        return CTL_OK; /* applied by apply_preset */
+    if (opt < OPT_FIELD) {
+        fprintf(stderr, "byosmtpctl: unknown option, or option without its value: '%s'\n",
+                argv[optind - 1]);
         return ctl_usage(TARGET_USAGE);
     }
-    if (password != NULL) {
-        struct secret_key *key = ctl_key(ctl);
-        char *enc = NULL;
-
-        if (key == NULL)
-            goto error;
-        if (secret_encrypt(key, t->name, password, strlen(password), &enc, &err) < 0) {
-            free_secret(password);
-            return ctl_fail(err);
-        }
-        free(t->password_enc);
-        t->password_enc = enc;
-        *pw_given = true;
+    f = option_field(opt, &form);
+    switch (form) {
+    case FORM_ON:
+    case FORM_OFF:
+        target_field_set_number(t, f, form == FORM_ON);
+        return CTL_OK;
+    case FORM_STDIN:
+    case FORM_FILE:
+        return read_secret(in, f, form, optarg);
+    case FORM_VALUE:
+    case FORMS:
+        break;
     }
-    free_secret(password);
-    return 0;
-error:
-    free_secret(password);
-    return CTL_ERROR;
+    return apply_value(t, f, optarg) < 0 ? CTL_ERROR : CTL_OK;
+}
+
+/*
+ * apply_options - apply "target add/set" options to T. *secret_given tells whether a secret came.
+ * Returns 0, or CTL_USAGE / CTL_ERROR after printing the reason.
+ */
+static int apply_options(struct ctl *ctl, struct target *t, int argc, char **argv,
+                         const struct option *options, bool *secret_given)
+{
+    struct secret_input in = {NULL, NULL};
+    int opt, rc = CTL_OK;
+
+    optind = 0;
+    opterr = 0;
+    while (rc == CTL_OK && (opt = getopt_long(argc, argv, "", options, NULL)) != -1)
+        rc = apply_option(t, opt, &in, argv);
+    if (rc == CTL_OK && optind < argc)
+        rc = ctl_usage(TARGET_USAGE);
+    if (rc == CTL_OK && in.plain != NULL)
+        rc = seal_secret(ctl, t, &in);
+    *secret_given = rc == CTL_OK && in.plain != NULL;
+    free_secret(in.plain);
+    return rc;
+}
+
+/* missing_secret - the required secret that "target add" was not given, or NULL */
+static const struct target_field *missing_secret(bool secret_given)
+{
+    for (size_t i = 0; i < target_nfields; i++)
+        if (target_fields[i].type == TT_SECRET && target_fields[i].required && !secret_given)
+            return &target_fields[i];
+    return NULL;
 }
 
 /* target_add_set - "target add NAME ..." and "target set NAME ..." */
 static int target_add_set(struct ctl *ctl, bool add, int argc, char **argv)
 {
+    const struct target_field *secret;
+    struct option *options;
     struct store *st;
     struct target t;
     char *err = NULL;
-    bool pw_given;
+    bool given = false;
     int rc;
 
     if (argc < 2 || argv[1][0] == '-')
@@ -259,22 +330,23 @@ static int target_add_set(struct ctl *ctl, bool add, int argc, char **argv)
     } else if (ctl_target_get(st, argv[1], &t) != CTL_OK) {
         return CTL_ERROR;
     }
-    if ((rc = apply_preset(&t, argc - 1, argv + 1)) != 0 ||
-        (rc = apply_options(ctl, &t, argc - 1, argv + 1, &pw_given)) != 0) {
-        target_free(&t);
-        return rc;
+    options = options_build();
+    if ((rc = apply_preset(&t, argc - 1, argv + 1, options)) == 0)
+        rc = apply_options(ctl, &t, argc - 1, argv + 1, options, &given);
+    options_free(options);
+    if (rc == 0 && add && (secret = missing_secret(given)) != NULL) {
+        err = xasprintf("target add needs the %s: --%s-stdin or --%s-file F", secret->key,
+                        secret->option, secret->option);
+        rc = ctl_usage(err);
+        free(err);
+        err = NULL;
     }
-    if (add && !pw_given) {
-        target_free(&t);
-        return ctl_usage("target add needs the password: --password-stdin or --password-file F");
-    }
-    if (store_target_put(st, &t, !add, &err) < 0) {
-        target_free(&t);
-        return ctl_fail(err);
-    }
-    printf("target %s %s\n", t.name, add ? "added" : "changed");
+    if (rc == 0 && store_target_put(st, &t, !add, &err) < 0)
+        rc = ctl_fail(err);
+    if (rc == 0)
+        printf("target %s %s\n", t.name, add ? "added" : "changed");
     target_free(&t);
-    return CTL_OK;
+    return rc;
 }
 
 /* print_time - unix time T as "YYYY-MM-DD HH:MM:SS UTC" */
@@ -289,8 +361,8 @@ static void print_time(FILE *fp, int64_t t)
     fputs(buf, fp);
 }
 
-/* target_show - every field, "(set)" for the password, the routes and the last verification */
-static int target_show(struct ctl *ctl, const char *name)
+/* show_target - every field, "(set)" for the password, the routes and the last verification */
+static int show_target(struct ctl *ctl, const char *name)
 {
     struct store *st = ctl_store(ctl, STORE_READ);
     struct target_set all;
@@ -303,13 +375,7 @@ static int target_show(struct ctl *ctl, const char *name)
         return CTL_ERROR;
     if (ctl_target_get(st, name, &t) != CTL_OK)
         return CTL_ERROR;
-    printf("name = %s\nhost = %s\nport = %d\nsecurity = %s\nusername = %s\npassword = (set)\n"
-           "auth = %s\nfrom_address = %s\nfrom_name = %s\nreply_to = %s\nmonthly_quota = %llu\n"
-           "rate = %s\nmax_connections = %d\nverify_to = %s\ntls_verify = %s\n",
-           t.name, t.host, t.port, smtp_security_name(t.security), t.username,
-           smtp_auth_name(t.auth), t.from_address, t.from_name, t.reply_to,
-           (unsigned long long)t.monthly_quota, t.rate, t.max_connections, t.verify_to,
-           t.tls_verify ? "true" : "false");
+    target_show(&t, stdout);
     target_free(&t);
     if (store_get_all(st, &all, &err) < 0)
         return ctl_fail(err);
@@ -382,7 +448,7 @@ int ctl_cmd_target(struct ctl *ctl, int argc, char **argv)
     if (strcmp(argv[1], "show") == 0) {
         if (argc != 3)
             return ctl_usage("byosmtpctl target show NAME");
-        return target_show(ctl, argv[2]);
+        return show_target(ctl, argv[2]);
     }
     if (strcmp(argv[1], "list") == 0) {
         if (argc != 2)

@@ -2,15 +2,26 @@
  * target - one customer SMTP account and the routes that point at it: the record, its
  * validation (DESIGN.md §4), targets.conf parsing and printing, and the store's record form.
  *
+ * Every field of a target is one row of target_fields[]: its targets.conf key, its byosmtpctl
+ * option, its type, its place in struct target, its default, whether it is required, its check
+ * and where "target show" prints it. Initialising, freeing, copying, validating, reading
+ * targets.conf, printing it, encoding and decoding the store record, "target show" and
+ * byosmtpctl's options are each one loop over that table: a new field is a struct member, a row,
+ * its documentation and its tests. The code is split by function prefix: target.c (target_*:
+ * the record and its validation), target_field.c (target_field_*: the table and one field's
+ * value), target_route.c (route_*), target_set.c (target_set_*: targets.conf) and
+ * target_codec.c (target_encode, target_decode).
+ *
  * Validation happens on input (targets.conf, byosmtpctl options) and is strict: every value
  * that may reach a header rejects CR, LF and NUL; addresses are RFC 5321 mailboxes; names are
  * [a-z0-9._-]{1,64}. The password is only ever held in its encrypted form "enc:v1:..." here.
- * Pure functions on caller-owned data: thread-safe.
+ * Pure functions on caller-owned data, and a constant table: thread-safe.
  */
 #ifndef BYOSMTP_TARGET_H
 #define BYOSMTP_TARGET_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -54,7 +65,70 @@ struct target_set {
 };
 
 
-/* target_init - a target with every optional field at its default (strings "", tls_verify true) */
+/* The kinds of field value: each fixes the member's C type and how every operation treats it. */
+enum target_type {
+    TT_NAME,    /* char *: the target's name, [a-z0-9._-]{1,64}; byosmtpctl's NAME argument */
+    TT_STRING,  /* char *: text that may reach a header (no CR, LF, NUL; <= 998 bytes); .check */
+    TT_ADDRESS, /* char *: a TT_STRING that is an RFC 5321 mailbox */
+    TT_SECRET,  /* char *: "enc:v1:..." only; never shown, wiped when freed; byosmtpctl reads it
+                   with --OPTION-stdin or --OPTION-file F and encrypts it */
+    TT_INT,     /* int within [min, max] */
+    TT_UINT64,  /* uint64_t within [0, max]; printed with an L suffix above 2^31-1 */
+    TT_BOOL,    /* bool: true/false in targets.conf, 1/0 in the record; --OPTION, --no-OPTION */
+    TT_ENUM,    /* an enum stored as int, written as one of the words of .words */
+};
+
+/* target_words - the words of a TT_ENUM field: VALUE is valid when parse(name(VALUE)) == VALUE */
+struct target_words {
+    const char *what;               /* what a value is, for messages: "mode", "mechanism" */
+    const char *(*name)(int value); /* the word of VALUE */
+    int (*parse)(const char *word); /* the value of WORD, in any case; -1 when unknown */
+};
+
+/* target_check_fn - a further check of a non-empty TT_STRING value; 0, or -1 with *err */
+typedef int target_check_fn(const char *value, char **err);
+
+/* One field of a target: one row of target_fields[]. */
+struct target_field {
+    const char *key;    /* in targets.conf, the store record and "target show" */
+    const char *option; /* byosmtpctl --OPTION; NULL when it is not an option */
+    enum target_type type;
+    size_t offset;          /* of the member in struct target */
+    const char *def;        /* the default, in the record's syntax; NULL: "" or 0 */
+    bool required;          /* targets.conf and the record must set it; a string may not be "" */
+    long long min, max;     /* TT_INT and TT_UINT64 (min 0 for both) */
+    long long option_max;   /* byosmtpctl's own bound when it takes less than max; 0: max */
+    const char *note;       /* said in parentheses after "is required" or a range */
+    target_check_fn *check; /* TT_STRING: a further check of a non-empty value */
+    const struct target_words *words; /* TT_ENUM */
+    const char *file_key;   /* TT_SECRET: targets.conf may instead name a file that holds it */
+    const char *show_after; /* "target show" prints it right after this key, not in table order */
+};
+
+/*
+ * target_fields - every field, in the order of targets.conf, the dump, the store record and
+ * validation (the first error wins). One TT_NAME row ("name"), one TT_SECRET row ("password").
+ */
+extern const struct target_field target_fields[];
+extern const size_t target_nfields;
+
+/* target_field_find - the field whose key is KEY, or NULL */
+const struct target_field *target_field_find(const char *key);
+/* target_field_set_string - string field F (TT_NAME ... TT_SECRET) becomes a copy of VALUE */
+void target_field_set_string(struct target *t, const struct target_field *f, const char *value);
+/* target_field_set_number - F (TT_INT, TT_UINT64, TT_BOOL, TT_ENUM) becomes V, unchecked */
+void target_field_set_number(struct target *t, const struct target_field *f, long long v);
+/*
+ * target_field_text - the value of F in the store record's syntax: a string as it is ("" for
+ * NULL), a number in decimal (written into BUF), 1 or 0, an enum's word. Not a copy.
+ */
+#define TARGET_TEXT_MAX 24
+const char *target_field_text(const struct target *t, const struct target_field *f,
+                              char buf[TARGET_TEXT_MAX]);
+/* target_field_words - the words of TT_ENUM field F joined by ", ", LAST before the last one */
+char *target_field_words(const struct target_field *f, const char *last);
+
+/* target_init - a target with every field at its default (strings "", tls_verify true) */
 void target_init(struct target *t);
 void target_free(struct target *t);       /* frees the fields, not t itself */
 void target_copy(struct target *dst, const struct target *src);
@@ -65,6 +139,12 @@ int valid_host(const char *host, char **err);       /* DNS name or IP literal (v
 int valid_address(const char *addr, char **err);    /* RFC 5321 Mailbox: local-part@domain */
 int valid_header_text(const char *what, const char *value, char **err); /* no CR, LF, NUL; <= 998 bytes */
 int valid_rate(const char *rate, char **err);       /* "" or N/s or N/m, N >= 1 */
+
+/*
+ * target_show - "key = value" a line for every field, in the order of "target show": strings as
+ * they are, numbers in decimal, true/false, enum words; a secret only as "(set)" or "(not set)".
+ */
+void target_show(const struct target *t, FILE *fp);
 
 /*
  * target_validate - check a whole target (required fields present, every field valid).
