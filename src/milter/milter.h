@@ -1,5 +1,5 @@
 /*
- * milter - the libmilter callbacks of byosmtpd (DESIGN.md §6): who may relay, the route and
+ * milter - the libmilter callbacks of byosmtpd (doc/design.md, "The milter side"): who may relay, the route and
  * quota decision at RCPT, streaming the message to the spool, and the commit at end of message.
  *
  * The callbacks hold no policy of their own: trust is trusted.c, the route and quota decision

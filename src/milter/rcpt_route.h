@@ -1,5 +1,5 @@
 /*
- * rcpt_route - the decision at RCPT (DESIGN.md §4, §6) and the recipients a message has routed
+ * rcpt_route - the decision at RCPT (doc/design.md, "Targets and routes", "The milter side") and the recipients a message has routed
  * so far, one group per target.
  *
  * rcpt_route() answers one recipient: not ours (no route, or an address with a line break),

@@ -1,5 +1,5 @@
 /*
- * spool - the hand-off between the milter side and the delivery side (DESIGN.md §3, doc/spool.md).
+ * spool - the hand-off between the milter side and the delivery side (doc/design.md, "The spool contract"; doc/spool.md).
  *
  * Under spool.path:
  *   incoming/  ID.rcv          a message being received (headers, then body), one per transaction

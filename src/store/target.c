@@ -1,5 +1,5 @@
 /*
- * target - the target record: init, free, copy, "target show" and validation (DESIGN.md 4), each
+ * target - the target record: init, free, copy, "target show" and validation (byosmtp-targets(5)), each
  * one loop over the field table (target_field.c), and the single-value checks its rows use.
  *
  * Owns struct target. The password is only ever the "enc:v1:..." string; no message built here

@@ -1,6 +1,6 @@
 /*
  * target - one customer SMTP account and the routes that point at it: the record, its
- * validation (DESIGN.md §4), targets.conf parsing and printing, and the store's record form.
+ * validation (byosmtp-targets(5)), targets.conf parsing and printing, and the store's record form.
  *
  * Every field of a target is one row of target_fields[]: its targets.conf key, its byosmtpctl
  * option, its type, its place in struct target, its default, whether it is required, its check
@@ -160,7 +160,7 @@ char *route_normalise(const char *match, char **err);
 
 /*
  * route_candidates - the route keys to look up for recipient RCPT (LEN bytes; one pair of < >
- * is tolerated), most specific first, as DESIGN.md 4 orders them: the address with its domain
+ * is tolerated), most specific first, as doc/design.md ("Targets and routes") orders them: the address with its domain
  * lower-cased ("User+x@example.com"), the address without +detail (split at the first '+';
  * not for a quoted local part), "@example.com", ".parent" for each parent domain from the most
  * to the least specific (".b.example.com", ".example.com", ".com": a ".domain" key matches

@@ -1,6 +1,6 @@
 /*
  * target_route - route keys: a route match as an admin writes it turned into its stored key,
- * and the keys a recipient is looked up under, most specific first (DESIGN.md 4).
+ * and the keys a recipient is looked up under, most specific first (doc/design.md, "Targets and routes").
  *
  * Owns nothing beyond the key strings it returns. Values quoted in messages pass through
  * target_shown(). Pure functions on caller-owned data: thread-safe.

@@ -415,7 +415,7 @@ static void expect_keys(const char *rcpt, size_t len, const char *const *want)
 
 START_TEST(route_candidates_order)
 {
-    /* the full DESIGN.md order, with every parent domain */
+    /* the full documented order (byosmtp-targets(5)), with every parent domain */
     KEYS("user+detail@a.b.example.com", "user+detail@a.b.example.com", "user@a.b.example.com",
          "@a.b.example.com", ".b.example.com", ".example.com", ".com", "*");
     /* ".example.com" is never a key for example.com itself */
