@@ -12,7 +12,7 @@ provider cr starttls
 target cr starttls "$cr_PORT"
 start
 
-"$PY" "$D_DIR/submit.py" "$SOCK" "alice@client.example" "bob@cr.example" "$N" "stream" >"$T/submit.out" 2>&1 &
+"$PY" "$top_srcdir/tests/lib/milterclient.py" "$SOCK" submit "alice@client.example" "bob@cr.example" "$N" "stream" >"$T/submit.out" 2>&1 &
 SUB=$!
 check "deliveries are under way" wait_for 60 has_messages cr $((N / 5))
 DPID=$(cat "$SPOOL/delivery/pid")

@@ -2,15 +2,15 @@
 # directory with byosmtp.conf (seconds-scale retries), master key, store and spool; the test
 # provider (tests/provider/byo-provider.py) on loopback with the test CA; the real byosmtpd
 # (milter and delivery processes) on a private unix socket; messages handed to it with
-# submit.py (the MTA side of the milter protocol). Bounces go to a script that appends each DSN
-# to $T/bounces.mbox unless a test points delivery.bounce.command elsewhere (a real Postfix).
+# tests/lib/milterclient.py (the MTA side of the milter protocol). Bounces go to a script that
+# appends each DSN to $T/bounces.mbox unless a test points delivery.bounce.command elsewhere (a
+# real Postfix).
 # BYOSMTPCTL, top_srcdir and top_builddir come from the harness. KEEP=1 keeps $T.
 
 set -u
 : "${BYOSMTPCTL:?run through make check (BYOSMTPCTL is not set)}"
 BYOSMTPD="$top_builddir/byosmtpd"
 PY=/usr/bin/python3
-D_DIR="$top_srcdir/tests/delivery"
 PROVIDER="$top_srcdir/tests/provider/byo-provider.py"
 [ -x "$BYOSMTPD" ] || { echo "SKIP: $BYOSMTPD is not built"; exit 77; }
 [ -x "$PY" ] || { echo "SKIP: /usr/bin/python3 is missing"; exit 77; }
@@ -122,8 +122,8 @@ setup() {
 
 # submit SENDER RCPTS COUNT [SUBJECT]: hand COUNT messages to byosmtpd; output in $T/submit.out
 submit() {
-    "$PY" "$D_DIR/submit.py" "$SOCK" "$@" >"$T/submit.out" 2>&1 || {
-        echo "FAIL: submit.py"; cat "$T/submit.out"; return 1; }
+    "$PY" "$top_srcdir/tests/lib/milterclient.py" "$SOCK" submit "$@" >"$T/submit.out" 2>&1 || {
+        echo "FAIL: milterclient.py submit"; cat "$T/submit.out"; return 1; }
 }
 
 # messages NAME: how many messages provider NAME has recorded

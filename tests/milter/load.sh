@@ -13,7 +13,7 @@ setup_store
 ulimit -n 4096 2>/dev/null || true
 start
 idle=$(awk '/^VmRSS/ {print $2}' /proc/$PID/status)
-/usr/bin/python3 "$MT_DIR/milterclient.py" "$SOCK" load "$N" "$MB" >"$T/load.json" 2>"$T/load.err" ||
+/usr/bin/python3 "$top_srcdir/tests/lib/milterclient.py" "$SOCK" load "$N" "$MB" >"$T/load.json" 2>"$T/load.err" ||
     fail "milterclient load: $(cat "$T/load.err")"
 peak=$(awk '/^VmHWM/ {print $2}' /proc/$PID/status)
 echo "byosmtpd RSS: idle ${idle} kB, peak ${peak} kB with $N connections and a $MB MB message"
@@ -42,7 +42,7 @@ expect_nogrep "$LOG" "too many concurrent readers" "no LMDB reader-table errors"
 expect_nogrep "$LOG" "error:" "no errors logged"
 expect_eq "$(quota_used acme)" $((N + 1)) "quota counted once per message"
 # the size bomb
-/usr/bin/python3 "$MT_DIR/milterclient.py" "$SOCK" bigheader 5000 >"$T/bomb" 2>&1
+/usr/bin/python3 "$top_srcdir/tests/lib/milterclient.py" "$SOCK" bigheader 5000 >"$T/bomb" 2>&1
 expect_grep "$T/bomb" "y 552 5.3.4 message header field too long" "a 5000-byte field gets 552"
 expect_log "over milter.max_header_size (4096): rejected with 552" "size bomb"
 finish
