@@ -52,9 +52,11 @@ def main():
              "events": recs, "msgs": msgs, "conns": conns, "b64": base64.b64decode,
              "d": base64.b64decode, "parsed": parsed, "one": one}
     try:
-        try:
-            code = compile("(" + check + "\n)", "<check>", "eval")
-        except SyntaxError:
+        code = compile("(" + check + "\n)", "<check>", "eval")
+    except SyntaxError:
+        code = None  # not an expression: statements
+    try:
+        if code is None:
             exec(compile(check, "<check>", "exec"), scope)
             return 0
         if eval(code, scope):
