@@ -55,6 +55,9 @@ expect_eq() {
 # has FILE TEXT: FILE (binary files too) contains the string TEXT
 has() { grep -aqF -- "$2" "$1"; }
 
+# lacks FILE TEXT: FILE does not contain the string TEXT
+lacks() { ! has "$1" "$2"; }
+
 # expect_in FILE TEXT WHAT / expect_not_in FILE TEXT WHAT: one check that FILE has / has not TEXT
 expect_in() {
     if has "$1" "$2"; then ok "$3"; else fail "$3: '$2' not in $1"; fi
