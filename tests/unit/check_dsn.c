@@ -121,29 +121,6 @@ struct golden {
     struct buf headers;
 };
 
-/* unescape - a copy of S with {CR} {LF} {TAB} {NUL} made bytes; *len its length */
-static char *unescape(const char *s, size_t *len)
-{
-    struct buf b;
-
-    buf_init(&b);
-    for (size_t i = 0; s[i]; i++) {
-        if (strncmp(s + i, "{CR}", 4) == 0)
-            buf_putc(&b, '\r'), i += 3;
-        else if (strncmp(s + i, "{LF}", 4) == 0)
-            buf_putc(&b, '\n'), i += 3;
-        else if (strncmp(s + i, "{TAB}", 5) == 0)
-            buf_putc(&b, '\t'), i += 4;
-        else if (strncmp(s + i, "{NUL}", 5) == 0)
-            buf_putc(&b, '\0'), i += 4;
-        else
-            buf_putc(&b, s[i]);
-    }
-    if (len)
-        *len = b.len;
-    return buf_steal(&b);
-}
-
 /* golden_parse - parse the text of a NAME.in file (doc/delivery.md) into G */
 static void golden_parse(const char *file, char *text, struct golden *g)
 {
@@ -167,7 +144,7 @@ static void golden_parse(const char *file, char *text, struct golden *g)
             next = line + strlen(line);
 
         if (!in_params) {
-            v = unescape(line, &vlen);
+            v = test_unescape(line, strlen(line), &vlen);
             buf_append(&g->headers, v, vlen);
             buf_puts(&g->headers, "\r\n");
             free(v);
@@ -183,7 +160,8 @@ static void golden_parse(const char *file, char *text, struct golden *g)
         ck_assert_msg(colon != NULL, "%s: parameter line without ':'", file);
         *colon = '\0';
         ck_assert(g->nstrings < 128);
-        v = g->strings[g->nstrings++] = unescape(colon[1] == ' ' ? colon + 2 : colon + 1, NULL);
+        v = colon[1] == ' ' ? colon + 2 : colon + 1;
+        v = g->strings[g->nstrings++] = test_unescape(v, strlen(v), NULL);
         if (strcmp(line, "reporting_mta") == 0)
             g->p.reporting_mta = v;
         else if (strcmp(line, "arrival") == 0)

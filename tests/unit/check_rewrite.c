@@ -167,25 +167,6 @@ struct golden {
     size_t n;
 };
 
-/* unescape - a copy of S with {CR} {LF} {TAB} made bytes */
-static char *unescape(const char *s, size_t n)
-{
-    struct buf b;
-
-    buf_init(&b);
-    for (size_t i = 0; i < n; i++) {
-        if (strncmp(s + i, "{CR}", 4) == 0)
-            buf_putc(&b, '\r'), i += 3;
-        else if (strncmp(s + i, "{LF}", 4) == 0)
-            buf_putc(&b, '\n'), i += 3;
-        else if (strncmp(s + i, "{TAB}", 5) == 0)
-            buf_putc(&b, '\t'), i += 4;
-        else
-            buf_putc(&b, s[i]);
-    }
-    return buf_steal(&b);
-}
-
 /* golden_parse - parse the text of a NAME.in file (see doc/rewrite.md) into G */
 static void golden_parse(const char *file, char *text, struct golden *g)
 {
@@ -208,7 +189,7 @@ static void golden_parse(const char *file, char *text, struct golden *g)
             *colon = '\0';
             v = colon[1] == ' ' ? colon + 2 : colon + 1;
             ck_assert(g->nstrings < 16);
-            v = g->strings[g->nstrings++] = unescape(v, strlen(v));
+            v = g->strings[g->nstrings++] = test_unescape(v, strlen(v), NULL);
             if (strcmp(line, "from_address") == 0)
                 g->p.from_address = v;
             else if (strcmp(line, "from_name") == 0)
@@ -237,7 +218,8 @@ static void golden_parse(const char *file, char *text, struct golden *g)
         }
         if (line[0] == ' ' || line[0] == '\t') { /* a continuation of the field before */
             ck_assert_msg(g->n > 0, "%s: continuation line first", file);
-            char *prev = (char *)g->h[g->n - 1].value, *more = unescape(line, strlen(line));
+            char *prev = (char *)g->h[g->n - 1].value,
+                 *more = test_unescape(line, strlen(line), NULL);
             char *joined = xasprintf("%s%s%s", prev, crlf ? "\r\n" : "\n", more);
 
             free(prev);
@@ -248,11 +230,11 @@ static void golden_parse(const char *file, char *text, struct golden *g)
         char *colon = strchr(line, ':');
 
         ck_assert_msg(colon != NULL && g->n < 64, "%s: header line without ':'", file);
-        g->h[g->n].name = unescape(line, (size_t)(colon - line));
+        g->h[g->n].name = test_unescape(line, (size_t)(colon - line), NULL);
         colon++;
         if (!leadspc && *colon == ' ') /* libmilter without SMFIP_HDR_LEADSPC */
             colon++;
-        g->h[g->n].value = unescape(colon, strlen(colon));
+        g->h[g->n].value = test_unescape(colon, strlen(colon), NULL);
         g->n++;
     }
 }

@@ -1,7 +1,7 @@
 /*
  * testutil - helpers shared by the Check unit tests: a private temporary directory per test,
- * writing and reading a file in one call, the path of a file in the source tree, and the walker
- * of golden files (tests/AREA/NAME.in -> NAME.ref).
+ * writing and reading a file in one call, the path of a file in the source tree, and the golden
+ * files (tests/AREA/NAME.in -> NAME.ref): their escapes and the one walker over them.
  */
 #ifndef BYOSMTP_TESTUTIL_H
 #define BYOSMTP_TESTUTIL_H
@@ -72,6 +72,37 @@ static inline char *test_read_file(const char *path, size_t *len)
     if (len != NULL)
         *len = n;
     return p;
+}
+
+/* test_unescape - a copy of the N bytes at S with the golden files' escapes {CR} {LF} {TAB} {NUL}
+ * made those bytes (caller frees; NUL-terminated); *len its length when len */
+static inline char *test_unescape(const char *s, size_t n, size_t *len)
+{
+    static const struct {
+        const char *name;
+        char byte;
+    } esc[] = {{"{CR}", '\r'}, {"{LF}", '\n'}, {"{TAB}", '\t'}, {"{NUL}", '\0'}};
+    char *out = malloc(n + 1);
+    size_t k = 0;
+
+    ck_assert_ptr_nonnull(out);
+    for (size_t i = 0; i < n; i++) {
+        size_t e = 0;
+
+        while (e < sizeof(esc) / sizeof(esc[0]) &&
+               strncmp(s + i, esc[e].name, strlen(esc[e].name)) != 0)
+            e++;
+        if (e < sizeof(esc) / sizeof(esc[0])) {
+            out[k++] = esc[e].byte;
+            i += strlen(esc[e].name) - 1;
+        } else {
+            out[k++] = s[i];
+        }
+    }
+    out[k] = '\0';
+    if (len != NULL)
+        *len = k;
+    return out;
 }
 
 /* test_srcdir_path - $top_srcdir/REL (caller frees); the harness exports top_srcdir */
