@@ -151,15 +151,16 @@ static inline void test_report_diff(const char *ref, const char *expected, const
     }
 }
 
-/* test_golden_fn - the output for one golden file, as its NAME.ref holds it (LF line ends):
- * NAME is the file name without ".in", IN_TEXT the text of NAME.in (the function may change it in
- * place), IN_PATH its path; returns the output (caller frees) and its size in *LEN */
+/* test_golden_fn - the output for one golden file: NAME is the file name without ".in", IN_TEXT
+ * the text of NAME.in (the function may change it in place), IN_PATH its path; returns the output
+ * (caller frees, NUL-terminated) and its size in *LEN */
 typedef char *(*test_golden_fn)(const char *name, char *in_text, const char *in_path, size_t *len);
 
-/* test_golden_walk - every REL/NAME.in of the source tree through FN, the output compared byte for
- * byte with REL/NAME.ref and a diff on stderr for each that differs. With the environment variable
- * UPDATE_VAR set, NAME.ref is first rewritten from the output (review the diff before use). Fails
- * when fewer than MIN_CASES golden files are found, or when any differs. */
+/* test_golden_walk - every REL/NAME.in of the source tree through FN, the output with its CRs
+ * taken out (the .ref files keep LF line ends) compared byte for byte with REL/NAME.ref, and a
+ * diff on stderr for each that differs. With the environment variable UPDATE_VAR set, NAME.ref is
+ * first rewritten from the output (review the diff before use). Fails when fewer than MIN_CASES
+ * golden files are found, or when any differs. */
 static inline void test_golden_walk(const char *rel, test_golden_fn fn, const char *update_var,
                                     int min_cases)
 {
@@ -170,7 +171,7 @@ static inline void test_golden_walk(const char *rel, test_golden_fn fn, const ch
 
     ck_assert_msg(d != NULL, "cannot open %s (is top_srcdir set?)", dir);
     while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name), out_len, ref_len;
+        size_t len = strlen(e->d_name), raw_len, out_len = 0, ref_len;
         char name[256], in_path[4096], ref_path[4096], ref_name[4096], *in_text, *out, *ref;
 
         if (len < 4 || strcmp(e->d_name + len - 3, ".in") != 0)
@@ -181,7 +182,11 @@ static inline void test_golden_walk(const char *rel, test_golden_fn fn, const ch
         snprintf(ref_path, sizeof(ref_path), "%s/%s.ref", dir, name);
         snprintf(ref_name, sizeof(ref_name), "%s/%s.ref", rel, name);
         in_text = test_read_file(in_path, NULL);
-        out = fn(name, in_text, in_path, &out_len);
+        out = fn(name, in_text, in_path, &raw_len);
+        for (size_t i = 0; i < raw_len; i++) /* the .ref files keep LF line ends */
+            if (out[i] != '\r')
+                out[out_len++] = out[i];
+        out[out_len] = '\0';
         if (getenv(update_var) != NULL) {
             FILE *fp = fopen(ref_path, "wb");
 
