@@ -10,9 +10,7 @@
 set -u
 : "${BYOSMTPCTL:?run through make check (BYOSMTPCTL is not set)}"
 . "$top_srcdir/tests/lib/common.sh"
-[ -x "$BYOSMTPD" ] || skip "$BYOSMTPD is not built"
-[ -x "$PY" ] || skip "$PY is missing"
-need openssl
+need_byosmtpd
 work_dir byosmtp-delivery
 chmod 755 "$T"
 CONF="$T/byosmtp.conf"
@@ -35,10 +33,7 @@ BOUNCE_COMMAND="$T/fake-sendmail -i -f <> --"
 at_cleanup() { stop_byosmtpd; }
 
 # show_logs: the end of byosmtpd's log
-show_logs() {
-    echo "--- byosmtpd log"
-    tail -n 80 "$LOG" 2>/dev/null
-}
+show_logs() { show_tail "byosmtpd log" 80 "$LOG"; }
 
 # provider NAME MODE [OPTIONS...]: start the test provider with the account user-NAME/pw-NAME;
 # sets ${NAME}_PORT, records in $T/NAME.jsonl

@@ -25,10 +25,8 @@
 set -u
 : "${BYOSMTPCTL:?run through make check (BYOSMTPCTL is not set)}"
 . "$top_srcdir/tests/lib/common.sh"
-[ -x "$BYOSMTPD" ] || skip "$BYOSMTPD is not built"
-[ -x "$PY" ] || skip "$PY is missing"
+need_byosmtpd
 need swaks swaks
-need openssl
 . "$top_srcdir/tests/postfix/lib.sh"
 pf_init notrap
 
@@ -55,12 +53,9 @@ at_cleanup() {
 
 # show_logs: the ends of byosmtpd's, the front Postfix's and the provider's logs
 show_logs() {
-    echo "--- byosmtpd log"
-    tail -n 60 "$LOG" 2>/dev/null
-    echo "--- front Postfix log"
-    tail -n 40 "$FRONT/log/maillog" 2>/dev/null
-    echo "--- provider log"
-    tail -n 40 "$T/provider.log" 2>/dev/null
+    show_tail "byosmtpd log" 60 "$LOG"
+    show_tail "front Postfix log" 40 "$FRONT/log/maillog"
+    show_tail "provider log" 40 "$T/provider.log"
 }
 
 # e2e_provider [OPTIONS...]: start the test provider (STARTTLS required, then AUTH PLAIN/LOGIN

@@ -72,6 +72,12 @@ at_finish() { :; }
 # show_logs: what an area prints when a check failed or set-up broke (nothing by default)
 show_logs() { :; }
 
+# show_tail TITLE N FILE: "--- TITLE" and the last N lines of FILE (nothing more when it is absent)
+show_tail() {
+    echo "--- $1"
+    tail -n "$2" "$3" 2>/dev/null
+}
+
 # finish: the area's last checks, the tally; exits 0 when every check held, else shows the logs and exits 1
 finish() {
     at_finish
@@ -99,6 +105,13 @@ skip() {
 # need TOOL [PACKAGE]: skip unless TOOL is installed (from the Debian package PACKAGE)
 need() {
     command -v "$1" >/dev/null 2>&1 || skip "$1 is not installed${2:+ (Debian package $2)}"
+}
+
+# need_byosmtpd: skip unless byosmtpd is built and python3 and openssl (the test provider's) are there
+need_byosmtpd() {
+    [ -x "$BYOSMTPD" ] || skip "$BYOSMTPD is not built"
+    [ -x "$PY" ] || skip "$PY is missing"
+    need openssl
 }
 
 # wait_for SECONDS COMMAND...: run COMMAND every 0.1 s until it succeeds (0), for SECONDS at most (1)

@@ -22,10 +22,8 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 set -u
 : "${BYOSMTPCTL:?run through make check (BYOSMTPCTL is not set)}"
 . "$top_srcdir/tests/lib/common.sh"
-[ -x "$BYOSMTPD" ] || skip "$BYOSMTPD is not built"
-[ -x "$PY" ] || skip "$PY is missing"
+need_byosmtpd
 need swaks swaks
-need openssl
 # Sendmail's daemon binds, changes user for delivery and owns its queue: it runs as root.
 [ "$(id -u)" -eq 0 ] || skip "the private Sendmail daemon needs root"
 . "$top_srcdir/tests/sendmail/lib.sh"
@@ -46,16 +44,11 @@ at_cleanup() {
 
 # show_logs: the ends of byosmtpd's log, Sendmail's transcript and output, the servers' logs
 show_logs() {
-    echo "--- byosmtpd log"
-    tail -n 40 "$LOG" 2>/dev/null
-    echo "--- Sendmail's SMTP transcript (-X)"
-    tail -n 60 "$T/sm/trace" 2>/dev/null
-    echo "--- Sendmail's output"
-    tail -n 20 "$T/sm/daemon.out" 2>/dev/null
-    echo "--- provider log"
-    tail -n 20 "$T/provider.log" 2>/dev/null
-    echo "--- sink log"
-    tail -n 20 "$T/sink.log" 2>/dev/null
+    show_tail "byosmtpd log" 40 "$LOG"
+    show_tail "Sendmail's SMTP transcript (-X)" 60 "$T/sm/trace"
+    show_tail "Sendmail's output" 20 "$T/sm/daemon.out"
+    show_tail "provider log" 20 "$T/provider.log"
+    show_tail "sink log" 20 "$T/sink.log"
 }
 
 # at_finish: byosmtpd's log has no sanitizer report and no password
