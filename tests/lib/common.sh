@@ -78,7 +78,8 @@ show_tail() {
     tail -n "$2" "$3" 2>/dev/null
 }
 
-# finish: the area's last checks, the tally; exits 0 when every check held, else shows the logs and exits 1
+# finish: the area's last checks, then the tally; exits 0 when every check held, else shows the
+# logs and exits 1
 finish() {
     at_finish
     echo "$(basename "$0"): $CHECKS checks, $FAILS failed"
@@ -107,14 +108,16 @@ need() {
     command -v "$1" >/dev/null 2>&1 || skip "$1 is not installed${2:+ (Debian package $2)}"
 }
 
-# need_byosmtpd: skip unless byosmtpd is built and python3 and openssl (the test provider's) are there
+# need_byosmtpd: skip unless byosmtpd is built and python3 and openssl (for the test provider)
+# are there
 need_byosmtpd() {
     [ -x "$BYOSMTPD" ] || skip "$BYOSMTPD is not built"
     [ -x "$PY" ] || skip "$PY is missing"
     need openssl
 }
 
-# wait_for SECONDS COMMAND...: run COMMAND every 0.1 s until it succeeds (0), for SECONDS at most (1)
+# wait_for SECONDS COMMAND...: run COMMAND every 0.1 s until it succeeds (0), for SECONDS at
+# most (1)
 wait_for() {
     wf_n=$(($1 * 10))
     shift
@@ -198,6 +201,7 @@ start_provider() {
         sleep 0.1
         sp_n=$((sp_n + 1))
     done
+    # shellcheck disable=SC2034 # read by the caller
     port=$(cat "$T/$sp_name.port")
     : >>"$T/$sp_name.jsonl"
 }
@@ -205,6 +209,7 @@ start_provider() {
 # stop_provider NAME: stop that provider (stop_pid) and wait for it, so that its record is
 # complete; returns its exit status
 stop_provider() {
+    st_pid=
     eval "st_pid=\$pid_$1"
     st_left=
     for st_p in $PROVIDER_PIDS; do
@@ -227,7 +232,8 @@ port_listens() {
     if command -v ss >/dev/null 2>&1; then
         [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
     else
-        "$PY" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null
+        "$PY" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' \
+            "$1" 2>/dev/null
     fi
 }
 
@@ -280,7 +286,8 @@ delivery_conf() {
 # byosmtpd_ready: byosmtpd has written its pid file, its delivery process has started, and its
 # milter socket accepts (an area may define its own)
 byosmtpd_ready() {
-    [ -s "$T/byosmtpd.pid" ] && [ -s "$SPOOL/delivery/pid" ] && grep -q "delivery: started" "$LOG" &&
+    [ -s "$T/byosmtpd.pid" ] && [ -s "$SPOOL/delivery/pid" ] &&
+        grep -q "delivery: started" "$LOG" &&
         case $SOCK in
         unix:*) [ -S "${SOCK#unix:}" ] ;;
         inet:*) br_port=${SOCK#inet:} && port_listens "${br_port%%@*}" ;;
@@ -311,6 +318,7 @@ stop_byosmtpd() {
     [ -n "$BYO_PID" ] || return 0
     kill -TERM "$BYO_PID" 2>/dev/null
     wait "$BYO_PID" 2>/dev/null
+    # shellcheck disable=SC2034 # read by the caller
     BYO_RC=$?
     BYO_PID=
 }

@@ -70,7 +70,8 @@ class Milter:
         queue id macro {i}; returns the reply letters to the connection and to HELO"""
         r = self.call(b"O", struct.pack(">III", 6, SMFIF_ALL, 0))
         assert r[0] == b"O", r
-        connect = self.call(b"C", b"localhost\0" + b"4" + struct.pack(">H", 25) + ip.encode() + b"\0")
+        connect = self.call(b"C", b"localhost\0" + b"4" + struct.pack(">H", 25) + ip.encode()
+                            + b"\0")
         helo = self.call(b"H", b"client.example\0")
         self.send(b"D", b"M" + b"i\0" + qid.encode() + b"\0")
         return connect[0], helo[0]
@@ -158,7 +159,8 @@ def big_message(path, mb, results):
 def load(path, n, mb):
     results = {}
     barrier = threading.Barrier(n)
-    threads = [threading.Thread(target=small_message, args=(path, "QLOAD%d" % i, barrier, results, i))
+    threads = [threading.Thread(target=small_message,
+                                args=(path, "QLOAD%d" % i, barrier, results, i))
                for i in range(n)]
     threads.append(threading.Thread(target=big_message, args=(path, mb, results)))
     for t in threads:
