@@ -1,7 +1,7 @@
 # systemd.sh - the unit made from contrib/systemd/byosmtpd.service.in passes
 # "systemd-analyze verify" (with ExecStart pointed at this build's byosmtpd, which must exist).
 . "$top_srcdir/tests/cli/lib.sh"
-command -v systemd-analyze >/dev/null || { echo "SKIP: systemd-analyze is not installed"; exit 77; }
+need systemd-analyze systemd
 UNIT=$top_builddir/contrib/systemd/byosmtpd.service
 [ -f "$UNIT" ] && ok || fail "$UNIT was not made by make"
 # the unit as built, with its byosmtpd replaced by the one in the build tree

@@ -2,39 +2,25 @@
 # result stored and shown by "target show", a wrong password classified auth_failed, and the
 # sixth attempt inside the window refused with the time of the next allowed one.
 . "$top_srcdir/tests/cli/lib.sh"
-PY=/usr/bin/python3
-PROVIDER=$top_srcdir/tests/provider/byo-provider.py
-[ -x "$PY" ] && command -v openssl >/dev/null || { echo "SKIP: python3 or openssl missing"; exit 77; }
+[ -x "$PY" ] || skip "$PY is missing"
+need openssl
 PW='verify-Secret-77'
-PIDS=
-trap 'for p in $PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$T"' EXIT
 
-sh "$top_srcdir/tests/provider/mkcerts.sh" "$T/certs" || fail "mkcerts"
+make_certs "$T/certs"
 cat >>"$CONF" <<CONF
 delivery = { tls_ca_file = "$T/certs/ca.pem"; connect_timeout = 5; command_timeout = 10; };
 CONF
 
-# start_provider NAME ARGS...: a provider on 127.0.0.1 whose port lands in $PORT
-start_provider() {
-    name=$1
-    shift
-    "$PY" "$PROVIDER" --port-file "$T/$name.port" --record "$T/$name.jsonl" \
-        --cert "$T/certs/good.pem" --key "$T/certs/good.key" "$@" 2>"$T/$name.log" &
-    PIDS="$PIDS $!"
-    n=0
-    while [ ! -s "$T/$name.port" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
-    PORT=$(cat "$T/$name.port")
-}
-
-start_provider good --mode starttls --auth PLAIN,LOGIN --user apikey --password "$PW" --require-auth
+start_provider good --cert "$T/certs/good.pem" --key "$T/certs/good.key" --mode starttls \
+    --auth PLAIN,LOGIN --user apikey --password "$PW" --require-auth
 ctl key generate >/dev/null
-printf '%s\n' "$PW" | ctl target add good --host 127.0.0.1 --port "$PORT" --username apikey \
+printf '%s\n' "$PW" | ctl target add good --host 127.0.0.1 --port "$port" --username apikey \
     --password-stdin --from noreply@acme.example --verify-to postmaster@acme.example >/dev/null ||
     fail "target add good"
 
 run ctl verify good
 expect_rc 0 "verify good"
-expect_out "verifying target good: 127.0.0.1:$PORT" "verify says what it does"
+expect_out "verifying target good: 127.0.0.1:$port" "verify says what it does"
 expect_out "TLSv1." "verify prints the TLS version"
 expect_out "AUTH" "verify prints the AUTH step"
 expect_out "250" "verify prints the server's replies"
@@ -42,16 +28,14 @@ expect_out "result: ok" "verify result"
 printf '%s\n' "$OUT" >"$T/verify.out"
 expect_not_in "$T/verify.out" "$PW" "verify output"
 # the provider recorded one message, over TLS with AUTH, from from_address to verify_to
-"$PY" -c '
-import json, sys
-msgs = [r for r in map(json.loads, open(sys.argv[1])) if r["event"] == "message"]
+check "the test message reached the provider as expected" pyrec good '
 assert len(msgs) == 1, msgs
 m = msgs[0]
 assert m["tls"] and m["auth_user"] == "apikey", m
 assert m["mail_from"] == "noreply@acme.example", m["mail_from"]
 assert [r["addr"] for r in m["rcpt"]] == ["postmaster@acme.example"], m["rcpt"]
 assert "Subject: byosmtp verification of target good" in m["message"], m["message"]
-' "$T/good.jsonl" && ok || fail "the test message did not reach the provider as expected"
+'
 
 run ctl target show good
 expect_out "verified = " "show has the result"
@@ -63,7 +47,7 @@ expect_rc 0 "verify --no-send"
 [ "$(grep -c '"event": "message"' "$T/good.jsonl")" -eq 1 ] && ok || fail "--no-send sent a message"
 
 # a wrong password: auth_failed, stored, exit 1
-printf 'wrong-password\n' | ctl target add bad --host 127.0.0.1 --port "$PORT" --username apikey \
+printf 'wrong-password\n' | ctl target add bad --host 127.0.0.1 --port "$port" --username apikey \
     --password-stdin --from noreply@acme.example >/dev/null || fail "target add bad"
 run ctl verify bad
 expect_rc 1 "verify with a wrong password"

@@ -7,7 +7,7 @@
 
 # make_messages DIR - write the test messages and, for each, NAME.want: the content the provider
 # must keep (after it removes the dot-stuffing), by an independent reference encoding
-"$PY" - "$tmp" <<'EOF'
+"$PY" - "$T" <<'EOF'
 import os, random, sys
 d = sys.argv[1]
 
@@ -56,15 +56,15 @@ for name, data in msgs.items():
     with open(os.path.join(d, name + ".want"), "wb") as f:
         f.write(reference(data))
 EOF
-[ -s "$tmp/big.want" ] || { echo "FAIL: cannot make the test messages"; exit 1; }
+[ -s "$T/big.want" ] || { echo "FAIL: cannot make the test messages"; exit 1; }
 
 start_provider data $(tls_args starttls) $(auth_args PLAIN)
 count=0
 for name in smuggle0 smuggle1 smuggle2 smuggle3 smuggle4 smuggle5 smuggle6 smuggle7 dots long empty nofinal big; do
-    probe "$name" --host localhost --port "$port" --message "$tmp/$name.eml" --body 7bit
+    probe "$name" --host localhost --port "$port" --message "$T/$name.eml" --body 7bit
     count=$((count + 1))
     if [ $probe_status -eq 0 ] && result_is "$name" send1 ok done; then
-        pass "$name submitted"
+        ok "$name submitted"
     else
         fail "$name not submitted"
     fi
@@ -74,20 +74,20 @@ stop_provider data
 # Each submission arrived as exactly one message, CRLF only, with the content the reference says;
 # the smuggled commands are content, never commands.
 for name in smuggle0 smuggle1 smuggle2 smuggle3 smuggle4 smuggle5 smuggle6 smuggle7 dots long empty nofinal big; do
-    if record_check data "any(b64(m['message_b64']) == open('$tmp/$name.want', 'rb').read() and not m['bare_cr'] and not m['bare_lf'] for m in msgs)"; then
-        pass "$name: one message, CRLF only, content as expected"
+    if pyrec data "any(b64(m['message_b64']) == open('$T/$name.want', 'rb').read() and not m['bare_cr'] and not m['bare_lf'] for m in msgs)"; then
+        ok "$name: one message, CRLF only, content as expected"
     else
         fail "$name: content at the provider"
     fi
 done
-if record_check data "len(msgs) == $count and len(conns) == $count and all(sum(1 for c in x['commands'] if c.upper().startswith('MAIL')) == 1 and x['non_crlf_lines'] == 0 for x in conns) and not any(m['mail_from'] == 'evil@example.net' for m in msgs)"; then
-    pass "$count submissions, $count messages, one MAIL each, no smuggled transaction"
+if pyrec data "len(msgs) == $count and len(conns) == $count and all(sum(1 for c in x['commands'] if c.upper().startswith('MAIL')) == 1 and x['non_crlf_lines'] == 0 for x in conns) and not any(m['mail_from'] == 'evil@example.net' for m in msgs)"; then
+    ok "$count submissions, $count messages, one MAIL each, no smuggled transaction"
 else
     fail "smuggling: the provider saw more than one transaction per submission"
 fi
 # No line on the wire is longer than 998 octets (+CRLF), also with dot-stuffing.
-if record_check data "all(len(l) <= 998 for m in msgs for l in b64(m['data_b64']).split(b'\r\n'))"; then
-    pass "no wire line longer than 998 octets"
+if pyrec data "all(len(l) <= 998 for m in msgs for l in b64(m['data_b64']).split(b'\r\n'))"; then
+    ok "no wire line longer than 998 octets"
 else
     fail "long lines on the wire"
 fi

@@ -17,8 +17,8 @@ for mode in starttls tls none; do
         want=$(echo "$mech" | tr a-z A-Z)
         [ "$mech" = auto ] && want=CRAM-MD5
         if [ $probe_status -eq 0 ] && result_is "$name" open ok done && result_is "$name" send1 ok done &&
-            grep -q "^open-auth: $want\$" "$tmp/$name.out" && no_secret_in "$name"; then
-            pass "$mode with AUTH $mech"
+            grep -q "^open-auth: $want\$" "$T/$name.out" && no_secret_in "$name"; then
+            ok "$mode with AUTH $mech"
         else
             fail "$mode with AUTH $mech (status $probe_status)"
         fi
@@ -26,8 +26,8 @@ for mode in starttls tls none; do
     stop_provider "m_$mode"
     tls_expect=True
     [ "$mode" = none ] && tls_expect=False
-    if record_check "m_$mode" "len(msgs) == 5 and all(m['tls'] == $tls_expect and m['auth'] for m in msgs) and [m['auth_mechanism'] for m in msgs] == ['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2', 'CRAM-MD5']"; then
-        pass "$mode: the provider received 5 authenticated messages, TLS=$tls_expect, one per mechanism"
+    if pyrec "m_$mode" "len(msgs) == 5 and all(m['tls'] == $tls_expect and m['auth'] for m in msgs) and [m['auth_mechanism'] for m in msgs] == ['PLAIN', 'LOGIN', 'CRAM-MD5', 'XOAUTH2', 'CRAM-MD5']"; then
+        ok "$mode: the provider received 5 authenticated messages, TLS=$tls_expect, one per mechanism"
     else
         fail "$mode: provider record"
     fi
@@ -40,18 +40,18 @@ plain_b64=$(printf '\000%s\000%s' "$USER_NAME" "$PASSWORD" | base64 -w0)
 user_b64=$(printf '%s' "$USER_NAME" | base64 -w0)
 pw_b64=$(printf '%s' "$PASSWORD" | base64 -w0)
 if [ $probe_status -eq 0 ] &&
-    grep -q "^trace\[tls\]: TLS TLSv1\.[23], cipher .*certificate CN=localhost.*(verified)" "$tmp/trace.out" &&
-    grep -q "^trace\[resolve\]: resolved localhost: " "$tmp/trace.out" &&
-    grep -q "^trace\[connect\]: connected to " "$tmp/trace.out" &&
-    grep -q "^trace\[auth\]: AUTH mechanism LOGIN" "$tmp/trace.out" &&
-    grep -q "^open-trail: resolve -> connect -> banner -> ehlo -> starttls -> tls -> ehlo -> auth\$" "$tmp/trace.out" &&
-    grep -q "^send1-trail: mail -> rcpt -> data -> dot\$" "$tmp/trace.out" &&
-    ! grep -qF "$user_b64" "$tmp/trace.out" && ! grep -qF "$pw_b64" "$tmp/trace.out" &&
-    ! grep -qF "VXNlcm5hbWU6" "$tmp/trace.out" && no_secret_in trace; then
-    pass "trace: steps shown, no credentials nor AUTH base64"
+    grep -q "^trace\[tls\]: TLS TLSv1\.[23], cipher .*certificate CN=localhost.*(verified)" "$T/trace.out" &&
+    grep -q "^trace\[resolve\]: resolved localhost: " "$T/trace.out" &&
+    grep -q "^trace\[connect\]: connected to " "$T/trace.out" &&
+    grep -q "^trace\[auth\]: AUTH mechanism LOGIN" "$T/trace.out" &&
+    grep -q "^open-trail: resolve -> connect -> banner -> ehlo -> starttls -> tls -> ehlo -> auth\$" "$T/trace.out" &&
+    grep -q "^send1-trail: mail -> rcpt -> data -> dot\$" "$T/trace.out" &&
+    ! grep -qF "$user_b64" "$T/trace.out" && ! grep -qF "$pw_b64" "$T/trace.out" &&
+    ! grep -qF "VXNlcm5hbWU6" "$T/trace.out" && no_secret_in trace; then
+    ok "trace: steps shown, no credentials nor AUTH base64"
 else
     fail "trace"
-    cat "$tmp/trace.out"
+    cat "$T/trace.out"
 fi
 [ -n "$plain_b64" ] || fail "base64 tool"
 stop_provider trace
@@ -60,24 +60,24 @@ stop_provider trace
 # certificate's IP address, with no SNI).
 start_provider legacy $(tls_args starttls) $(auth_args LOGIN) --auth-legacy
 probe legacy --host 127.0.0.1 --port "$port" --auth auto
-if [ $probe_status -eq 0 ] && grep -q "^open-auth: LOGIN\$" "$tmp/legacy.out" &&
-    grep -q "verified=yes" "$tmp/legacy.out"; then
-    pass "legacy AUTH=LOGIN, IP literal verified"
+if [ $probe_status -eq 0 ] && grep -q "^open-auth: LOGIN\$" "$T/legacy.out" &&
+    grep -q "verified=yes" "$T/legacy.out"; then
+    ok "legacy AUTH=LOGIN, IP literal verified"
 else
     fail "legacy AUTH=LOGIN"
-    cat "$tmp/legacy.out"
+    cat "$T/legacy.out"
 fi
 stop_provider legacy
-record_check legacy "conns and conns[0]['sni'] is None and conns[0]['auth']" &&
-    pass "no SNI for an IP literal" || fail "SNI for an IP literal"
+pyrec legacy "conns and conns[0]['sni'] is None and conns[0]['auth']" &&
+    ok "no SNI for an IP literal" || fail "SNI for an IP literal"
 
 # One authenticated connection carries several messages (RSET-free reuse after success).
 start_provider reuse $(tls_args starttls) $(auth_args PLAIN)
 probe reuse --host localhost --port "$port" --count 4 --to one@example.com --to two@example.com
 stop_provider reuse
-if [ $probe_status -eq 0 ] && [ "$(grep -c '^send[0-9]: ok ' "$tmp/reuse.out")" -eq 4 ] &&
-    record_check reuse "len(conns) == 1 and conns[0]['messages'] == 4 and len(msgs) == 4 and all(m['conn'] == 1 and len(m['rcpt']) == 2 for m in msgs) and sum(1 for c in conns[0]['commands'] if c.startswith('AUTH')) == 1"; then
-    pass "4 messages, 2 recipients each, over one connection with one AUTH"
+if [ $probe_status -eq 0 ] && [ "$(grep -c '^send[0-9]: ok ' "$T/reuse.out")" -eq 4 ] &&
+    pyrec reuse "len(conns) == 1 and conns[0]['messages'] == 4 and len(msgs) == 4 and all(m['conn'] == 1 and len(m['rcpt']) == 2 for m in msgs) and sum(1 for c in conns[0]['commands'] if c.startswith('AUTH')) == 1"; then
+    ok "4 messages, 2 recipients each, over one connection with one AUTH"
 else
     fail "connection reuse"
 fi
@@ -88,8 +88,8 @@ start_provider rset $(tls_args starttls) $(auth_args PLAIN) \
 probe rset --host localhost --port "$port" --count 2
 stop_provider rset
 if result_is rset send1 sender_rejected bounce && result_is rset send2 ok done &&
-    record_check rset "len(conns) == 1 and len(msgs) == 1 and 'RSET' in conns[0]['commands']"; then
-    pass "refused message, RSET, next message on the same connection"
+    pyrec rset "len(conns) == 1 and len(msgs) == 1 and 'RSET' in conns[0]['commands']"; then
+    ok "refused message, RSET, next message on the same connection"
 else
     fail "RSET and reuse after a refusal"
 fi
@@ -97,12 +97,12 @@ fi
 # tls_verify = false: a self-signed certificate is accepted, reported unverified, and logged.
 start_provider noverify $(tls_args tls selfsigned) $(auth_args PLAIN)
 probe noverify --host localhost --port "$port" --security tls --no-verify
-if [ $probe_status -eq 0 ] && grep -q "verified=no" "$tmp/noverify.out" &&
-    grep -q "NOT verified" "$tmp/noverify.out" && grep -q "not verified (tls_verify = false)" "$tmp/noverify.err"; then
-    pass "tls_verify = false honoured and reported as unverified"
+if [ $probe_status -eq 0 ] && grep -q "verified=no" "$T/noverify.out" &&
+    grep -q "NOT verified" "$T/noverify.out" && grep -q "not verified (tls_verify = false)" "$T/noverify.err"; then
+    ok "tls_verify = false honoured and reported as unverified"
 else
     fail "tls_verify = false"
-    cat "$tmp/noverify.out" "$tmp/noverify.err"
+    cat "$T/noverify.out" "$T/noverify.err"
 fi
 stop_provider noverify
 
@@ -110,13 +110,13 @@ stop_provider noverify
 start_provider tls12 $(tls_args tls) $(auth_args PLAIN) --tls-max 1.2
 probe tls12 --host localhost --port "$port" --security tls --tls-min TLSv1.3
 if result_is tls12 open tls_handshake retry; then
-    pass "tls_min_version TLSv1.3 refuses a TLS 1.2 server"
+    ok "tls_min_version TLSv1.3 refuses a TLS 1.2 server"
 else
     fail "tls_min_version TLSv1.3"
 fi
 probe tls12b --host localhost --port "$port" --security tls
-if result_is tls12b open ok done && grep -q "TLSv1.2" "$tmp/tls12b.out"; then
-    pass "TLS 1.2 accepted by default"
+if result_is tls12b open ok done && grep -q "TLSv1.2" "$T/tls12b.out"; then
+    ok "TLS 1.2 accepted by default"
 else
     fail "TLS 1.2 by default"
 fi

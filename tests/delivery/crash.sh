@@ -12,14 +12,14 @@ provider cr starttls
 target cr starttls "$cr_PORT"
 start
 
-"$PY" "$D_DIR/submit.py" "$SOCK" "alice@client.example" "bob@cr.example" "$N" "stream" >"$T/submit.out" 2>&1 &
+"$PY" "$TESTLIB/milterclient.py" "$SOCK" submit "alice@client.example" "bob@cr.example" "$N" "stream" >"$T/submit.out" 2>&1 &
 SUB=$!
 check "deliveries are under way" wait_for 60 has_messages cr $((N / 5))
 DPID=$(cat "$SPOOL/delivery/pid")
 SPID=$(ps -o ppid= -p "$DPID" | tr -d ' ')
-kill -9 "$PID" "$SPID" "$DPID" 2>/dev/null
-wait "$PID" 2>/dev/null
-PID=
+kill -9 "$BYO_PID" "$SPID" "$DPID" 2>/dev/null
+wait "$BYO_PID" 2>/dev/null
+BYO_PID=
 before=$(messages cr)
 echo "# killed at $before messages delivered"
 sleep 0.5

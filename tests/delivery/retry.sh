@@ -28,11 +28,8 @@ check "throttle: the attempt is deferred as rate_limited" wait_for 10 log_has "t
 check "throttle: delivered later" wait_for 30 has_messages th 1
 check "throttle: two throttled attempts before it" sh -c "[ \$(grep -c 'to=<dave@th.example>.*status=deferred' '$LOG') -eq 2 ]"
 check "throttle: never bounced, no DSN" sh -c "! grep -q 'to=<dave@th.example>.*status=bounced' '$LOG' && [ ! -s '$MBOX' ]"
-check "throttle: the target paused between attempts (>= 1 s apart)" "$PY" - "$T/th.jsonl" <<'PYEOF'
-import json, sys
-conns = [json.loads(l) for l in open(sys.argv[1]) if '"connection"' in l]
+check "throttle: the target paused between attempts (>= 1 s apart)" pyrec th '
 ends = sorted(c["time"] for c in conns)
-assert len(ends) >= 2, ends
-PYEOF
+assert len(ends) >= 2, ends'
 check "stats: deferrals counted, nothing bounced" sh -c "sleep 1.5; \"\$BYOSMTPCTL\" -c '$CONF' stats | grep -Eq '^th +1 +1 +2 +0'"
 finish

@@ -8,32 +8,30 @@
 # Afterwards its temporary directory is gone and none of its processes is left.
 # Exit 0 pass, 1 fail, 77 skip (not root, or Postfix, swaks or python3 missing).
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-top_builddir=${top_builddir:-.}
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: the demo needs root (its private Postfix's master starts as root)"; exit 77; }
-for tool in /usr/sbin/postfix swaks openssl /usr/bin/python3; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool is not installed"; exit 77; }
+. "$top_srcdir/tests/lib/common.sh"
+[ "$(id -u)" -eq 0 ] || skip "the demo needs root (its private Postfix's master starts as root)"
+for tool in /usr/sbin/postfix swaks openssl "$PY"; do
+    need "$tool"
 done
-[ -x "$top_builddir/byosmtpd" ] || { echo "SKIP: byosmtpd is not built"; exit 77; }
+[ -x "$BYOSMTPD" ] || skip "byosmtpd is not built"
 
-OUT=$(mktemp "${TMPDIR:-/tmp}/byosmtp-demo-test.XXXXXX")
-trap 'rm -f "$OUT"' EXIT
-FAILS=0
-CHECKS=0
+work_dir byosmtp-demo-test
+OUT=$T/demo.out
+
+# show_logs: the demo's output
+show_logs() {
+    echo "--- the demo's output"
+    cat "$OUT"
+}
+
 # expect TEXT WHAT: a line of the demo's output matches the basic regular expression TEXT
 expect() {
-    CHECKS=$((CHECKS + 1))
-    if grep -q -- "$1" "$OUT"; then
-        echo "ok - $2"
-    else
-        echo "not ok - $2: no line matches '$1'"
-        FAILS=$((FAILS + 1))
-    fi
+    if grep -q -- "$1" "$OUT"; then ok "$2"; else fail "$2: no line matches '$1'"; fi
 }
 
 sh "$top_srcdir/contrib/demo.sh" "$top_builddir" >"$OUT" 2>&1
 RC=$?
-CHECKS=$((CHECKS + 1))
-if [ "$RC" -eq 0 ]; then echo "ok - contrib/demo.sh exits 0"; else echo "not ok - contrib/demo.sh exited $RC"; FAILS=$((FAILS + 1)); fi
+if [ "$RC" -eq 0 ]; then ok "contrib/demo.sh exits 0"; else fail "contrib/demo.sh exited $RC"; fi
 expect '^byosmtp demo: ok$' "the demo says it worked"
 expect '^ *result: ok: test message accepted' "byosmtpctl verify succeeded"
 expect '^ *over TLSv1\.[23], AUTH PLAIN as apikey$' "the provider got the message over TLS with AUTH"
@@ -47,8 +45,7 @@ expect '^ *Received: by .* (byosmtpd) id ' "the relayed message has byosmtpd's R
 expect '^ *Delivered-To: carol@local.example' "Postfix delivered the unrouted recipient"
 expect '^ *From: Alice Example <alice@example.org>' "its copy keeps the original From"
 QID=$(sed -n 's/.*<- *250 .*queued as \([0-9A-Za-z]*\).*/\1/p' "$OUT" | tail -1)
-CHECKS=$((CHECKS + 1))
-if [ -n "$QID" ]; then echo "ok - swaks got Postfix's queue id"; else echo "not ok - no queue id in swaks' output"; FAILS=$((FAILS + 1)); QID=NONE; fi
+if [ -n "$QID" ]; then ok "swaks got Postfix's queue id"; else fail "no queue id in swaks' output"; QID=NONE; fi
 expect "byosmtpd: [0-9A-F]*_$QID: to=<bob@customer.example>, relay=acme\[127.0.0.1\]:[0-9]*, .*status=sent (250 2.0.0 " \
     "byosmtpd's Postfix-shaped log line: sent, the provider's 250, Postfix's queue id"
 expect "virtual\[[0-9]*\]: $QID: to=<carol@local.example>, relay=virtual, .*status=sent" "Postfix's log line for carol"
@@ -57,21 +54,11 @@ expect '^ *0 messages in the queue$' "byosmtpctl queue is empty"
 
 # nothing left behind
 DIR=$(sed -n 's/^byosmtp demo: everything runs in \(.*\), on 127.0.0.1 only.*/\1/p' "$OUT")
-CHECKS=$((CHECKS + 1))
-if [ -n "$DIR" ] && [ ! -e "$DIR" ]; then echo "ok - the temporary directory is removed"; else echo "not ok - temporary directory '$DIR' left"; FAILS=$((FAILS + 1)); fi
-CHECKS=$((CHECKS + 1))
+if [ -n "$DIR" ] && [ ! -e "$DIR" ]; then ok "the temporary directory is removed"; else fail "temporary directory '$DIR' left"; fi
 if [ -n "$DIR" ] && ps -eo args= | grep -F -- "$DIR" | grep -qv grep; then
-    echo "not ok - processes of the demo are still running:"
+    fail "processes of the demo are still running:"
     ps -eo pid=,args= | grep -F -- "$DIR" | grep -v grep
-    FAILS=$((FAILS + 1))
 else
-    echo "ok - no process of the demo is left"
+    ok "no process of the demo is left"
 fi
-
-echo "$(basename "$0"): $CHECKS checks, $FAILS failed"
-if [ "$FAILS" -ne 0 ]; then
-    echo "--- the demo's output"
-    cat "$OUT"
-    exit 1
-fi
-exit 0
+finish

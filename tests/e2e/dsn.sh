@@ -31,7 +31,7 @@ e2e_start_byosmtpd
 e2e_front
 
 # --- 1. a 5xx for the routed recipient: a DSN in the sender's local mailbox ---
-swaks_send "$T/swaks1.out" --from alice@front.example --to gone@cust.example \
+swaks_send "$FRONT_PORT" "$T/swaks1.out" --from alice@front.example --to gone@cust.example \
     --header "From: Alice Author <alice@front.example>" --header "Subject: e2e bounce me" \
     --header "Message-Id: <e2e-dsn@front.example>" --body "a message that the provider refuses"
 check "swaks: the front Postfix accepted the message" grep -q 'queued as' "$T/swaks1.out"
@@ -64,10 +64,10 @@ check "the DSN has a readable part naming the recipient" grep -q 'gone@cust.exam
 # is not relayed; Postfix delivered it itself, and the provider saw nothing but the refused RCPT.
 check "Postfix received the DSN with the null sender and delivered it" \
     sh -c "grep -q ': from=<>, size=' '$FRONT/log/maillog' && grep -q 'to=<alice@front.example>, relay=virtual.*status=sent' '$FRONT/log/maillog'"
-check "the provider accepted no message" pyrec 'assert len(msgs) == 0, len(msgs)'
+check "the provider accepted no message" pyrec provider 'assert len(msgs) == 0, len(msgs)'
 
 # --- 2. the null sender: no DSN ---
-swaks_send "$T/swaks2.out" --from '<>' --to gone@cust.example \
+swaks_send "$FRONT_PORT" "$T/swaks2.out" --from '<>' --to gone@cust.example \
     --header "From: Mailer <mailer@front.example>" --header "Subject: e2e null sender" \
     --header "Message-Id: <e2e-null@front.example>" --body "a bounce-like message that the provider refuses"
 check "swaks: the front Postfix accepted the null-sender message" grep -q 'queued as' "$T/swaks2.out"

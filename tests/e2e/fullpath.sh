@@ -35,7 +35,7 @@ e2e_front
 
 # --- 2. one routed and one unrouted recipient ---
 printf 'First line of the body.\n.a line that starts with a dot\n\nLast line, after an empty one: e2e-body-7f3a\n' >"$T/body1"
-swaks_send "$T/swaks1.out" --from alice@sender.example --to bob@cust.example,carol@local.example \
+swaks_send "$FRONT_PORT" "$T/swaks1.out" --from alice@sender.example --to bob@cust.example,carol@local.example \
     --header "From: Alice Author <alice@sender.example>" --header "Subject: e2e full path" \
     --header "Message-Id: <e2e-mixed@sender.example>" --body "@$T/body1"
 check "swaks: the front Postfix accepted the mixed message" grep -q 'queued as' "$T/swaks1.out"
@@ -43,11 +43,11 @@ check "Postfix logged the mixed message's queue id" wait_for 10 sh -c "grep -q '
 QID1=$(qid_of_msgid e2e-mixed@sender.example)
 check "Postfix's log and swaks agree on the queue id" [ -n "$QID1" ] && [ "$QID1" = "$(queued_as "$T/swaks1.out")" ]
 
-check "the provider received the message" wait_for 20 pyrec 'assert any("e2e full path" in m["message"] for m in msgs)'
+check "the provider received the message" wait_for 20 pyrec provider 'assert any("e2e full path" in m["message"] for m in msgs)'
 check "Postfix delivered the unrouted recipient to its Maildir" pf_wait_mail "$FRONT" carol@local.example 1 20
 check "byosmtpd logged status=sent with the provider's 250 and Postfix's queue id" \
     wait_for 10 log_has "_$QID1: to=<bob@cust.example>, relay=cust\[127.0.0.1\]:$PROV_PORT, .*status=sent (250 2.0.0 Ok: queued as "
-check "the provider got it once, for the routed recipient only, over TLS, authenticated" pyrec '
+check "the provider got it once, for the routed recipient only, over TLS, authenticated" pyrec provider '
 m = [x for x in msgs if "e2e full path" in x["message"]]
 assert len(m) == 1, "%d copies" % len(m)
 m = m[0]
@@ -57,7 +57,7 @@ assert m["tls"] and m["tls_version"] in ("TLSv1.2", "TLSv1.3"), (m["tls"], m["tl
 assert m["auth"] and m["auth_user"] == "apikey", (m["auth"], m["auth_user"])
 assert m["mail_from"] == "relay@cust.test", m["mail_from"]
 assert not m["bare_cr"] and not m["bare_lf"]'
-check "the relayed copy is rewritten" pyrec '
+check "the relayed copy is rewritten" pyrec provider '
 import base64, email, email.policy
 raw = [base64.b64decode(x["message_b64"]) for x in msgs if "e2e full path" in x["message"]][0]
 msg = email.message_from_bytes(raw, policy=email.policy.compat32)
@@ -75,7 +75,7 @@ assert "alice@sender.example" not in " ".join(msg.get_all("From"))'
 CAROL=$(pf_mailbox "$FRONT" carol@local.example | tail -1)
 # swaks ends the body with two empty lines of its own: the body Postfix delivered to carol is the
 # reference, and it starts with the body file.
-check "the relayed body is intact (the same bytes as carol's copy, CRLF)" pyrec '
+check "the relayed body is intact (the same bytes as carol's copy, CRLF)" pyrec provider '
 import base64
 raw = [base64.b64decode(x["message_b64"]) for x in msgs if "e2e full path" in x["message"]][0]
 body = raw.split(b"\r\n\r\n", 1)[1]
@@ -93,7 +93,7 @@ check "byosmtpctl quota: 1 used, 1 delivered" wait_for 10 sh -c "\"\$BYOSMTPCTL\
 check "byosmtpctl queue is empty" wait_for 10 sh -c "\"\$BYOSMTPCTL\" -c '$CONF' queue | grep -q '^0 messages in the queue'"
 
 # --- 3. every recipient routed: Postfix discards its copy ---
-swaks_send "$T/swaks2.out" --from alice@sender.example --to dave@cust.example,erin@cust.example \
+swaks_send "$FRONT_PORT" "$T/swaks2.out" --from alice@sender.example --to dave@cust.example,erin@cust.example \
     --header "From: Alice Author <alice@sender.example>" --header "Subject: e2e all routed" \
     --header "Message-Id: <e2e-all@sender.example>" --body "all routed e2e-body-91c2"
 check "swaks: the front Postfix accepted the all-routed message" grep -q 'queued as' "$T/swaks2.out"
@@ -101,7 +101,7 @@ check "Postfix logged the all-routed message" wait_for 10 sh -c "grep -q ': mess
 QID2=$(qid_of_msgid e2e-all@sender.example)
 check "Postfix logs the milter's DISCARD for it" wait_for 10 front_log_has "$QID2: milter-discard: END-OF-MESSAGE .*milter triggers DISCARD action"
 check "byosmtpd logged that all recipients were relayed" log_has "$QID2: all 2 recipients relayed: discarded from the MTA"
-check "the provider received it for both recipients" wait_for 20 pyrec '
+check "the provider received it for both recipients" wait_for 20 pyrec provider '
 m = [x for x in msgs if "e2e all routed" in x["message"]]
 assert len(m) == 1, len(m)
 assert sorted(r["addr"] for r in m[0]["rcpt"] if r["accepted"]) == ["dave@cust.example", "erin@cust.example"]'

@@ -12,9 +12,9 @@ recover() { "$BYOSMTPD" -c "$CONF" -R >"$T/recover.out" 2>"$T/recover.err" || fa
 records() { mdb_dump -p -s queue "$T/store" | grep -c 'target=' || true; }
 # wait_dead: byosmtpd must have died by SIGKILL
 wait_dead() {
-    wait "$PID" 2>/dev/null
+    wait "$BYO_PID" 2>/dev/null
     rc=$?
-    PID=
+    BYO_PID=
     expect_eq "$rc" 137 "$1: byosmtpd died by SIGKILL"
 }
 
@@ -28,12 +28,12 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 ls "$SPOOL/incoming" | grep -q '\.rcv$' && ok || fail "no reception file before the kill"
-kill -9 "$PID"
+kill -9 "$BYO_PID"
 wait_dead "mid-body"
 kill "$MTPID" 2>/dev/null
 wait "$MTPID" 2>/dev/null
 recover
-expect_grep "$T/recover.out" "removed-unfinished 1" "mid-body: the reception file is removed"
+expect_in "$T/recover.out" "removed-unfinished 1" "mid-body: the reception file is removed"
 expect_eq "$(count_queue)" 0 "mid-body: nothing queued"
 expect_eq "$(incoming_files)" "" "mid-body: incoming/ empty"
 
@@ -49,15 +49,15 @@ for point in written fsync commit publish; do
     case $point in
     written | fsync)
         # not committed: the MTA got no answer and keeps the message; nothing may stay queued
-        expect_grep "$T/recover.out" "removed-unfinished 3" "$point: reception file and both copies removed"
+        expect_in "$T/recover.out" "removed-unfinished 3" "$point: reception file and both copies removed"
         ;;
     commit)
         # committed, still in incoming/: moved forward
-        expect_grep "$T/recover.out" "moved-forward 2" "$point: both copies moved to queue/"
+        expect_in "$T/recover.out" "moved-forward 2" "$point: both copies moved to queue/"
         total=$((total + 2))
         ;;
     publish)
-        expect_grep "$T/recover.out" "moved-forward 0" "$point: copies already in queue/"
+        expect_in "$T/recover.out" "moved-forward 0" "$point: copies already in queue/"
         total=$((total + 2))
         ;;
     esac
@@ -67,7 +67,7 @@ for point in written fsync commit publish; do
     expect_eq "$(quota_used acme)" $((total / 2)) "$point: acme counted once per committed copy"
     for f in $(queue_files); do check_trailer "$SPOOL/queue/$f"; done
 done
-expect_grep "$T/recover.out" "queued 4" "the committed copies are queued"
+expect_in "$T/recover.out" "queued 4" "the committed copies are queued"
 
 # 3. torn files in the queue are moved aside, never deleted; a record without its file is dropped
 set -- $(queue_files)
@@ -76,12 +76,12 @@ head -c 100 "$SPOOL/queue/$torn" >"$T/t" && cat "$T/t" >"$SPOOL/queue/$torn"
 printf 'byosmtp-state: 1\nattempts: 1\n' >"$SPOOL/queue/$withstate.state"
 rm "$SPOOL/queue/$gone"
 recover
-expect_grep "$T/recover.out" "corrupt 2" "torn copy and torn state moved aside"
-expect_grep "$T/recover.out" "records-dropped 2" "records of the torn and the removed copy dropped"
+expect_in "$T/recover.out" "corrupt 2" "torn copy and torn state moved aside"
+expect_in "$T/recover.out" "records-dropped 2" "records of the torn and the removed copy dropped"
 [ -f "$SPOOL/corrupt/$torn" ] && ok || fail "torn copy not in corrupt/"
 [ -f "$SPOOL/corrupt/$withstate.state" ] && ok || fail "torn state not in corrupt/"
 [ -f "$SPOOL/queue/$withstate" ] && ok || fail "the copy of a torn state stays queued"
-expect_grep "$T/recover.err" "torn" "the reason is logged"
+expect_in "$T/recover.err" "torn" "the reason is logged"
 expect_eq "$(count_queue)" 2 "two valid copies remain"
 
 # 4. and a normal message still goes through after all that

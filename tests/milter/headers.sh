@@ -17,19 +17,19 @@ for q in QMULTI QMALFORMED QUTF8 QFOLDNOSPC QFOLDSPC QOTHERHOST; do
     check_trailer "$f"
     header_of "$f" >"$T/h.$q"
     expect_eq "$(grep -a -c '^From:' "$T/h.$q")" 1 "$q: exactly one From"
-    expect_grep "$T/h.$q" "relay@acme.test>" "$q: From is the target's address"
+    expect_in "$T/h.$q" "relay@acme.test>" "$q: From is the target's address"
 done
 # no attacker From survives anywhere but in Original-From (and Reply-To)
 expect_eq "$(grep -a '^From:' "$T/h.QMULTI")" "$(printf 'From: Acme Relay <relay@acme.test>\r')" "QMULTI From"
-expect_grep "$T/h.QMULTI" "Original-From: Mallory <mallory@evil.example>, Alice <alice@client.example>," "QMULTI keeps the originals in Original-From"
-expect_grep "$T/h.QMULTI" "$(printf ',\r\n second@evil.example\r')" "QMULTI keeps the second From in Original-From"
-expect_nogrep "$T/h.QMALFORMED" "Reply-To:" "malformed From (no address) is not made Reply-To"
-expect_grep "$T/h.QMALFORMED" "Original-From: <<<not an address" "malformed From kept in Original-From"
-expect_grep "$T/h.QUTF8" "Original-From: =?UTF-8?Q?J=C3=BCrgen?= <juergen@client.example>" "UTF-8 From kept"
+expect_in "$T/h.QMULTI" "Original-From: Mallory <mallory@evil.example>, Alice <alice@client.example>," "QMULTI keeps the originals in Original-From"
+expect_in "$T/h.QMULTI" "$(printf ',\r\n second@evil.example\r')" "QMULTI keeps the second From in Original-From"
+expect_not_in "$T/h.QMALFORMED" "Reply-To:" "malformed From (no address) is not made Reply-To"
+expect_in "$T/h.QMALFORMED" "Original-From: <<<not an address" "malformed From kept in Original-From"
+expect_in "$T/h.QUTF8" "Original-From: =?UTF-8?Q?J=C3=BCrgen?= <juergen@client.example>" "UTF-8 From kept"
 # folded values come out with CRLF folds, whatever libmilter handed over
-expect_grep "$T/h.QFOLDNOSPC" "$(printf 'Subject: folded\r\n\tsubject line\r')" "fold without LEADSPC"
-expect_grep "$T/h.QFOLDSPC" "$(printf 'Subject: folded\r\n\tspace\r')" "fold with LEADSPC"
-expect_grep "$T/h.QFOLDSPC" "$(printf 'Original-From: Folded\r\n Space <spc@client.example>\r')" "folded From with LEADSPC"
+expect_in "$T/h.QFOLDNOSPC" "$(printf 'Subject: folded\r\n\tsubject line\r')" "fold without LEADSPC"
+expect_in "$T/h.QFOLDSPC" "$(printf 'Subject: folded\r\n\tspace\r')" "fold with LEADSPC"
+expect_in "$T/h.QFOLDSPC" "$(printf 'Original-From: Folded\r\n Space <spc@client.example>\r')" "folded From with LEADSPC"
 # bombs and loops leave nothing behind
 for q in QBOMBCOUNT QLOOP; do
     expect_eq "$(copy_of "$q")" "" "$q spooled nothing"

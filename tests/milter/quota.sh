@@ -15,7 +15,7 @@ n=0
 reload() {
     n=$((n + 1))
     write_conf "quota = { action = \"$1\"; };"
-    kill -HUP "$PID"
+    kill -HUP "$BYO_PID"
     for _ in $(seq 1 50); do
         [ "$(grep -c 'reloaded' "$LOG")" -ge "$n" ] && return 0
         sleep 0.1
@@ -36,7 +36,7 @@ expect_eq "$(quota_used small)" 1 "nothing over the quota was counted"
 expect_eq "$(cat "$SPOOL"/queue/* | grep -a -c '^target: small$')" 1 "one copy for small"
 # a bad byosmtp.conf on reload keeps the running configuration
 echo 'milter = { bogus = 1; };' >"$CONF"
-kill -HUP "$PID"
+kill -HUP "$BYO_PID"
 sleep 0.5
 expect_log "keeping the configuration in use" "bad reload"
 mt quota.lua -D step=passthrough

@@ -18,19 +18,19 @@ top_builddir=${top_builddir:-.}
 . "$top_srcdir/tests/cli/lib.sh"
 . "$top_srcdir/tests/postfix/lib.sh"
 pf_init notrap
-trap 'pf_cleanup; rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM HUP
+# at_cleanup: stop the Postfix instances and remove $PF_TOP (the common clean-up then removes $T)
+at_cleanup() { pf_cleanup; }
 
 PROBE=$top_builddir/tests/client/smtp_probe
-[ -x "$PROBE" ] || { echo "FAIL: $PROBE is not built (make check builds it)"; exit 1; }
+[ -x "$PROBE" ] || die "$PROBE is not built (make check builds it)"
 PW='Pf-verify-Secret-31'
 PROBE_PW='Pf-probe-Secret-47'
 P=$PF_TOP/provider
 
-sh "$top_srcdir/tests/provider/mkcerts.sh" "$PF_TOP/certs" >/dev/null || { echo "FAIL: mkcerts.sh"; exit 1; }
-pf_provider "$P" "$PF_TOP/certs" || { echo "FAIL: cannot write the provider's configuration"; exit 1; }
-pf_add_user "$P" apikey "$PW" || { echo "FAIL: saslpasswd2 apikey"; exit 1; }
-pf_add_user "$P" alice@example.com "$PROBE_PW" || { echo "FAIL: saslpasswd2 alice"; exit 1; }
+make_certs "$PF_TOP/certs"
+pf_provider "$P" "$PF_TOP/certs" || die "cannot write the provider's configuration"
+pf_add_user "$P" apikey "$PW" || die "saslpasswd2 apikey"
+pf_add_user "$P" alice@example.com "$PROBE_PW" || die "saslpasswd2 alice"
 pf_start "$P" || exit 1
 PORT=$PF_PORT
 
@@ -70,9 +70,6 @@ expect_out "AUTH CRAM-MD5" "target show has the mechanism (auto: the strongest P
 expect_out "reply \"250 2.0.0 Ok: queued as" "target show has Postfix's reply"
 delivered postmaster@acme.example "Subject: byosmtp verification of target pf" "verify's test message"
 M=$(pf_mailbox "$P" postmaster@acme.example | tail -1)
-expect_in() {
-    if [ -n "$1" ] && grep -qF -- "$2" "$1"; then ok; else fail "$3: '$2' not in the delivered message"; fi
-}
 expect_in "$M" "Return-Path: <noreply@acme.example>" "envelope sender is from_address"
 expect_in "$M" "(Authenticated sender: apikey)" "verify authenticated"
 expect_in "$M" "with ESMTPSA id" "verify used TLS and AUTH"

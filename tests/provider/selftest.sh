@@ -2,144 +2,67 @@
 # selftest.sh - automake test of the test provider itself (byo-provider.py and mkcerts.sh):
 # starts the provider on loopback in each mode, drives it with swaks, openssl s_client and small
 # Python clients, and checks what it answered and what it recorded. Exit 0 pass, 1 fail,
-# 77 skip (only when python3, swaks or openssl is missing). BYO_PROVIDER_KEEP=1 keeps the work dir.
+# 77 skip (only when python3, swaks or openssl is missing). BYO_PROVIDER_KEEP=1 (or KEEP=1) keeps
+# the work directory.
 set -u
 
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$top_srcdir/tests/lib/common.sh"
 here=$top_srcdir/tests/provider
-PY=/usr/bin/python3
-for tool in "$PY" swaks openssl; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "SKIP: $tool not found"
-        exit 77
-    fi
-done
+[ -x "$PY" ] || skip "$PY not found"
+need swaks swaks
+need openssl
+[ "${BYO_PROVIDER_KEEP:-0}" = 1 ] && KEEP=1
+work_dir byo-provider-test
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/byo-provider-test.XXXXXX") || exit 1
-pids=""
-failures=0
-
-# cleanup - stop every provider this test started (by PID) and remove the work directory
-# shellcheck disable=SC2317  # called by the EXIT trap
-cleanup() {
-    for p in $pids; do
-        kill "$p" 2>/dev/null
-    done
-    for p in $pids; do
-        wait "$p" 2>/dev/null
-    done
-    if [ "${BYO_PROVIDER_KEEP:-0}" = 1 ]; then
-        echo "work directory kept: $tmp"
+# stop_checked NAME - stop the provider (tests/lib/common.sh), which must exit with status 0
+stop_checked() {
+    stop_provider "$1"
+    sc_status=$?
+    if [ "$sc_status" -eq 0 ]; then
+        ok "$1: provider exits 0 on SIGTERM"
     else
-        rm -rf "$tmp"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-pass() {
-    echo "ok: $*"
-}
-
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-
-# start_provider NAME ARGS... - run a provider with its port file, record and log named NAME;
-# sets $port, and pid_NAME for stop_provider
-start_provider() {
-    sp_name=$1
-    shift
-    "$PY" "$here/byo-provider.py" --port-file "$tmp/$sp_name.port" --record "$tmp/$sp_name.jsonl" \
-        "$@" 2>"$tmp/$sp_name.log" &
-    sp_pid=$!
-    pids="$pids $sp_pid"
-    eval "pid_$sp_name=$sp_pid"
-    sp_wait=0
-    while [ ! -s "$tmp/$sp_name.port" ]; do
-        if ! kill -0 "$sp_pid" 2>/dev/null || [ $sp_wait -ge 100 ]; then
-            fail "provider $sp_name did not start"
-            cat "$tmp/$sp_name.log"
-            exit 1
-        fi
-        sleep 0.1
-        sp_wait=$((sp_wait + 1))
-    done
-    port=$(cat "$tmp/$sp_name.port")
-    : >>"$tmp/$sp_name.jsonl"
-}
-
-# stop_provider NAME - SIGTERM, and the provider must exit with status 0
-stop_provider() {
-    st_pid=
-    eval "st_pid=\$pid_$1"
-    kill -TERM "$st_pid"
-    wait "$st_pid"
-    st_status=$?
-    pids=$(echo "$pids" | sed "s/ $st_pid\$//; s/ $st_pid / /")
-    if [ "$st_status" -eq 0 ]; then
-        pass "$1: provider exits 0 on SIGTERM"
-    else
-        fail "$1: provider exited $st_status on SIGTERM"
-        cat "$tmp/$1.log"
+        fail "$1: provider exited $sc_status on SIGTERM"
+        cat "$T/$1.log"
     fi
 }
 
-# The record checker: the expression sees recs (all), msgs and conns (by event), and d() = b64decode.
-checker='
-import base64, json, sys
-recs = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8")]
-msgs = [r for r in recs if r["event"] == "message"]
-conns = [r for r in recs if r["event"] == "connection"]
-d = base64.b64decode
-sys.exit(0 if eval("(" + sys.argv[2] + ")") else 1)
-'
-
-# expect NAME WHAT EXPR - assert a Python expression over NAME's records; retried for up to 3 s,
-# since a connection a client dropped is recorded when the provider notices
+# expect NAME WHAT EXPR - assert a Python expression over NAME's records (pyrec); retried for up
+# to 3 s, since a connection a client dropped is recorded when the provider notices
 expect() {
-    ex_try=0
-    while ! "$PY" -c "$checker" "$tmp/$1.jsonl" "$3" 2>"$tmp/expect.err"; do
-        ex_try=$((ex_try + 1))
-        if [ $ex_try -ge 30 ]; then
-            fail "$2"
-            printf '  expression: %s\n' "$3"
-            sed 's/^/  /' "$tmp/expect.err"
-            echo "  records of $1:"
-            sed 's/^/    /' "$tmp/$1.jsonl"
-            return 1
-        fi
-        sleep 0.1
-    done
-    pass "$2"
+    if wait_for 3 pyrec "$1" "$3"; then
+        ok "$2"
+    else
+        fail "$2"
+        pyrec "$1" "$3" | sed 's/^/  /'
+    fi
 }
 
 # run_ok WHAT COMMAND... / run_fails WHAT COMMAND... - a command's exit status must be 0 / not 0
 run_ok() {
     ro_what=$1
     shift
-    if "$@" >"$tmp/out" 2>&1; then
-        pass "$ro_what"
+    if "$@" >"$T/out" 2>&1; then
+        ok "$ro_what"
     else
         fail "$ro_what (exit $?)"
-        sed 's/^/  /' "$tmp/out"
+        sed 's/^/  /' "$T/out"
     fi
 }
 
 run_fails() {
     rf_what=$1
     shift
-    if "$@" >"$tmp/out" 2>&1; then
+    if "$@" >"$T/out" 2>&1; then
         fail "$rf_what (it succeeded)"
-        sed 's/^/  /' "$tmp/out"
+        sed 's/^/  /' "$T/out"
     else
-        pass "$rf_what"
+        ok "$rf_what"
     fi
 }
 
 # A small SMTP client for the Python snippets below: python3 - PORT CA <<EOF ... EOF
-cat >"$tmp/smtpc.py" <<'EOF'
+cat >"$T/smtpc.py" <<'EOF'
 import base64, json, socket, ssl, sys, time
 
 PORT = int(sys.argv[1])
@@ -195,16 +118,15 @@ class Client:
         return text
 EOF
 pyclient() {
-    PYTHONPATH=$tmp "$PY" - "$port" "$certs/ca.pem"
+    PYTHONPATH=$T "$PY" - "$port" "$certs/ca.pem"
 }
 
 # --- certificates ---
-certs=$tmp/certs
+certs=$T/certs
 if sh "$here/mkcerts.sh" "$certs" && sh "$here/mkcerts.sh" "$certs"; then
-    pass "mkcerts.sh makes the set and is idempotent"
+    ok "mkcerts.sh makes the set and is idempotent"
 else
-    fail "mkcerts.sh"
-    exit 1
+    die "mkcerts.sh"
 fi
 for c in ca good wrongname expired selfsigned; do
     if [ ! -s "$certs/$c.pem" ] || [ ! -s "$certs/$c.key" ]; then
@@ -214,7 +136,7 @@ done
 if openssl x509 -in "$certs/expired.pem" -noout -checkend 0 >/dev/null; then
     fail "expired.pem is not expired"
 else
-    pass "expired.pem is expired"
+    ok "expired.pem is expired"
 fi
 
 user=alice@example.com
@@ -255,7 +177,7 @@ run_fails "starttls: wrong password fails" swaks $swaks_common --port "$port" --
 expect st "starttls: wrong password answered 535 and recorded as failed" \
     'len(msgs) == 3 and conns[-1]["auth_attempts"] == [{"mechanism": "PLAIN", "user": "alice@example.com", "ok": False}]
      and conns[-1]["replies"][3].startswith("535 5.7.8") and not conns[-1]["auth"]'
-if pyclient <<EOF; then pass "starttls: XOAUTH2 token accepted, bad token gets the JSON challenge then 535"; else fail "starttls: XOAUTH2"; fi
+if pyclient <<EOF; then ok "starttls: XOAUTH2 token accepted, bad token gets the JSON challenge then 535"; else fail "starttls: XOAUTH2"; fi
 from smtpc import *
 c = Client()
 c.reply()
@@ -276,11 +198,11 @@ EOF
 expect st "starttls: bad XOAUTH2 recorded with its empty line, then the failure" \
     'conns[-1]["auth_attempts"][0] == {"mechanism": "XOAUTH2", "user": "alice@example.com", "ok": False}
      and "<sasl-empty>" in conns[-1]["commands"]'
-stop_provider st
+stop_checked st
 # XOAUTH2 success: a provider whose password is the bearer token.
 start_provider oauth --mode starttls --cert "$certs/good.pem" --key "$certs/good.key" \
     --auth XOAUTH2 --user "$user" --password "$token"
-if pyclient <<EOF; then pass "xoauth2: token accepted after STARTTLS"; else fail "xoauth2: token"; fi
+if pyclient <<EOF; then ok "xoauth2: token accepted after STARTTLS"; else fail "xoauth2: token"; fi
 from smtpc import *
 c = Client()
 c.reply()
@@ -296,11 +218,11 @@ EOF
 expect oauth "xoauth2: recorded with mechanism and user; AUTH before TLS flagged" \
     'conns[0]["auth_mechanism"] == "XOAUTH2" and conns[0]["auth_user"] == "alice@example.com"
      and conns[0]["plaintext_auth_attempted"] and conns[0]["tls"]'
-stop_provider oauth
-if grep -F -e "$pw" -e "$plain_b64" -e "$token" "$tmp"/st.* "$tmp"/oauth.* >/dev/null; then
+stop_checked oauth
+if grep -F -e "$pw" -e "$plain_b64" -e "$token" "$T"/st.* "$T"/oauth.* >/dev/null; then
     fail "a password, token or AUTH payload appears in a record or log"
 else
-    pass "no password, token or AUTH payload in records or logs"
+    ok "no password, token or AUTH payload in records or logs"
 fi
 
 # --- implicit TLS ---
@@ -316,7 +238,7 @@ expect tls "tls: TLS from the first byte, no STARTTLS, AUTH LOGIN" \
 run_fails "tls: plaintext SMTP to the TLS port fails" swaks $swaks_common --port "$port" --timeout 2
 expect tls "tls: the failed handshake is recorded" \
     'conns[-1]["end"] == "tls_error" and conns[-1]["tls_error"] and not conns[-1]["tls"]'
-stop_provider tls
+stop_checked tls
 
 # --- STARTTLS stripped, and plaintext ---
 start_provider strip --mode strip --auth PLAIN,LOGIN --user "$user" --password "$pw"
@@ -326,7 +248,7 @@ run_fails "strip: swaks --tls fails" swaks $swaks_common --port "$port" --tls --
 expect strip "strip: STARTTLS not advertised, no AUTH sent, no TLS" \
     'not conns[0]["tls"] and "STARTTLS" not in conns[0]["replies"][0] and "AUTH PLAIN LOGIN" in conns[0]["replies"][0]
      and not any(c.startswith("AUTH") for c in conns[0]["commands"]) and not conns[0]["plaintext_auth_attempted"] and not msgs'
-if pyclient <<'EOF'; then pass "strip: STARTTLS refused if sent"; else fail "strip: STARTTLS refused"; fi
+if pyclient <<'EOF'; then ok "strip: STARTTLS refused if sent"; else fail "strip: STARTTLS refused"; fi
 from smtpc import *
 c = Client()
 c.reply()
@@ -335,7 +257,7 @@ code, text = c.cmd("STARTTLS")
 check(code == 454, "STARTTLS: " + text)
 c.ok("QUIT", 221)
 EOF
-stop_provider strip
+stop_checked strip
 start_provider plain --mode plain --auth PLAIN --user "$user" --password "$pw" --size 0 --no-pipelining \
     --no-8bitmime --no-smtputf8 --no-enhancedstatuscodes
 # shellcheck disable=SC2086
@@ -344,10 +266,10 @@ run_ok "plain: swaks AUTH PLAIN without TLS" swaks $swaks_common --port "$port" 
 expect plain "plain: no TLS, plaintext AUTH flagged, no optional extensions, replies without enhanced codes" \
     'not msgs[0]["tls"] and msgs[0]["auth_mechanism"] == "PLAIN" and conns[0]["plaintext_auth_attempted"]
      and conns[0]["replies"][0] == "250-provider.test\n250 AUTH PLAIN" and conns[0]["replies"][-1] == "221 Bye"'
-stop_provider plain
+stop_checked plain
 
 # --- scripted replies ---
-cat >"$tmp/script.json" <<'EOF'
+cat >"$T/script.json" <<'EOF'
 {"rules": [
   {"on": "CONNECT", "nth": 2, "reply": "421 4.7.0 Throttled", "close": true},
   {"on": "RCPT", "rcpt": "bad@example.com", "reply": "451 4.7.1 try later"},
@@ -359,21 +281,21 @@ cat >"$tmp/script.json" <<'EOF'
   {"on": "QUIT", "conn": 4, "reply": "never sent"}
 ]}
 EOF
-start_provider script --mode plain --script "$tmp/script.json" \
+start_provider script --mode plain --script "$T/script.json" \
     --rule '{"on": "EHLO", "conn": 5, "raw": "HTTP/1.1 400 Bad Request\r\n\r\n", "close": true}'
 # shellcheck disable=SC2086
-swaks $swaks_common --port "$port" --to good@example.com,bad@example.com,gone@example.com >"$tmp/out" 2>&1
+swaks $swaks_common --port "$port" --to good@example.com,bad@example.com,gone@example.com >"$T/out" 2>&1
 expect script "script: 451 and 550 to the chosen recipients, the others accepted" \
     '[(r["addr"], r["reply"], r["accepted"]) for r in msgs[0]["rcpt"]] == [("good@example.com", "250 2.1.5 Ok", True),
      ("bad@example.com", "451 4.7.1 try later", False), ("gone@example.com", "550 5.1.1 no such user", False)]'
-if pyclient <<'EOF'; then pass "script: second connection gets 421 and is closed"; else fail "script: 421 and close"; fi
+if pyclient <<'EOF'; then ok "script: second connection gets 421 and is closed"; else fail "script: 421 and close"; fi
 from smtpc import *
 c = Client()
 code, text = c.reply()
 check(text == "421 4.7.0 Throttled", "banner: " + text)
 check(c.sock.recv(100) == b"", "connection closed after the 421")
 EOF
-if pyclient <<'EOF'; then pass "script: 550 5.4.5 on the 2nd MAIL, multi-line 451 to DATA, 1 s stall on NOOP"; else fail "script: conn 3"; fi
+if pyclient <<'EOF'; then ok "script: 550 5.4.5 on the 2nd MAIL, multi-line 451 to DATA, 1 s stall on NOOP"; else fail "script: conn 3"; fi
 from smtpc import *
 c = Client()
 c.reply()
@@ -392,7 +314,7 @@ c.ok("NOOP")
 check(time.time() - start >= 0.9, "NOOP stalled")
 c.ok("QUIT", 221)
 EOF
-if pyclient <<'EOF'; then pass "script: 454 to end-of-data then close, message not recorded"; else fail "script: conn 4"; fi
+if pyclient <<'EOF'; then ok "script: 454 to end-of-data then close, message not recorded"; else fail "script: conn 4"; fi
 from smtpc import *
 c = Client()
 c.reply()
@@ -405,7 +327,7 @@ code, text = c.reply()
 check(text == "454 Throttling failure", "end of data: " + text)
 check(c.sock.recv(100) == b"", "closed after the 454")
 EOF
-if pyclient <<'EOF'; then pass "script: raw non-SMTP reply to EHLO"; else fail "script: raw reply"; fi
+if pyclient <<'EOF'; then ok "script: raw non-SMTP reply to EHLO"; else fail "script: raw reply"; fi
 from smtpc import *
 c = Client()
 c.reply()
@@ -422,19 +344,19 @@ expect script "script: records of the scripted connections" \
     'len(msgs) == 1 and [c["end"] for c in conns] == ["quit", "scripted_close", "quit", "scripted_close", "scripted_close"]
      and conns[1]["banner"] == "421 4.7.0 Throttled" and conns[3]["messages"] == 0
      and conns[3]["replies"][-1] == "454 Throttling failure"'
-stop_provider script
+stop_checked script
 start_provider banner --mode plain --banner "HTTP/1.1 400 Bad Request"
-if pyclient <<'EOF'; then pass "banner: a banner that is not SMTP"; else fail "banner"; fi
+if pyclient <<'EOF'; then ok "banner: a banner that is not SMTP"; else fail "banner"; fi
 from smtpc import *
 c = Client()
 check(c.line() == "HTTP/1.1 400 Bad Request", "banner")
 EOF
-stop_provider banner
+stop_checked banner
 
 # --- plaintext injection after STARTTLS (CVE-2011-0411), both directions ---
 start_provider inject --mode starttls --cert "$certs/good.pem" --key "$certs/good.key" \
     --inject-after-starttls '250 fake\r\n'
-if pyclient <<'EOF'; then pass "inject: 250 fake arrives with the 220, TLS still works"; else fail "inject"; fi
+if pyclient <<'EOF'; then ok "inject: 250 fake arrives with the 220, TLS still works"; else fail "inject"; fi
 from smtpc import *
 c = Client()
 c.reply()
@@ -447,7 +369,7 @@ c.wrap()
 c.ok("EHLO client.test")
 c.ok("QUIT", 221)
 EOF
-if pyclient <<'EOF'; then pass "inject: a client's plaintext after STARTTLS is discarded"; else fail "inject: client side"; fi
+if pyclient <<'EOF'; then ok "inject: a client's plaintext after STARTTLS is discarded"; else fail "inject: client side"; fi
 from smtpc import *
 c = Client()
 c.reply()
@@ -463,13 +385,13 @@ expect inject "inject: records" \
     'conns[0]["tls"] and conns[0]["plaintext_after_starttls"] is None
      and d(conns[1]["plaintext_after_starttls"]) == b"EHLO injected.test\r\n"
      and "EHLO injected.test" not in conns[1]["commands"] and conns[1]["tls"]'
-stop_provider inject
+stop_checked inject
 
 # --- certificates, checked by openssl s_client ---
 for c in good expired wrongname selfsigned; do
     start_provider "cert_$c" --mode tls --cert "$certs/$c.pem" --key "$certs/$c.key" --quiet
     openssl s_client -connect "127.0.0.1:$port" -verify_return_error -CAfile "$certs/ca.pem" \
-        -verify_hostname localhost -brief </dev/null >"$tmp/s_client.$c" 2>&1
+        -verify_hostname localhost -brief </dev/null >"$T/s_client.$c" 2>&1
     status=$?
     case $c in
     good) want=0 reason="" ;;
@@ -477,42 +399,42 @@ for c in good expired wrongname selfsigned; do
     wrongname) want=1 reason="hostname mismatch" ;;
     selfsigned) want=1 reason="self-signed certificate" ;;
     esac
-    if [ "$want" -eq 0 ] && [ $status -eq 0 ] && grep -q "Verification: OK" "$tmp/s_client.$c"; then
-        pass "certificate $c accepted by s_client"
-    elif [ "$want" -ne 0 ] && [ $status -ne 0 ] && grep -q "$reason" "$tmp/s_client.$c"; then
-        pass "certificate $c rejected by s_client ($reason)"
+    if [ "$want" -eq 0 ] && [ $status -eq 0 ] && grep -q "Verification: OK" "$T/s_client.$c"; then
+        ok "certificate $c accepted by s_client"
+    elif [ "$want" -ne 0 ] && [ $status -ne 0 ] && grep -q "$reason" "$T/s_client.$c"; then
+        ok "certificate $c rejected by s_client ($reason)"
     else
         fail "certificate $c: s_client exit $status"
-        sed 's/^/  /' "$tmp/s_client.$c"
+        sed 's/^/  /' "$T/s_client.$c"
     fi
-    stop_provider "cert_$c"
+    stop_checked "cert_$c"
 done
 start_provider s_starttls --mode starttls --cert "$certs/good.pem" --key "$certs/good.key" --tls-max 1.2
 if openssl s_client -connect "127.0.0.1:$port" -starttls smtp -verify_return_error -CAfile "$certs/ca.pem" \
-    -verify_ip 127.0.0.1 -brief </dev/null >"$tmp/s_client.st" 2>&1 && grep -q "TLSv1.2" "$tmp/s_client.st"; then
-    pass "s_client -starttls smtp: good certificate, IP verified, TLS 1.2 maximum honoured"
+    -verify_ip 127.0.0.1 -brief </dev/null >"$T/s_client.st" 2>&1 && grep -q "TLSv1.2" "$T/s_client.st"; then
+    ok "s_client -starttls smtp: good certificate, IP verified, TLS 1.2 maximum honoured"
 else
     fail "s_client -starttls smtp"
-    sed 's/^/  /' "$tmp/s_client.st"
+    sed 's/^/  /' "$T/s_client.st"
 fi
-stop_provider s_starttls
+stop_checked s_starttls
 if "$PY" -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
     start_provider v6 --listen ::1 --mode tls --cert "$certs/good.pem" --key "$certs/good.key"
     if openssl s_client -connect "[::1]:$port" -verify_return_error -CAfile "$certs/ca.pem" -verify_ip ::1 \
-        -brief </dev/null >"$tmp/s_client.v6" 2>&1; then
-        pass "IPv6: listens on ::1, certificate valid for IP ::1"
+        -brief </dev/null >"$T/s_client.v6" 2>&1; then
+        ok "IPv6: listens on ::1, certificate valid for IP ::1"
     else
         fail "IPv6 on ::1"
-        sed 's/^/  /' "$tmp/s_client.v6"
+        sed 's/^/  /' "$T/s_client.v6"
     fi
-    stop_provider v6
+    stop_checked v6
 else
     echo "note: ::1 is not available here; the IPv6 check is left out"
 fi
 
 # --- DATA: strict CRLF.CRLF, raw bytes, unstuffing, several messages, pipelining, concurrency ---
 start_provider data --mode plain --size 100
-if pyclient <<'EOF'; then pass "data: client dialogue"; else fail "data: client dialogue"; fi
+if pyclient <<'EOF'; then ok "data: client dialogue"; else fail "data: client dialogue"; fi
 from smtpc import *
 c = Client()
 c.reply()
@@ -546,7 +468,7 @@ expect data "data: raw bytes kept, bare LF/CR inside the message, dot-unstuffed 
      and msgs[1]["size"] == 0 and msgs[1]["mail_from"] == "" and not msgs[1]["bare_lf"]
      and [(m["conn"], m["msg"]) for m in msgs] == [(1, 1), (1, 2)]
      and "MAIL FROM:<evil@example.com>" not in conns[0]["commands"] and conns[0]["messages"] == 2'
-if pyclient <<'EOF'; then pass "data: four concurrent connections"; else fail "data: concurrency"; fi
+if pyclient <<'EOF'; then ok "data: four concurrent connections"; else fail "data: concurrency"; fi
 from smtpc import *
 import threading
 barrier = threading.Barrier(4)
@@ -575,11 +497,11 @@ EOF
 expect data "data: the concurrent messages recorded on four connections" \
     'len(msgs) == 6 and len({m["conn"] for m in msgs[2:]}) == 4
      and sorted(m["mail_from"] for m in msgs[2:]) == ["a0@example.com", "a1@example.com", "a2@example.com", "a3@example.com"]'
-stop_provider data
+stop_checked data
 
 # --- required STARTTLS ---
 start_provider reqtls --mode starttls --require-tls --cert "$certs/good.pem" --key "$certs/good.key"
-if pyclient <<'EOF'; then pass "require-tls: 530 5.7.0 before STARTTLS, mail accepted after"; else fail "require-tls"; fi
+if pyclient <<'EOF'; then ok "require-tls: 530 5.7.0 before STARTTLS, mail accepted after"; else fail "require-tls"; fi
 from smtpc import *
 c = Client()
 c.reply()
@@ -592,18 +514,13 @@ c.ok("EHLO client.test")
 c.ok("MAIL FROM:<a@example.com>")
 c.ok("QUIT", 221)
 EOF
-stop_provider reqtls
+stop_checked reqtls
 
 # --- option checks ---
-if "$PY" "$here/byo-provider.py" --listen 192.0.2.1 --mode plain >"$tmp/out" 2>&1; then
+if "$PY" "$here/byo-provider.py" --listen 192.0.2.1 --mode plain >"$T/out" 2>&1; then
     fail "a non-loopback --listen address is refused"
 else
-    pass "a non-loopback --listen address is refused"
+    ok "a non-loopback --listen address is refused"
 fi
 
-if [ $failures -ne 0 ]; then
-    echo "$failures check(s) failed"
-    exit 1
-fi
-echo "all provider checks passed"
-exit 0
+finish

@@ -28,7 +28,7 @@
 # it as it is and the test waits out the minute.
 #
 # Needs root, apt-get and dpkg-deb (Debian), m4. sm_fetch exits 77 (skip) when the packages are
-# neither cached nor downloadable, saying why.
+# neither cached nor downloadable, saying why. Sourced after tests/lib/common.sh (port_listens).
 
 : "${top_srcdir:?set top_srcdir before sourcing tests/sendmail/lib.sh}"
 SM_CACHE=${BYO_DEB_CACHE:-/var/cache/byosmtp-test-debs}

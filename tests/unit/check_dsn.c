@@ -8,7 +8,6 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <stdint.h>
 
 #include "delivery/dsn.h"
@@ -122,29 +121,6 @@ struct golden {
     struct buf headers;
 };
 
-/* unescape - a copy of S with {CR} {LF} {TAB} {NUL} made bytes; *len its length */
-static char *unescape(const char *s, size_t *len)
-{
-    struct buf b;
-
-    buf_init(&b);
-    for (size_t i = 0; s[i]; i++) {
-        if (strncmp(s + i, "{CR}", 4) == 0)
-            buf_putc(&b, '\r'), i += 3;
-        else if (strncmp(s + i, "{LF}", 4) == 0)
-            buf_putc(&b, '\n'), i += 3;
-        else if (strncmp(s + i, "{TAB}", 5) == 0)
-            buf_putc(&b, '\t'), i += 4;
-        else if (strncmp(s + i, "{NUL}", 5) == 0)
-            buf_putc(&b, '\0'), i += 4;
-        else
-            buf_putc(&b, s[i]);
-    }
-    if (len)
-        *len = b.len;
-    return buf_steal(&b);
-}
-
 /* golden_parse - parse the text of a NAME.in file (doc/delivery-rules.md) into G */
 static void golden_parse(const char *file, char *text, struct golden *g)
 {
@@ -168,7 +144,7 @@ static void golden_parse(const char *file, char *text, struct golden *g)
             next = line + strlen(line);
 
         if (!in_params) {
-            v = unescape(line, &vlen);
+            v = test_unescape(line, strlen(line), &vlen);
             buf_append(&g->headers, v, vlen);
             buf_puts(&g->headers, "\r\n");
             free(v);
@@ -184,7 +160,8 @@ static void golden_parse(const char *file, char *text, struct golden *g)
         ck_assert_msg(colon != NULL, "%s: parameter line without ':'", file);
         *colon = '\0';
         ck_assert(g->nstrings < 128);
-        v = g->strings[g->nstrings++] = unescape(colon[1] == ' ' ? colon + 2 : colon + 1, NULL);
+        v = colon[1] == ' ' ? colon + 2 : colon + 1;
+        v = g->strings[g->nstrings++] = test_unescape(v, strlen(v), NULL);
         if (strcmp(line, "reporting_mta") == 0)
             g->p.reporting_mta = v;
         else if (strcmp(line, "arrival") == 0)
@@ -241,81 +218,26 @@ static void golden_free(struct golden *g)
     buf_free(&g->headers);
 }
 
-/* crlf - TEXT with every LF made CRLF (the .ref files are kept with LF line ends) */
-static char *crlf(const char *text)
+/* golden_output - the DSN built from one NAME.in (test_golden_walk), checked by check_dsn: every
+ * line ends in CRLF, so NAME.ref holds it byte for byte with LF line ends */
+static char *golden_output(const char *name, char *in_text, const char *in_path, size_t *len)
 {
-    struct buf b;
+    struct golden g;
+    struct buf out;
+    char *err = NULL;
 
-    buf_init(&b);
-    for (; *text; text++) {
-        if (*text == '\n')
-            buf_putc(&b, '\r');
-        buf_putc(&b, *text);
-    }
-    return buf_steal(&b);
+    golden_parse(in_path, in_text, &g);
+    buf_init(&out);
+    ck_assert_msg(dsn_build(&g.p, &out, &err) == 0, "%s: %s", name, err);
+    check_dsn(out.data, out.len, (int)g.p.nrcpts, name);
+    golden_free(&g);
+    *len = out.len;
+    return buf_steal(&out);
 }
 
 START_TEST(golden_files)
 {
-    char *dir = test_srcdir_path("tests/dsn");
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int cases = 0, failed = 0;
-
-    ck_assert_msg(d != NULL, "cannot open %s (is top_srcdir set?)", dir);
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-        char *base, *in_path, *ref_path, *in_text, *ref, *expected, *err = NULL;
-        struct golden g;
-        struct buf out;
-
-        if (len < 4 || strcmp(e->d_name + len - 3, ".in") != 0)
-            continue;
-        base = xstrndup(e->d_name, len - 3);
-        in_path = xasprintf("%s/%s.in", dir, base);
-        ref_path = xasprintf("%s/%s.ref", dir, base);
-        in_text = test_read_file(in_path, NULL);
-        golden_parse(in_path, in_text, &g);
-        buf_init(&out);
-        ck_assert_msg(dsn_build(&g.p, &out, &err) == 0, "%s: %s", base, err);
-        check_dsn(out.data, out.len, (int)g.p.nrcpts, base);
-        if (getenv("DSN_UPDATE") != NULL) {
-            FILE *fp = fopen(ref_path, "wb");
-
-            ck_assert(fp != NULL);
-            for (size_t i = 0; i < out.len; i++) /* the checker proved every CR is a CRLF */
-                if (out.data[i] != '\r')
-                    fputc(out.data[i], fp);
-            fclose(fp);
-        }
-        ref = test_read_file(ref_path, NULL);
-        expected = crlf(ref);
-        /* byte for byte: the output against the .ref with its line ends made CRLF */
-        if (strlen(expected) != out.len || memcmp(expected, out.data, out.len) != 0) {
-            size_t i = 0;
-
-            while (i < out.len && expected[i] == out.data[i])
-                i++;
-            fprintf(stderr,
-                    "%s: differs from %s at byte %zu:\n--- expected\n%.200s\n+++ actual\n%.200s\n",
-                    base, ref_path, i, expected + (i > 40 ? i - 40 : 0),
-                    out.data + (i > 40 ? i - 40 : 0));
-            failed++;
-        }
-        cases++;
-        free(expected);
-        free(ref);
-        buf_free(&out);
-        golden_free(&g);
-        free(in_text);
-        free(in_path);
-        free(ref_path);
-        free(base);
-    }
-    closedir(d);
-    free(dir);
-    ck_assert_msg(cases >= 6, "only %d golden files found", cases);
-    ck_assert_msg(failed == 0, "%d of %d golden files differ (details on stderr)", failed, cases);
+    test_golden_walk("tests/dsn", golden_output, "DSN_UPDATE", 6);
 }
 END_TEST
 

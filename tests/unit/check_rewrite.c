@@ -7,7 +7,6 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <stdint.h>
 #include <strings.h>
 
@@ -168,25 +167,6 @@ struct golden {
     size_t n;
 };
 
-/* unescape - a copy of S with {CR} {LF} {TAB} made bytes */
-static char *unescape(const char *s, size_t n)
-{
-    struct buf b;
-
-    buf_init(&b);
-    for (size_t i = 0; i < n; i++) {
-        if (strncmp(s + i, "{CR}", 4) == 0)
-            buf_putc(&b, '\r'), i += 3;
-        else if (strncmp(s + i, "{LF}", 4) == 0)
-            buf_putc(&b, '\n'), i += 3;
-        else if (strncmp(s + i, "{TAB}", 5) == 0)
-            buf_putc(&b, '\t'), i += 4;
-        else
-            buf_putc(&b, s[i]);
-    }
-    return buf_steal(&b);
-}
-
 /* golden_parse - parse the text of a NAME.in file (see doc/rewrite.md) into G */
 static void golden_parse(const char *file, char *text, struct golden *g)
 {
@@ -209,7 +189,7 @@ static void golden_parse(const char *file, char *text, struct golden *g)
             *colon = '\0';
             v = colon[1] == ' ' ? colon + 2 : colon + 1;
             ck_assert(g->nstrings < 16);
-            v = g->strings[g->nstrings++] = unescape(v, strlen(v));
+            v = g->strings[g->nstrings++] = test_unescape(v, strlen(v), NULL);
             if (strcmp(line, "from_address") == 0)
                 g->p.from_address = v;
             else if (strcmp(line, "from_name") == 0)
@@ -238,7 +218,8 @@ static void golden_parse(const char *file, char *text, struct golden *g)
         }
         if (line[0] == ' ' || line[0] == '\t') { /* a continuation of the field before */
             ck_assert_msg(g->n > 0, "%s: continuation line first", file);
-            char *prev = (char *)g->h[g->n - 1].value, *more = unescape(line, strlen(line));
+            char *prev = (char *)g->h[g->n - 1].value,
+                 *more = test_unescape(line, strlen(line), NULL);
             char *joined = xasprintf("%s%s%s", prev, crlf ? "\r\n" : "\n", more);
 
             free(prev);
@@ -249,11 +230,11 @@ static void golden_parse(const char *file, char *text, struct golden *g)
         char *colon = strchr(line, ':');
 
         ck_assert_msg(colon != NULL && g->n < 64, "%s: header line without ':'", file);
-        g->h[g->n].name = unescape(line, (size_t)(colon - line));
+        g->h[g->n].name = test_unescape(line, (size_t)(colon - line), NULL);
         colon++;
         if (!leadspc && *colon == ' ') /* libmilter without SMFIP_HDR_LEADSPC */
             colon++;
-        g->h[g->n].value = unescape(colon, strlen(colon));
+        g->h[g->n].value = test_unescape(colon, strlen(colon), NULL);
         g->n++;
     }
 }
@@ -269,101 +250,31 @@ static void golden_free(struct golden *g)
     }
 }
 
-/* report_diff - print a unified-diff-like report of EXPECTED vs ACTUAL */
-static void report_diff(const char *name, const char *expected, const char *actual)
+/* golden_output - the rewriter's output for one NAME.in (test_golden_walk), as NAME.ref holds it:
+ * the header section with LF line ends, or "error: MESSAGE" when the rewrite is refused */
+static char *golden_output(const char *name, char *in_text, const char *in_path, size_t *len)
 {
-    size_t ne = strlen(expected), na = strlen(actual), pre = 0, suf = 0, line_start = 0;
+    struct golden g;
+    struct buf out;
+    char *err = NULL;
 
-    while (pre < ne && pre < na && expected[pre] == actual[pre])
-        pre++;
-    for (size_t i = 0; i < pre; i++)
-        if (expected[i] == '\n')
-            line_start = i + 1;
-    while (suf < ne - line_start && suf < na - line_start &&
-           expected[ne - 1 - suf] == actual[na - 1 - suf])
-        suf++;
-    while (suf > 0 && expected[ne - suf] != '\n') /* keep whole lines */
-        suf--;
-    fprintf(stderr, "--- tests/rewrite/%s.ref\n+++ actual output\n@@ ", name);
-    for (size_t i = 0, nl = 1; i <= line_start; i++)
-        if (i == line_start)
-            fprintf(stderr, "line %zu @@\n", nl);
-        else if (expected[i] == '\n')
-            nl++;
-    for (const char *side = "-+", *text = expected; *side; side++, text = actual) {
-        size_t end = (*side == '-' ? ne : na) - suf;
-
-        for (size_t i = line_start; i < end;) {
-            const char *nl = memchr(text + i, '\n', end - i);
-            size_t len = nl ? (size_t)(nl - (text + i)) : end - i;
-
-            fprintf(stderr, "%c%.*s\n", *side, (int)len, text + i);
-            i += len + 1;
-        }
+    golden_parse(in_path, in_text, &g);
+    buf_init(&out);
+    if (rewrite_headers(&g.p, g.h, g.n, &out, &err) == 0) {
+        ck_assert_msg(check_lines(out.data, out.len, name) == 1, "%s: not one From", name);
+    } else {
+        ck_assert_uint_eq(out.len, 0);
+        buf_printf(&out, "error: %s\n", err);
     }
+    free(err);
+    golden_free(&g);
+    *len = out.len;
+    return buf_steal(&out);
 }
 
 START_TEST(golden_files)
 {
-    char *dir = test_srcdir_path("tests/rewrite");
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int cases = 0, failed = 0;
-
-    ck_assert_msg(d != NULL, "cannot open %s (is top_srcdir set?)", dir);
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-        char *base, *in_path, *ref_path, *in_text, *ref, *err = NULL;
-        struct golden g;
-        struct buf out, got;
-        int rc;
-
-        if (len < 4 || strcmp(e->d_name + len - 3, ".in") != 0)
-            continue;
-        base = xstrndup(e->d_name, len - 3);
-        in_path = xasprintf("%s/%s.in", dir, base);
-        ref_path = xasprintf("%s/%s.ref", dir, base);
-        in_text = test_read_file(in_path, NULL);
-        golden_parse(in_path, in_text, &g);
-        buf_init(&out);
-        buf_init(&got);
-        rc = rewrite_headers(&g.p, g.h, g.n, &out, &err);
-        if (rc == 0) {
-            ck_assert_msg(check_lines(out.data, out.len, base) == 1, "%s: not one From", base);
-            for (size_t i = 0; i < out.len; i++) /* the .ref files use \n line ends */
-                if (out.data[i] != '\r')
-                    buf_putc(&got, out.data[i]);
-        } else {
-            ck_assert_uint_eq(out.len, 0);
-            buf_printf(&got, "error: %s\n", err);
-        }
-        if (getenv("REWRITE_UPDATE") != NULL) {
-            FILE *fp = fopen(ref_path, "w");
-
-            ck_assert(fp != NULL);
-            fputs(got.data, fp);
-            fclose(fp);
-        }
-        ref = test_read_file(ref_path, NULL);
-        if (strcmp(ref, got.data) != 0) {
-            report_diff(base, ref, got.data);
-            failed++;
-        }
-        cases++;
-        free(ref);
-        free(err);
-        buf_free(&out);
-        buf_free(&got);
-        golden_free(&g);
-        free(in_text);
-        free(in_path);
-        free(ref_path);
-        free(base);
-    }
-    closedir(d);
-    free(dir);
-    ck_assert_msg(cases >= 20, "only %d golden files found", cases);
-    ck_assert_msg(failed == 0, "%d of %d golden files differ (diffs on stderr)", failed, cases);
+    test_golden_walk("tests/rewrite", golden_output, "REWRITE_UPDATE", 20);
 }
 END_TEST
 

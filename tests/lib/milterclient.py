@@ -1,0 +1,230 @@
+#!/usr/bin/python3
+"""milterclient - the MTA's side of the milter protocol (version 6) towards byosmtpd, for the
+tests: what miltertest cannot do in tests/milter (hundreds of concurrent connections, a 50 MB
+body, header fields larger than miltertest's buffer), and the messages that tests/delivery hands
+to byosmtpd without an MTA in front. Standard library only.
+
+usage: milterclient.py SOCKET load N_CONN BIG_MB
+       milterclient.py SOCKET bigheader SIZE
+       milterclient.py SOCKET submit SENDER RCPT[,RCPT...] COUNT [SUBJECT-PREFIX]
+
+SOCKET is unix:PATH (or PATH).
+
+load: N_CONN small messages, one connection each, all open and mid-message at once, and a
+message of BIG_MB MB at the same time; prints the final reply letter of each as JSON
+({"0": "d", ..., "big": "d"}, or "error: ..." for a conversation that broke).
+
+bigheader: one message whose header field X-Big is SIZE bytes; prints the milter's reply to it
+(its letter and text, e.g. "y 552 5.3.4 message header field too long").
+
+submit: COUNT messages, one conversation each, from SENDER ("" = the null sender) to the
+recipients, with the MTA queue id QTEST<n>, and one line per message: the milter's final reply
+letter after end of message and the recipients it removed (delrcpt), e.g.
+    1 d <bob@acme.example>
+A conversation that breaks (byosmtpd killed, not yet listening) prints "N error ..." and the
+next message is tried after a short pause, as an MTA would keep the message and retry.
+
+Exit status 0 (an assertion that fails in load or bigheader exits 1 with its traceback).
+"""
+import json
+import socket
+import struct
+import sys
+import threading
+import time
+
+SMFIF_ALL = 0x1FF
+FINAL_REPLIES = (b"c", b"a", b"d", b"r", b"t", b"y")
+
+
+class Milter:
+    """One milter conversation over a unix socket."""
+
+    def __init__(self, path):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.connect(path)
+
+    def send(self, cmd, data=b""):
+        self.s.sendall(struct.pack(">I", len(data) + 1) + cmd + data)
+
+    def recv(self):
+        n = struct.unpack(">I", self._read(4))[0]
+        body = self._read(n)
+        return body[:1], body[1:]
+
+    def _read(self, n):
+        b = b""
+        while len(b) < n:
+            c = self.s.recv(n - len(b))
+            if not c:
+                raise EOFError("the milter closed the connection")
+            b += c
+        return b
+
+    def call(self, cmd, data=b""):
+        self.send(cmd, data)
+        return self.recv()
+
+    def start(self, qid, ip="127.0.0.1"):
+        """option negotiation (version 6, every action), a connection from IP, HELO, and the
+        queue id macro {i}; returns the reply letters to the connection and to HELO"""
+        r = self.call(b"O", struct.pack(">III", 6, SMFIF_ALL, 0))
+        assert r[0] == b"O", r
+        connect = self.call(b"C", b"localhost\0" + b"4" + struct.pack(">H", 25) + ip.encode()
+                            + b"\0")
+        helo = self.call(b"H", b"client.example\0")
+        self.send(b"D", b"M" + b"i\0" + qid.encode() + b"\0")
+        return connect[0], helo[0]
+
+    def mail(self, sender):
+        return self.call(b"M", sender.encode() + b"\0")
+
+    def rcpt(self, addr):
+        return self.call(b"R", addr.encode() + b"\0")
+
+    def envelope(self, sender, rcpts):
+        """MAIL and each RCPT, then DATA; the first reply that is not "continue" ends it"""
+        r = self.mail(sender)
+        if r[0] != b"c":
+            return r
+        for a in rcpts:
+            r = self.rcpt(a)
+            if r[0] != b"c":
+                return r
+        return self.call(b"T")
+
+    def header(self, name, value):
+        return self.call(b"L", name.encode() + b"\0" + value.encode() + b"\0")
+
+    def eom(self):
+        """end of message; returns the final reply letter and the (action, data) pairs before it,
+        such as delrcpt"""
+        self.send(b"E")
+        actions = []
+        while True:
+            cmd, data = self.recv()
+            if cmd in FINAL_REPLIES:
+                return cmd, actions
+            actions.append((cmd, data))
+
+    def quit(self):
+        self.send(b"Q")
+        self.s.close()
+
+
+def small_message(path, qid, barrier, results, i):
+    """load: one small message, held before its end until every connection is open"""
+    try:
+        m = Milter(path)
+        assert m.start(qid) == (b"c", b"c")
+        assert m.envelope("<load@client.example>", ["<bob@acme.example>"])[0] == b"c"
+        for name, value in (("From", "load@client.example"), ("Subject", "load %d" % i)):
+            assert m.header(name, value)[0] == b"c"
+        assert m.call(b"N")[0] == b"c"
+        assert m.call(b"B", b"small body\r\n")[0] == b"c"
+        barrier.wait()  # all connections are open and mid-message at once
+        reply, _ = m.eom()
+        results[i] = reply.decode()
+        m.quit()
+    except Exception as e:  # noqa: BLE001 - reported in the JSON
+        results[i] = "error: %r" % (e,)
+        try:
+            barrier.abort()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def big_message(path, mb, results):
+    """load: one message with a body of MB MB, in chunks of up to 64 KB"""
+    try:
+        m = Milter(path)
+        assert m.start("QBIG") == (b"c", b"c")
+        assert m.envelope("<big@client.example>", ["<bob@acme.example>"])[0] == b"c"
+        assert m.header("From", "big@client.example")[0] == b"c"
+        assert m.call(b"N")[0] == b"c"
+        line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\r\n"
+        chunk = line * (65535 // len(line))
+        left = mb * 1024 * 1024
+        while left > 0:
+            c = chunk[:left]
+            assert m.call(b"B", c)[0] == b"c"
+            left -= len(c)
+        reply, _ = m.eom()
+        results["big"] = reply.decode()
+        m.quit()
+    except Exception as e:  # noqa: BLE001
+        results["big"] = "error: %r" % (e,)
+
+
+def load(path, n, mb):
+    results = {}
+    barrier = threading.Barrier(n)
+    threads = [threading.Thread(target=small_message,
+                                args=(path, "QLOAD%d" % i, barrier, results, i))
+               for i in range(n)]
+    threads.append(threading.Thread(target=big_message, args=(path, mb, results)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(json.dumps(results))
+
+
+def bigheader(path, size):
+    m = Milter(path)
+    assert m.start("QBOMBSIZE") == (b"c", b"c")
+    assert m.envelope("<a@client.example>", ["<bob@acme.example>"])[0] == b"c"
+    cmd, data = m.header("X-Big", "x" * size)
+    print(cmd.decode(), data.rstrip(b"\0").decode())
+    m.quit()
+
+
+def submit_one(path, sender, rcpts, qid, subject):
+    """submit: one message; returns (final reply letter, removed recipients). The replies to the
+    connection, HELO, each RCPT and each header are not looked at, as an MTA that goes on."""
+    m = Milter(path)
+    m.start(qid)
+    r = m.mail("<%s>" % sender)
+    if r[0] != b"c":
+        return r[0].decode(), []
+    for a in rcpts:
+        m.rcpt("<%s>" % a)
+    m.call(b"T")
+    for name, value in (("From", "Sender <%s>" % (sender or "mailer-daemon@client.example")),
+                        ("To", ", ".join(rcpts)), ("Subject", subject),
+                        ("Message-ID", "<%s@client.example>" % qid)):
+        m.header(name, " " + value)
+    m.call(b"N")
+    m.call(b"B", ("Hello, this is %s.\r\n.a line that starts with a dot\r\n" % subject).encode())
+    cmd, actions = m.eom()
+    m.quit()
+    return cmd.decode(), [data.rstrip(b"\0").decode() for action, data in actions if action == b"-"]
+
+
+def submit(path, sender, rcpts, count, prefix):
+    for i in range(1, count + 1):
+        try:
+            reply, removed = submit_one(path, sender, rcpts, "QTEST%d" % i, "%s %d" % (prefix, i))
+        except (OSError, EOFError, AssertionError) as e:
+            print(i, "error", repr(e), flush=True)
+            time.sleep(0.05)
+            continue
+        print(i, reply, " ".join(removed), flush=True)
+
+
+def main():
+    path = sys.argv[1].split(":", 1)[-1]
+    mode = sys.argv[2]
+    if mode == "load":
+        load(path, int(sys.argv[3]), int(sys.argv[4]))
+    elif mode == "bigheader":
+        bigheader(path, int(sys.argv[3]))
+    elif mode == "submit":
+        submit(path, sys.argv[3], [a for a in sys.argv[4].split(",") if a], int(sys.argv[5]),
+               sys.argv[6] if len(sys.argv) > 6 else "message")
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
