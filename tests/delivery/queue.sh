@@ -18,7 +18,7 @@ ctl queue list >"$T/list.out" 2>&1
 check "list: two messages, target, recipients, last error class" sh -c "grep -q '2 messages in the queue' '$T/list.out' && [ \$(grep -c ' qa .* 1/1 *temporary' '$T/list.out') -eq 2 ]"
 ID1=$(grep -o '06[0-9A-F]*_QTEST1: to=<one@' "$LOG" | head -1 | cut -d_ -f1)
 ID2=$(grep -o '06[0-9A-F]*_QTEST1: to=<two@' "$LOG" | head -1 | cut -d_ -f1)
-check "ids found in the log" [ -n "$ID1" ] && [ -n "$ID2" ]
+check "ids found in the log" sh -c "[ -n \"$ID1\" ] && [ -n \"$ID2\" ]"
 ctl queue show "$ID1" >"$T/show.out" 2>&1
 check "show: envelope, state and headers" sh -c "grep -q '^target: qa' '$T/show.out' && grep -q '^recipient: <one@qa.example> pending' '$T/show.out' && grep -q '^last_error: temporary: 451 4.2.0 not now' '$T/show.out' && grep -q '^attempts: 1' '$T/show.out' && grep -q '^Subject: first 1' '$T/show.out'"
 check "show: an unknown id is an error" sh -c "! \"\$BYOSMTPCTL\" -c '$CONF' queue show 06000000000000000000 2>/dev/null"

@@ -41,7 +41,7 @@ swaks_send "$FRONT_PORT" "$T/swaks1.out" --from alice@sender.example --to bob@cu
 check "swaks: the front Postfix accepted the mixed message" grep -q 'queued as' "$T/swaks1.out"
 check "Postfix logged the mixed message's queue id" wait_for 10 sh -c "grep -q ': message-id=<e2e-mixed@sender.example>' '$FRONT/log/maillog'"
 QID1=$(qid_of_msgid e2e-mixed@sender.example)
-check "Postfix's log and swaks agree on the queue id" [ -n "$QID1" ] && [ "$QID1" = "$(queued_as "$T/swaks1.out")" ]
+check "Postfix's log and swaks agree on the queue id" sh -c "[ -n \"$QID1\" ] && [ \"$QID1\" = \"$(queued_as "$T/swaks1.out")\" ]"
 
 check "the provider received the message" wait_for 20 pyrec provider 'assert any("e2e full path" in m["message"] for m in msgs)'
 check "Postfix delivered the unrouted recipient to its Maildir" pf_wait_mail "$FRONT" carol@local.example 1 20
