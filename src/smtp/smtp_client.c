@@ -126,12 +126,11 @@ static void result_trail(struct smtp_client *c, struct smtp_result *res)
     res->trail = xstrdup(c->trail.data);
 }
 
-/* fail_event - record a local failure in RES; events other than the content checks end the session */
-static void fail_event(struct smtp_client *c, struct smtp_result *res, enum smtp_event ev,
-                       const char *text)
+/* fail - record the verdict V on a local event in RES, TEXT saying what happened (NULL: the
+ * class); the session ends unless V says it survives */
+static void fail(struct smtp_client *c, struct smtp_result *res, struct smtp_verdict v,
+                 const char *text)
 {
-    struct smtp_verdict v = smtp_trouble_event(ev);
-
     res->cls = v.cls;
     res->action = v.action;
     res->stage = c->state;
@@ -141,8 +140,15 @@ static void fail_event(struct smtp_client *c, struct smtp_result *res, enum smtp
     res->reply = NULL;
     free(res->text);
     res->text = xstrdup(text ? text : smtp_class_name(v.cls));
-    if (ev != SMTP_EV_TOO_BIG && ev != SMTP_EV_NO_8BITMIME && ev != SMTP_EV_NO_SMTPUTF8)
+    if (!v.keeps_session)
         c->usable = false;
+}
+
+/* fail_event - record the local event EV in RES as its verdict says */
+static void fail_event(struct smtp_client *c, struct smtp_result *res, enum smtp_event ev,
+                       const char *text)
+{
+    fail(c, res, smtp_trouble_event(ev), text);
 }
 
 /* fail_reply - record the failure that the current reply means at STAGE, WHAT naming the command */
@@ -154,8 +160,12 @@ static void fail_reply(struct smtp_client *c, struct smtp_result *res, enum smtp
                                                     c->security);
     char *line = smtp_reply_line(&c->reply);
 
-    if (v.cls == SMTP_OK) /* an unexpected positive reply */
-        v = smtp_trouble_event(SMTP_EV_PROTOCOL);
+    if (v.cls == SMTP_OK) { /* an unexpected positive reply: the session as the reply says */
+        struct smtp_verdict protocol = smtp_trouble_event(SMTP_EV_PROTOCOL);
+
+        v.cls = protocol.cls;
+        v.action = protocol.action;
+    }
     res->cls = v.cls;
     res->action = v.action;
     res->stage = stage;
@@ -165,8 +175,8 @@ static void fail_reply(struct smtp_client *c, struct smtp_result *res, enum smtp
     res->reply = line;
     free(res->text);
     res->text = xasprintf("%s: the server replied %s", what, line);
-    if (c->reply.code == 421)
-        c->usable = false; /* the server is closing the connection */
+    if (!v.keeps_session)
+        c->usable = false;
 }
 
 /* reply_ok - the current reply is the positive answer STAGE waits for */
@@ -428,7 +438,6 @@ static int starttls(struct smtp_client *c, struct smtp_result *res)
         return -1;
     if (!reply_ok(c, SMTP_STAGE_STARTTLS)) {
         fail_reply(c, res, SMTP_STAGE_STARTTLS, "STARTTLS");
-        c->usable = false;
         return -1;
     }
     /* CVE-2011-0411: whatever arrived after the 220 was sent in clear text by someone who hopes
@@ -816,7 +825,7 @@ static void rcpt_settle(struct smtp_result *res)
     }
 }
 
-/* rset_quietly - end a failed transaction so the session can be reused; drop it if that fails */
+/* rset_quietly - end a failed transaction so the session can be reused; a failed RSET ends it */
 static void rset_quietly(struct smtp_client *c)
 {
     struct smtp_result tmp;
@@ -825,9 +834,9 @@ static void rset_quietly(struct smtp_client *c)
         return;
     smtp_result_init(&tmp);
     enter(c, SMTP_STAGE_RSET);
-    if (command(c, "RSET", c->to.command, &tmp) < 0 || !reply_ok(c, SMTP_STAGE_RSET))
-        c->usable = false;
-    else
+    if (command(c, "RSET", c->to.command, &tmp) == 0 && !reply_ok(c, SMTP_STAGE_RSET))
+        fail_reply(c, &tmp, SMTP_STAGE_RSET, "RSET");
+    if (c->usable)
         c->state = SMTP_STAGE_READY;
     smtp_result_free(&tmp);
 }
@@ -854,7 +863,7 @@ static int stream_body(struct smtp_client *c, const struct smtp_envelope *env,
                                    "unterminated, so the provider discards it",
                                    strerror(errno));
 
-            fail_event(c, res, SMTP_EV_LOCAL, text);
+            fail(c, res, smtp_trouble_abandoned(SMTP_EV_LOCAL), text);
             free(text);
             goto out;
         }
@@ -864,10 +873,9 @@ static int stream_body(struct smtp_client *c, const struct smtp_envelope *env,
         smtp_data_feed(&enc, chunk, (size_t)n, &out);
         if (enc.eightbit && !may_8bit) {
             /* Too late to say BODY=8BITMIME: abandon the transfer unterminated. */
-            fail_event(c, res, SMTP_EV_NO_8BITMIME,
-                       "the message has 8-bit content and the server does not offer 8BITMIME; "
-                       "the transfer was abandoned");
-            c->usable = false;
+            fail(c, res, smtp_trouble_abandoned(SMTP_EV_NO_8BITMIME),
+                 "the message has 8-bit content and the server does not offer 8BITMIME; "
+                 "the transfer was abandoned");
             goto out;
         }
         if (send_raw(c, out.data, out.len, c->to.data_xfer, res) < 0)
@@ -887,40 +895,41 @@ out:
     return rc;
 }
 
-/* check_envelope - refusals before MAIL: bad addresses, SMTPUTF8, 8BITMIME, SIZE */
+/* check_envelope - refusals before MAIL: bad addresses, SMTPUTF8, 8BITMIME, SIZE; nothing is
+ * sent for the message, so the session survives them */
 static int check_envelope(struct smtp_client *c, const struct smtp_envelope *env, bool *utf8,
                           struct smtp_result *res)
 {
     *utf8 = !is_ascii(env->sender);
     if (bad_address(env->sender)) {
-        fail_event(c, res, SMTP_EV_LOCAL, "the sender address holds CR, LF, < or >");
-        c->usable = true;
+        fail(c, res, smtp_trouble_unsent(SMTP_EV_LOCAL),
+             "the sender address holds CR, LF, < or >");
         return -1;
     }
     for (size_t i = 0; i < env->nrcpt; i++) {
         if (bad_address(env->rcpt[i]) || env->rcpt[i][0] == '\0') {
-            fail_event(c, res, SMTP_EV_LOCAL, "a recipient address is empty or holds CR, LF, < or >");
-            c->usable = true;
+            fail(c, res, smtp_trouble_unsent(SMTP_EV_LOCAL),
+                 "a recipient address is empty or holds CR, LF, < or >");
             return -1;
         }
         if (!is_ascii(env->rcpt[i]))
             *utf8 = true;
     }
     if (*utf8 && !(c->caps.flags & SMTP_CAP_SMTPUTF8)) {
-        fail_event(c, res, SMTP_EV_NO_SMTPUTF8,
-                   "an address is not ASCII and the server does not offer SMTPUTF8");
+        fail(c, res, smtp_trouble_unsent(SMTP_EV_NO_SMTPUTF8),
+             "an address is not ASCII and the server does not offer SMTPUTF8");
         return -1;
     }
     if (env->body == SMTP_BODY_8BIT && !(c->caps.flags & SMTP_CAP_8BITMIME)) {
-        fail_event(c, res, SMTP_EV_NO_8BITMIME,
-                   "the message has 8-bit content and the server does not offer 8BITMIME");
+        fail(c, res, smtp_trouble_unsent(SMTP_EV_NO_8BITMIME),
+             "the message has 8-bit content and the server does not offer 8BITMIME");
         return -1;
     }
     if (c->caps.size_limit > 0 && env->size > c->caps.size_limit) {
         char *text = xasprintf("the message (%llu octets) is larger than the server accepts "
                                "(SIZE %llu)", env->size, c->caps.size_limit);
 
-        fail_event(c, res, SMTP_EV_TOO_BIG, text);
+        fail(c, res, smtp_trouble_unsent(SMTP_EV_TOO_BIG), text);
         free(text);
         return -1;
     }
@@ -948,8 +957,7 @@ int smtp_client_send(struct smtp_client *c, const struct smtp_envelope *env, str
         goto out;
     }
     if (env->nrcpt == 0) {
-        fail_event(c, res, SMTP_EV_LOCAL, "a message needs at least one recipient");
-        c->usable = true;
+        fail(c, res, smtp_trouble_unsent(SMTP_EV_LOCAL), "a message needs at least one recipient");
         goto out;
     }
     if (check_envelope(c, env, &utf8, res) < 0)
@@ -1053,8 +1061,8 @@ int smtp_client_send(struct smtp_client *c, const struct smtp_envelope *env, str
             struct smtp_result tmp;
 
             smtp_result_init(&tmp);
-            if (send_cmd(c, ".", NULL, &tmp) < 0 || read_reply(c, c->to.data_done, false, &tmp) < 0)
-                c->usable = false;
+            if (send_cmd(c, ".", NULL, &tmp) == 0) /* a failure ends the session */
+                read_reply(c, c->to.data_done, false, &tmp);
             smtp_result_free(&tmp);
         }
         if (!mail_ok)
@@ -1132,7 +1140,6 @@ int smtp_client_rset(struct smtp_client *c, struct smtp_result *res)
     }
     if (!reply_ok(c, SMTP_STAGE_RSET)) {
         fail_reply(c, res, SMTP_STAGE_RSET, "RSET");
-        c->usable = false;
         result_trail(c, res);
         return -1;
     }
