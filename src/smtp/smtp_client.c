@@ -23,6 +23,17 @@
 #define CHUNK 65536
 #define QUIT_TIMEOUT_MAX 30
 
+/* What the connection established, as against the outcome of one attempt over it: kept in the
+ * session, copied into the result by open. */
+struct smtp_conn_info {
+    char *peer;        /* "127.0.0.1:587", once connected */
+    char *tls_version; /* NULL without TLS */
+    char *tls_cipher;
+    char *tls_subject;
+    bool tls_verified;
+    char *auth_mech;   /* "PLAIN", ..., once authenticated */
+};
+
 struct smtp_client {
     char *host;
     int port;
@@ -40,7 +51,7 @@ struct smtp_client {
     struct tls_ctx *tls;     /* the one in use */
     struct tls_ctx *own_tls; /* made here, freed on close */
     struct transport *t;
-    char *peer;
+    struct smtp_conn_info conn;
 
     struct buf in;  /* bytes read and not yet consumed from in_pos */
     size_t in_pos;
@@ -109,6 +120,32 @@ void smtp_result_free(struct smtp_result *res)
         free(res->rcpt[i].reply);
     free(res->rcpt);
     smtp_result_init(res);
+}
+
+/* conn_info_result - copy the connection facts CI into RES */
+static void conn_info_result(const struct smtp_conn_info *ci, struct smtp_result *res)
+{
+    char **const to[] = {&res->peer, &res->tls_version, &res->tls_cipher, &res->tls_subject,
+                         &res->auth_mech};
+    const char *const from[] = {ci->peer, ci->tls_version, ci->tls_cipher, ci->tls_subject,
+                                ci->auth_mech};
+
+    for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++) {
+        free(*to[i]);
+        *to[i] = from[i] ? xstrdup(from[i]) : NULL;
+    }
+    res->tls_verified = ci->tls_verified;
+}
+
+/* conn_info_free - free the strings of CI (not CI itself) */
+static void conn_info_free(struct smtp_conn_info *ci)
+{
+    free(ci->peer);
+    free(ci->tls_version);
+    free(ci->tls_cipher);
+    free(ci->tls_subject);
+    free(ci->auth_mech);
+    memset(ci, 0, sizeof(*ci));
 }
 
 /* result_reset - free what RES holds and start it over */
@@ -372,14 +409,14 @@ static int start_tls(struct smtp_client *c, struct smtp_result *res)
           info.verified ? "" : info.verify_error, info.verified ? "" : "; tls_verify = false");
     if (!info.verified)
         msg_warn("%s: TLS certificate of %s[%s] not verified (tls_verify = false): %s",
-                 c->log_name, c->host, c->peer, info.verify_error);
-    free(res->tls_version);
-    free(res->tls_cipher);
-    free(res->tls_subject);
-    res->tls_version = xstrdup(info.version);
-    res->tls_cipher = xstrdup(info.cipher);
-    res->tls_subject = xstrdup(info.subject);
-    res->tls_verified = info.verified;
+                 c->log_name, c->host, c->conn.peer, info.verify_error);
+    free(c->conn.tls_version);
+    free(c->conn.tls_cipher);
+    free(c->conn.tls_subject);
+    c->conn.tls_version = xstrdup(info.version);
+    c->conn.tls_cipher = xstrdup(info.cipher);
+    c->conn.tls_subject = xstrdup(info.subject);
+    c->conn.tls_verified = info.verified;
     tls_info_free(&info);
     return 0;
 }
@@ -594,8 +631,8 @@ static int authenticate(struct smtp_client *c, struct smtp_result *res)
         free(what);
         goto out;
     }
-    free(res->auth_mech);
-    res->auth_mech = xstrdup(sasl_mech_name(mech));
+    free(c->conn.auth_mech);
+    c->conn.auth_mech = xstrdup(sasl_mech_name(mech));
     rc = 0;
 out:
     free_secret(line);
@@ -676,7 +713,7 @@ struct smtp_client *smtp_client_open(const struct smtp_params *p, struct smtp_re
     }
 
     enter(c, SMTP_STAGE_RESOLVE);
-    st = net_connect(c->host, c->port, c->to.connect, net_trace, c, &fd, &c->peer, &err);
+    st = net_connect(c->host, c->port, c->to.connect, net_trace, c, &fd, &c->conn.peer, &err);
     if (st != NET_OK) {
         fail_event(c, res, net_event(st), err);
         free(err);
@@ -684,7 +721,6 @@ struct smtp_client *smtp_client_open(const struct smtp_params *p, struct smtp_re
     }
     c->t = net_transport_plain(fd);
     c->usable = true;
-    res->peer = xstrdup(c->peer);
 
     if (c->security == SMTP_SEC_TLS && start_tls(c, res) < 0)
         goto fail;
@@ -703,10 +739,12 @@ struct smtp_client *smtp_client_open(const struct smtp_params *p, struct smtp_re
         goto fail;
     c->state = SMTP_STAGE_READY;
     res->stage = SMTP_STAGE_READY;
+    conn_info_result(&c->conn, res);
     result_trail(c, res);
     return c;
 
 fail:
+    conn_info_result(&c->conn, res); /* what was established before the failure */
     result_trail(c, res);
     smtp_client_close(c);
     return NULL;
@@ -1176,7 +1214,7 @@ void smtp_client_close(struct smtp_client *c)
     free(c->username);
     free_secret(c->password);
     free(c->log_name);
-    free(c->peer);
+    conn_info_free(&c->conn);
     buf_free(&c->in);
     buf_free(&c->trail);
     smtp_reply_free(&c->reply);
