@@ -297,6 +297,7 @@ static struct smtp_verdict reply_session(struct smtp_verdict v, enum smtp_stage 
     return v;
 }
 
+/* smtp_trouble_reply - the reply's class and action, and whether the session survives it */
 struct smtp_verdict smtp_trouble_reply(enum smtp_stage stage, int code, const char *enhanced,
                                        const char *text, enum smtp_security security)
 {
