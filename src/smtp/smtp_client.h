@@ -10,6 +10,9 @@
  * The session stays open for the next message while smtp_client_usable() says so.
  * smtp_client_close() says QUIT and frees everything, wiping the password.
  *
+ * Inside, the client is layered behind smtp_client_int.h: smtp_chat.c (the wire), smtp_connect.c
+ * (connection, TLS, EHLO), smtp_auth.c (AUTH) and smtp_client.c (the session and the transaction).
+ *
  * Every failure is classified by smtp_trouble.c into a class of DESIGN.md §8 and an action.
  * The client never sends credentials over a connection without TLS unless security is none,
  * never sends mail without a successful AUTH, and never sends AUTH or mail when security is

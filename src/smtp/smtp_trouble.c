@@ -1,5 +1,6 @@
 /*
- * smtp_trouble - the one place that decides what an outcome means: class and action.
+ * smtp_trouble - the one place that decides what an outcome means: class, action, and whether
+ * the session survives it.
  * Constant tables and pure functions: thread-safe.
  */
 #include "config.h"
@@ -87,7 +88,7 @@ const char *smtp_action_name(enum smtp_action action)
     return (unsigned)action < NELEM(action_names) ? action_names[action] : "unknown";
 }
 
-/* verdict - build a verdict */
+/* verdict - build a verdict; it ends the session until a rule below says otherwise */
 static struct smtp_verdict verdict(enum smtp_class cls, enum smtp_action action)
 {
     struct smtp_verdict v = {.cls = cls, .action = action};
@@ -95,12 +96,14 @@ static struct smtp_verdict verdict(enum smtp_class cls, enum smtp_action action)
     return v;
 }
 
-/* refusal - the verdict on a message this provider can never take, with its STATUS */
+/* refusal - the verdict on a message this provider can never take, with its STATUS; refusing
+ * it locally leaves the session as it was */
 static struct smtp_verdict refusal(const char *status)
 {
     struct smtp_verdict v = verdict(SMTP_MESSAGE_REJECTED, SMTP_BOUNCE);
 
     v.status = status;
+    v.keeps_session = true;
     return v;
 }
 
@@ -150,6 +153,24 @@ struct smtp_verdict smtp_trouble_event(enum smtp_event ev)
         return verdict(SMTP_AUTH_FAILED, SMTP_RETRY);
     }
     return verdict(SMTP_PROTOCOL, SMTP_RETRY);
+}
+
+/* smtp_trouble_unsent - smtp_trouble_event, and nothing was sent: the session survives */
+struct smtp_verdict smtp_trouble_unsent(enum smtp_event ev)
+{
+    struct smtp_verdict v = smtp_trouble_event(ev);
+
+    v.keeps_session = true;
+    return v;
+}
+
+/* smtp_trouble_abandoned - smtp_trouble_event, and the message is unterminated: the session ends */
+struct smtp_verdict smtp_trouble_abandoned(enum smtp_event ev)
+{
+    struct smtp_verdict v = smtp_trouble_event(ev);
+
+    v.keeps_session = false;
+    return v;
 }
 
 /* has_word - true when TEXT holds WORD (case-insensitive) not preceded by a letter,
@@ -205,7 +226,8 @@ static bool positive_expected(enum smtp_stage stage, int code)
     }
 }
 
-struct smtp_verdict smtp_trouble_reply(enum smtp_stage stage, int code, const char *enhanced,
+/* reply_class - the class and action of a reply (smtp_trouble_reply before the session rule) */
+static struct smtp_verdict reply_class(enum smtp_stage stage, int code, const char *enhanced,
                                        const char *text, enum smtp_security security)
 {
     const char *enh = enhanced ? enhanced : "";
@@ -269,6 +291,25 @@ struct smtp_verdict smtp_trouble_reply(enum smtp_stage stage, int code, const ch
     }
 }
 
+/* reply_session - V for the reply CODE at STAGE, with whether the session survives it: not a 421
+ * (the server is closing), nor a refused STARTTLS (security starttls: no more clear text) or RSET
+ * (the server's state is unknown) */
+static struct smtp_verdict reply_session(struct smtp_verdict v, enum smtp_stage stage, int code)
+{
+    bool refused = v.cls != SMTP_OK;
+
+    v.keeps_session = code != 421 && !(refused && (stage == SMTP_STAGE_STARTTLS ||
+                                                    stage == SMTP_STAGE_RSET));
+    return v;
+}
+
+/* smtp_trouble_reply - the reply's class and action, and whether the session survives it */
+struct smtp_verdict smtp_trouble_reply(enum smtp_stage stage, int code, const char *enhanced,
+                                       const char *text, enum smtp_security security)
+{
+    return reply_session(reply_class(stage, code, enhanced, text, security), stage, code);
+}
+
 struct smtp_verdict smtp_trouble_reply_from(const char *host, enum smtp_stage stage, int code,
                                             const char *enhanced, const char *text,
                                             enum smtp_security security)
@@ -277,7 +318,7 @@ struct smtp_verdict smtp_trouble_reply_from(const char *host, enum smtp_stage st
         const struct provider_quirk *q = provider_quirk_match(host, code, text);
 
         if (q != NULL)
-            return verdict(q->cls, q->action);
+            return reply_session(verdict(q->cls, q->action), stage, code);
     }
     return smtp_trouble_reply(stage, code, enhanced, text, security);
 }

@@ -6,7 +6,8 @@
  * message the provider cannot take) or a server reply (code, enhanced status and text at a
  * given stage) — is mapped here, and only here, to one of the stable error classes of
  * DESIGN.md §8 with its hint, and to an action: done, retry, bounce, or throttle (defer and
- * slow the whole target down). No other module decides what a reply means.
+ * slow the whole target down), and whether the session survives it. No other module decides
+ * what a reply means.
  *
  * The stages are also the named states of the SMTP client (smtp_client.c), so that a trace and
  * a classification speak the same words. Pure functions over constant tables: thread-safe.
@@ -90,10 +91,19 @@ enum smtp_event {
 };
 
 
+/*
+ * What an outcome means: its class, what the caller does, and whether the session survives it.
+ * A local event ends the session unless it only refuses a message (SMTP_EV_TOO_BIG,
+ * SMTP_EV_NO_8BITMIME, SMTP_EV_NO_SMTPUTF8). A reply leaves it open unless it is a 421 (the
+ * server is closing the connection), a refused STARTTLS (security starttls: nothing more may be
+ * said in clear text) or a refused RSET (the server's state is unknown). smtp_trouble_unsent()
+ * and smtp_trouble_abandoned() say it for an event by when it happened.
+ */
 struct smtp_verdict {
     enum smtp_class cls;
     enum smtp_action action;
     const char *status; /* for a local event that refuses the message: its RFC 3463 status, else NULL */
+    bool keeps_session; /* the session can take another message after this outcome */
 };
 
 /* smtp_stage_name - "banner", "ehlo", "starttls", ... (for traces) */
@@ -109,6 +119,20 @@ const char *smtp_action_name(enum smtp_action action);
 
 /* smtp_trouble_event - classify a local outcome */
 struct smtp_verdict smtp_trouble_event(enum smtp_event ev);
+
+/*
+ * smtp_trouble_unsent - classify the local event EV that refused a message before any of its
+ * commands was sent (an address that would break the command line, no recipient, a content
+ * refusal): as smtp_trouble_event(EV), and the session survives, since nothing reached the wire.
+ */
+struct smtp_verdict smtp_trouble_unsent(enum smtp_event ev);
+
+/*
+ * smtp_trouble_abandoned - classify the local event EV that stopped a message's transfer after
+ * the server's 354 to DATA (the message unreadable, 8-bit content found too late): as
+ * smtp_trouble_event(EV), and the session ends, since the message is left unterminated.
+ */
+struct smtp_verdict smtp_trouble_abandoned(enum smtp_event ev);
 
 /*
  * smtp_trouble_reply - classify the reply CODE (with ENHANCED status "x.y.z" or "" and the

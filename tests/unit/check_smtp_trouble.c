@@ -162,6 +162,98 @@ START_TEST(event_table)
 }
 END_TEST
 
+/* whether the session survives a reply: only a 421, a refused STARTTLS and a refused RSET end it */
+static const struct {
+    enum smtp_stage stage;
+    int code;
+    const char *enh;
+    const char *text;
+    bool keeps;
+} reply_sessions[] = {
+    {SMTP_STAGE_MAIL, 250, "2.1.0", "Ok", true},
+    {SMTP_STAGE_BANNER, 554, "", "No SMTP service here", true},
+    {SMTP_STAGE_AUTH, 535, "5.7.8", "Authentication credentials invalid", true},
+    {SMTP_STAGE_MAIL, 553, "5.7.1", "Sender address rejected", true},
+    {SMTP_STAGE_RCPT, 550, "5.1.1", "User unknown", true},
+    {SMTP_STAGE_RCPT, 450, "4.2.0", "Mailbox busy", true},
+    {SMTP_STAGE_DATA, 250, "", "Ok", true}, /* an unexpected positive reply */
+    {SMTP_STAGE_DOT, 554, "5.7.1", "Message rejected: spam", true},
+    {SMTP_STAGE_DOT, 454, "", "Throttling failure: Maximum sending rate exceeded.", true},
+    {SMTP_STAGE_MAIL, 421, "4.3.2", "Service shutting down", false},
+    {SMTP_STAGE_BANNER, 421, "4.7.0", "Too many connections", false},
+    {SMTP_STAGE_RCPT, 421, "4.4.2", "Message throttled; try later", false},
+    {SMTP_STAGE_STARTTLS, 220, "2.0.0", "Ready to start TLS", true},
+    {SMTP_STAGE_STARTTLS, 454, "4.7.0", "TLS not available due to local problem", false},
+    {SMTP_STAGE_STARTTLS, 502, "5.5.1", "not implemented", false},
+    {SMTP_STAGE_RSET, 250, "2.0.0", "Ok", true},
+    {SMTP_STAGE_RSET, 451, "", "later", false},
+    {SMTP_STAGE_RSET, 354, "", "go ahead", false},
+};
+
+START_TEST(reply_session)
+{
+    for (size_t i = 0; i < sizeof(reply_sessions) / sizeof(reply_sessions[0]); i++) {
+        struct smtp_verdict v = smtp_trouble_reply(reply_sessions[i].stage, reply_sessions[i].code,
+                                                   reply_sessions[i].enh, reply_sessions[i].text,
+                                                   SMTP_SEC_STARTTLS);
+
+        ck_assert_msg(v.keeps_session == reply_sessions[i].keeps, "row %zu: %s %d %s the session",
+                      i, smtp_stage_name(reply_sessions[i].stage), reply_sessions[i].code,
+                      v.keeps_session ? "keeps" : "ends");
+    }
+}
+END_TEST
+
+START_TEST(quirk_session)
+{
+    /* a provider's quirk decides the class, not whether the session survives */
+    struct smtp_verdict v = smtp_trouble_reply_from("smtp.sendgrid.net", SMTP_STAGE_DOT, 451,
+                                                    "4.7.0", "Maximum credits exceeded",
+                                                    SMTP_SEC_STARTTLS);
+
+    ck_assert(v.cls == SMTP_RATE_LIMITED && v.keeps_session);
+    v = smtp_trouble_reply_from("smtp.office365.com", SMTP_STAGE_MAIL, 421, "4.3.2",
+                                "Server busy, try again later", SMTP_SEC_STARTTLS);
+    ck_assert(v.cls == SMTP_RATE_LIMITED && !v.keeps_session);
+}
+END_TEST
+
+START_TEST(event_session)
+{
+    static const enum smtp_event keeps[] = {SMTP_EV_TOO_BIG, SMTP_EV_NO_8BITMIME,
+                                            SMTP_EV_NO_SMTPUTF8};
+    static const enum smtp_event ends[] = {
+        SMTP_EV_DNS,          SMTP_EV_REFUSED,          SMTP_EV_TIMEOUT,
+        SMTP_EV_TLS_HANDSHAKE, SMTP_EV_TLS_CERTIFICATE, SMTP_EV_STARTTLS_MISSING,
+        SMTP_EV_AUTH_MISSING, SMTP_EV_AUTH_AFTER_TLS,   SMTP_EV_LOST,
+        SMTP_EV_PROTOCOL,     SMTP_EV_LOCAL,            SMTP_EV_QUOTA,
+        SMTP_EV_NO_OUTCOME,
+    };
+    struct smtp_verdict v;
+
+    /* a message refused locally leaves the session as it was; every other event ends it */
+    for (size_t i = 0; i < sizeof(keeps) / sizeof(keeps[0]); i++)
+        ck_assert_msg(smtp_trouble_event(keeps[i]).keeps_session, "event %d ends it", keeps[i]);
+    for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++)
+        ck_assert_msg(!smtp_trouble_event(ends[i]).keeps_session, "event %d keeps it", ends[i]);
+
+    /* before anything of the message was sent, the session survives: same class and action */
+    v = smtp_trouble_unsent(SMTP_EV_LOCAL);
+    ck_assert(v.keeps_session && v.cls == SMTP_TEMPORARY && v.action == SMTP_RETRY &&
+              v.status == NULL);
+    v = smtp_trouble_unsent(SMTP_EV_NO_SMTPUTF8);
+    ck_assert(v.keeps_session && v.cls == SMTP_MESSAGE_REJECTED && v.action == SMTP_BOUNCE);
+    ck_assert_str_eq(v.status, "5.6.7");
+
+    /* a transfer abandoned after 354 leaves the message unterminated: the session ends */
+    v = smtp_trouble_abandoned(SMTP_EV_NO_8BITMIME);
+    ck_assert(!v.keeps_session && v.cls == SMTP_MESSAGE_REJECTED && v.action == SMTP_BOUNCE);
+    ck_assert_str_eq(v.status, "5.6.3");
+    v = smtp_trouble_abandoned(SMTP_EV_LOCAL);
+    ck_assert(!v.keeps_session && v.cls == SMTP_TEMPORARY && v.action == SMTP_RETRY);
+}
+END_TEST
+
 START_TEST(names_and_hints)
 {
     static const char *const names[] = {
@@ -194,6 +286,9 @@ int main(void)
 
     tcase_add_test(tc, reply_table);
     tcase_add_test(tc, event_table);
+    tcase_add_test(tc, reply_session);
+    tcase_add_test(tc, quirk_session);
+    tcase_add_test(tc, event_session);
     tcase_add_test(tc, names_and_hints);
     suite_add_tcase(s, tc);
     return test_run(s);
