@@ -1,6 +1,6 @@
 /*
  * smtp_client - the smarthost client: one authenticated SMTP session with a customer's
- * provider, over which any number of messages are submitted (DESIGN.md §7).
+ * provider, over which any number of messages are submitted (doc/design.md, "The delivery side").
  *
  * smtp_client_open() resolves and connects (net.c), speaks TLS from the first byte or after
  * STARTTLS as the security mode says (tls.c), reads the banner, sends EHLO, and authenticates
@@ -13,7 +13,7 @@
  * Inside, the client is layered behind smtp_client_int.h: smtp_chat.c (the wire), smtp_connect.c
  * (connection, TLS, EHLO), smtp_auth.c (AUTH) and smtp_client.c (the session and the transaction).
  *
- * Every failure is classified by smtp_trouble.c into a class of DESIGN.md §8 and an action.
+ * Every failure is classified by smtp_trouble.c into a class of doc/design.md ("Error classes") and an action.
  * The client never sends credentials over a connection without TLS unless security is none,
  * never sends mail without a successful AUTH, and never sends AUTH or mail when security is
  * starttls and the server does not offer it.

@@ -244,7 +244,7 @@ static struct smtp_verdict reply_class(enum smtp_stage stage, int code, const ch
     if (smtp_trouble_is_throttle(code, enh, t))
         return verdict(SMTP_RATE_LIMITED, SMTP_THROTTLE);
 
-    /* Credentials refused: defer, an admin may fix them (DESIGN.md §7). */
+    /* Credentials refused: defer, an admin may fix them (doc/design.md, "Error classes": auth_failed). */
     if (code == 535 || code == 534 || strcmp(enh, "5.7.8") == 0)
         return verdict(SMTP_AUTH_FAILED, SMTP_RETRY);
     if (code == 530) {

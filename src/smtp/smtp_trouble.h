@@ -5,7 +5,7 @@
  * timeout, TLS error, missing STARTTLS or AUTH, lost connection, garbage from the server, a
  * message the provider cannot take) or a server reply (code, enhanced status and text at a
  * given stage) — is mapped here, and only here, to one of the stable error classes of
- * DESIGN.md §8 with its hint, and to an action: done, retry, bounce, or throttle (defer and
+ * doc/design.md ("Error classes") with its hint, and to an action: done, retry, bounce, or throttle (defer and
  * slow the whole target down), and whether the session survives it. No other module decides
  * what a reply means.
  *
@@ -39,7 +39,7 @@ enum smtp_stage {
     SMTP_STAGE_CLOSED,
 };
 
-/* The error classes of DESIGN.md §8; SMTP_OK when there was no error. */
+/* The error classes of doc/design.md ("Error classes"); SMTP_OK when there was no error. */
 enum smtp_class {
     SMTP_OK = 0,
     SMTP_DNS,
@@ -108,11 +108,11 @@ struct smtp_verdict {
 
 /* smtp_stage_name - "banner", "ehlo", "starttls", ... (for traces) */
 const char *smtp_stage_name(enum smtp_stage stage);
-/* smtp_class_name - the stable name of DESIGN.md §8, "ok" for SMTP_OK */
+/* smtp_class_name - the stable name of doc/design.md ("Error classes"), "ok" for SMTP_OK */
 const char *smtp_class_name(enum smtp_class cls);
 /* smtp_class_parse - the reverse; -1 when unknown */
 int smtp_class_parse(const char *name);
-/* smtp_class_hint - the admin's hint of DESIGN.md §8, "" for SMTP_OK */
+/* smtp_class_hint - the admin's hint of doc/design.md ("Error classes"), "" for SMTP_OK */
 const char *smtp_class_hint(enum smtp_class cls);
 /* smtp_action_name - "done", "retry", "bounce", "throttle" */
 const char *smtp_action_name(enum smtp_action action);
@@ -152,7 +152,7 @@ struct smtp_verdict smtp_trouble_reply_from(const char *host, enum smtp_stage st
                                             const char *enhanced, const char *text,
                                             enum smtp_security security);
 
-/* smtp_trouble_is_throttle - true when the reply is one of the throttling replies of DESIGN.md §7 */
+/* smtp_trouble_is_throttle - true when the reply is one of the throttling replies of doc/delivery-rules.md ("Throttling") */
 bool smtp_trouble_is_throttle(int code, const char *enhanced, const char *text);
 
 #endif

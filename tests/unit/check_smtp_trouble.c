@@ -25,7 +25,7 @@ static const struct {
     {SMTP_STAGE_MAIL, 354, "", "go ahead", SMTP_SEC_TLS, "protocol", SMTP_RETRY},
     {SMTP_STAGE_MAIL, 999, "", "garbage", SMTP_SEC_TLS, "protocol", SMTP_RETRY},
     {SMTP_STAGE_MAIL, 0, "", "", SMTP_SEC_TLS, "protocol", SMTP_RETRY},
-    /* throttling, DESIGN.md §7, at any stage */
+    /* throttling (doc/delivery-rules.md), at any stage */
     {SMTP_STAGE_MAIL, 421, "4.7.0", "Try again later", SMTP_SEC_TLS, "rate_limited", SMTP_THROTTLE},
     {SMTP_STAGE_BANNER, 421, "4.7.0", "Too many connections", SMTP_SEC_TLS, "rate_limited", SMTP_THROTTLE},
     {SMTP_STAGE_DOT, 454, "", "Throttling failure: Maximum sending rate exceeded.", SMTP_SEC_TLS,
