@@ -212,14 +212,20 @@ START_TEST(fork_child_follows_its_parent)
     mid = fork();
     ck_assert_int_ge(mid, 0);
     if (mid == 0) {
-        pid_t child = daemon_fork();
+        pid_t child;
+
+        signal(SIGTERM, SIG_DFL); /* not Check's handler, which would signal the test's group */
+        child = daemon_fork();
 
         if (child == 0) {
             close(p[0]);
+            if (write(p[1], "r", 1) != 1) /* running: the parent may die now */
+                _exit(1);
             sleep(30); /* until SIGTERM, sent when its parent dies */
             _exit(0);
         }
-        _exit(child > 0 ? 0 : 1); /* the parent dies at once */
+        /* the parent dies as soon as its child runs */
+        _exit(child > 0 && read(p[0], &(char){0}, 1) == 1 ? 0 : 1);
     }
     close(p[1]);
     ck_assert_int_eq(child_status(mid), 0);
