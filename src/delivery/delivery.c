@@ -3,27 +3,26 @@
  * timers, signals) and the worker threads (see delivery.h).
  *
  * Threads: the main thread feeds the scheduler (new copies, requests, rescans), closes idle
- * sessions, writes the counters and handles signals (signalfd; every thread blocks them).
+ * sessions, writes the counters and takes the signals (util/daemon.h: they are blocked in
+ * every other thread, and in the main thread too until its loop starts).
  * Workers take jobs from the scheduler under d.lock and deliver them without it.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <math.h>
-#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "delivery/backoff.h"
 #include "delivery/delivery.h"
 #include "delivery/deliverydir.h"
+#include "util/daemon.h"
 #include "util/msg.h"
 #include "smtp/tls.h"
 #include "delivery/wake.h"
@@ -174,21 +173,28 @@ static void scan(struct delivery *d, bool count_accepted, int64_t started, size_
     spool_list_free(ids, n);
 }
 
-struct main_ctx {
-    struct delivery *d;
-    int64_t started;
-    bool rescan;
+/* The delivery process as delivery_run builds it: the workers' shared part, the main thread's. */
+struct run {
+    struct delivery d;
+    const char *conf_file; /* NULL: the compiled-in defaults */
+    int64_t started;       /* when byosmtpd started */
+    struct wake *wk;
+    pthread_t *threads;
+    int nthreads;
+    int lockfd;  /* the spool's delivery lock, held while running */
+    bool rescan; /* events were lost: scan queue/ now */
+    double last_scan, last_refresh, last_idle;
 };
 
 /* on_wake - one inotify event */
 static void on_wake(void *ctx, enum wake_event ev, const char *name)
 {
-    struct main_ctx *m = ctx;
+    struct run *r = ctx;
 
     if (ev == WAKE_COPY && spool_valid_id(name))
-        add_copy(m->d, name, true, m->started, NULL);
+        add_copy(&r->d, name, true, r->started, NULL);
     else if (ev == WAKE_RESCAN)
-        m->rescan = true;
+        r->rescan = true;
 }
 
 /* on_request - one request of byosmtpctl */
@@ -295,27 +301,16 @@ static void write_stats(struct delivery *d)
     dstats_free(&copy);
 }
 
-/* become_user - drop root for NAME (milter.user) after the key is read; 0 or -1 */
-static int become_user(const char *name)
+/* become_user - drop root for NAME (milter.user) after the key is read; 0, or -1 with *err */
+static int become_user(const char *name, char **err)
 {
     struct passwd *pw;
 
     if (geteuid() != 0 || name == NULL || *name == '\0')
         return 0;
-    if ((pw = getpwnam(name)) == NULL) {
-        msg_error("delivery: milter.user: no user '%s'", name);
-        return -1;
-    }
-    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-        setuid(pw->pw_uid) < 0) {
-        msg_error("delivery: cannot become user %s: %s", name, strerror(errno));
-        return -1;
-    }
-    if (pw->pw_uid != 0 && setuid(0) == 0) {
-        msg_error("delivery: could regain root after becoming %s: refusing to run", name);
-        return -1;
-    }
-    return 0;
+    if ((pw = getpwnam(name)) == NULL)
+        return set_err(err, "milter.user: no user '%s'", name);
+    return daemon_become(pw, err);
 }
 
 /* recover - the start-up pass over queue/ and the marks of interrupted attempts */
@@ -350,228 +345,261 @@ static void recover(struct delivery *d, int64_t started)
              "duplicate%s", n, n == 1 ? "" : "s", moved, dups, dups == 1 ? "" : "s");
 }
 
-/* write_pid - delivery/pid, for admins and tests */
-static void write_pid(const char *spool)
+/* failed - log the start-up error ERR and free it; returns -1 */
+static int failed(char *err)
 {
-    char *p = deliverydir_path(spool, "pid");
-    FILE *fp = fopen(p, "w");
-
-    if (fp != NULL) {
-        fprintf(fp, "%ld\n", (long)getpid());
-        fclose(fp);
-    }
-    free(p);
+    msg_error("delivery: %s", err);
+    free(err);
+    return -1;
 }
 
-int delivery_run(const char *conf_file, int64_t started)
+/* load_settings - byosmtp.conf (or the defaults), the log level, the name given in HELO */
+static int load_settings(struct run *r, char **err)
 {
-    struct delivery d;
-    struct main_ctx m = {.d = &d, .started = started};
-    struct byosmtp_conf *conf = NULL;
-    struct wake *wk = NULL;
-    struct dstats old;
-    pthread_t *threads = NULL;
-    sigset_t sigs;
-    char *err = NULL, *qdir = NULL, *rdir = NULL;
-    int sfd = -1, lockfd = -1, nthreads = 0, status = 1, rc;
-    double last_scan, last_idle = 0, last_refresh;
+    struct delivery *d = &r->d;
+    int level;
 
-    memset(&d, 0, sizeof(d));
-    pthread_mutex_init(&d.lock, NULL);
-    pthread_cond_init(&d.cond, NULL);
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (r->conf_file == NULL)
+        d->conf = conf_defaults();
+    else if (conf_load(r->conf_file, &d->conf, err) < 0)
+        return -1;
+    if ((level = msg_level_parse(d->conf->log.level)) >= 0)
+        msg_set_level((enum msg_level)level);
+    host_name(d->hostname, sizeof(d->hostname));
+    if (*d->conf->delivery.helo_name)
+        snprintf(d->hostname, sizeof(d->hostname), "%s", d->conf->delivery.helo_name);
+    return 0;
+}
 
-    if (conf_file == NULL)
-        conf = conf_defaults();
-    else if (conf_load(conf_file, &conf, &err) < 0) {
-        msg_error("delivery: %s", err);
-        goto out;
-    }
-    d.conf = conf;
-    if ((rc = msg_level_parse(conf->log.level)) >= 0)
-        msg_set_level((enum msg_level)rc);
-    host_name(d.hostname, sizeof(d.hostname));
-    if (*conf->delivery.helo_name)
-        snprintf(d.hostname, sizeof(d.hostname), "%s", conf->delivery.helo_name);
-    /* Only this process reads the key, then it gives up root like the milter process. */
-    if (secret_key_load(conf->secrets.key_file, &d.key, &err) < 0) {
-        msg_error("delivery: %s", err);
-        goto out;
-    }
-    if (become_user(conf->milter.user) < 0)
-        goto out;
-    if (spool_open(conf->spool.path, false, (uid_t)-1, (gid_t)-1, &d.spool, &err) < 0 ||
-        deliverydir_make(conf->spool.path, &err) < 0) {
-        msg_error("delivery: %s", err);
-        goto out;
-    }
-    d.spool_path = spool_path(d.spool);
-    if ((rc = deliverydir_lock(d.spool_path, false, &lockfd, &err)) == 0) {
+/* open_spool - the spool, its delivery/ directory, and the lock: one delivery process a spool */
+static int open_spool(struct run *r, char **err)
+{
+    struct delivery *d = &r->d;
+    int rc;
+
+    if (spool_open(d->conf->spool.path, false, (uid_t)-1, (gid_t)-1, &d->spool, err) < 0 ||
+        deliverydir_make(d->conf->spool.path, err) < 0)
+        return -1;
+    d->spool_path = spool_path(d->spool);
+    if ((rc = deliverydir_lock(d->spool_path, false, &r->lockfd, err)) == 0) {
         msg_warn("delivery: another delivery process still runs on spool %s: waiting for it to "
-                 "stop", d.spool_path);
-        rc = deliverydir_lock(d.spool_path, true, &lockfd, &err);
+                 "stop", d->spool_path);
+        rc = deliverydir_lock(d->spool_path, true, &r->lockfd, err);
     }
-    if (rc < 0) {
-        msg_error("delivery: %s", err);
-        goto out;
-    }
-    if (store_open(conf->store.path, conf->store.map_size, STORE_WRITE, &d.store, &err) < 0) {
-        msg_error("delivery: %s", err);
-        goto out;
-    }
-    {
-        struct tls_settings ts = {.ca_file = conf->delivery.tls_ca_file,
-                                  .ca_path = conf->delivery.tls_ca_path,
-                                  .min_version = conf->delivery.tls_min_version};
+    return rc < 0 ? -1 : 0;
+}
 
-        if (tls_ctx_new(&ts, &d.tls, &err) < 0) {
-            msg_error("delivery: %s", err);
-            goto out;
-        }
-    }
-    /* The counters run from byosmtpd's start: kept across a restart of this process only. */
-    rc = deliverydir_stats_read(d.spool_path, &old, &err);
+/* open_tls - the TLS context of every connection, from delivery.tls_* */
+static int open_tls(struct delivery *d, char **err)
+{
+    struct tls_settings ts = {.ca_file = d->conf->delivery.tls_ca_file,
+                              .ca_path = d->conf->delivery.tls_ca_path,
+                              .min_version = d->conf->delivery.tls_min_version};
+
+    return tls_ctx_new(&ts, &d->tls, err);
+}
+
+/* restore_stats - the counters run from byosmtpd's start: kept across a restart of this process */
+static void restore_stats(struct delivery *d, int64_t started)
+{
+    struct dstats old;
+    char *err = NULL;
+    int rc = deliverydir_stats_read(d->spool_path, &old, &err);
+
     if (rc > 0 && old.since == started) {
-        d.stats = old;
+        d->stats = old;
     } else {
         if (rc < 0) {
             msg_warn("delivery: %s: counting from zero", err);
             free(err);
-            err = NULL;
         } else if (rc > 0) {
             dstats_free(&old);
         }
-        d.stats.since = started;
+        d->stats.since = started;
     }
-    d.stats_dirty = true;
-    write_pid(d.spool_path);
+    d->stats_dirty = true;
+}
 
-    {
-        struct sched_config sc = sched_config_of(conf);
+/* open_wake - watch queue/ and delivery/requests/ */
+static int open_wake(struct run *r, char **err)
+{
+    char *qdir = xasprintf("%s/queue", r->d.spool_path);
+    char *rdir = deliverydir_path(r->d.spool_path, "requests");
+    int rc = wake_open(qdir, rdir, &r->wk, err);
 
-        d.sched = sched_new(&sc);
-    }
-    qdir = xasprintf("%s/queue", d.spool_path);
-    rdir = deliverydir_path(d.spool_path, "requests");
-    if (wake_open(qdir, rdir, &wk, &err) < 0) {
-        msg_error("delivery: %s", err);
-        goto out;
-    }
-    /* watch first, then scan: a copy published in between is seen by one or the other */
-    recover(&d, started);
-    deliverydir_requests_take(d.spool_path, on_request, &d);
-    refresh_targets(&d);
-    last_scan = last_refresh = time_now();
-
-    nthreads = conf->delivery.workers > 0 ? conf->delivery.workers : 1;
-    threads = xcalloc((size_t)nthreads, sizeof(*threads));
-    for (int i = 0; i < nthreads; i++)
-        if (pthread_create(&threads[i], NULL, worker_main, &d) != 0) {
-            msg_error("delivery: cannot start worker thread %d", i + 1);
-            nthreads = i;
-            break;
-        }
-    msg_info("delivery: started with %d worker%s, spool %s", nthreads, nthreads == 1 ? "" : "s",
-             d.spool_path);
-
-    for (;;) {
-        struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = wake_fd(wk), .events = POLLIN}};
-        struct signalfd_siginfo si;
-        bool stop = false, hup = false;
-        double now;
-
-        if (poll(pfd, 2, 1000) < 0 && errno != EINTR)
-            msg_warn("delivery: poll: %s", strerror(errno));
-        while (sfd >= 0 && read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-            if (si.ssi_signo == SIGHUP)
-                hup = true;
-            else
-                stop = true;
-        }
-        if (stop)
-            break;
-        if (hup) {
-            struct byosmtp_conf *nc = NULL;
-
-            if (conf_file != NULL && conf_load(conf_file, &nc, &err) == 0) {
-                struct sched_config sc = sched_config_of(nc);
-                struct byosmtp_conf *prev;
-
-                pthread_mutex_lock(&d.lock);
-                prev = d.conf;
-                d.conf = nc;
-                sched_set_config(d.sched, &sc);
-                pthread_mutex_unlock(&d.lock);
-                conf_unref(prev);
-                msg_info("delivery: configuration reloaded (delivery.workers applies after a "
-                         "restart)");
-            } else if (conf_file != NULL) {
-                msg_error("delivery: reload refused, the running configuration stays: %s", err);
-                free(err);
-                err = NULL;
-            }
-        }
-        m.rescan = false;
-        wake_read(wk, on_wake, &m);
-        deliverydir_requests_take(d.spool_path, on_request, &d);
-        now = time_now();
-        if (m.rescan || now - last_scan >= DELIVERY_RESCAN) {
-            scan(&d, false, started, NULL);
-            last_scan = now;
-        }
-        if (now - last_refresh >= 10) {
-            refresh_targets(&d);
-            last_refresh = now;
-        }
-        if (now - last_idle >= 1) {
-            close_idle(&d, false);
-            write_stats(&d);
-            last_idle = now;
-        }
-    }
-    msg_info("delivery: stopping after the attempts in progress");
-    status = 0;
-out:
-    pthread_mutex_lock(&d.lock);
-    d.stopping = true;
-    pthread_cond_broadcast(&d.cond);
-    pthread_mutex_unlock(&d.lock);
-    for (int i = 0; i < nthreads; i++)
-        pthread_join(threads[i], NULL);
-    free(threads);
-    if (d.sched != NULL) {
-        d.stats_dirty = true;
-        write_stats(&d);
-        sched_free(d.sched, worker_close_conn);
-    }
-    if (d.spool_path != NULL && status == 0) {
-        char *p = deliverydir_path(d.spool_path, "pid");
-
-        unlink(p);
-        free(p);
-    }
-    wake_close(wk);
     free(qdir);
     free(rdir);
-    free(err);
-    dstats_free(&d.stats);
-    tls_ctx_free(d.tls);
-    store_close(d.store);
-    spool_close(d.spool);
-    secret_key_free(d.key);
-    if (lockfd >= 0)
-        close(lockfd);
-    if (sfd >= 0)
-        close(sfd);
-    conf_unref(d.conf);
-    pthread_cond_destroy(&d.cond);
-    pthread_mutex_destroy(&d.lock);
+    return rc;
+}
+
+/* start - everything the main loop needs, in order; 0, or -1 (logged) */
+static int start(struct run *r)
+{
+    struct delivery *d = &r->d;
+    struct sched_config sc;
+    char *err = NULL, *pid;
+
+    if (load_settings(r, &err) < 0)
+        return failed(err);
+    /* Only this process reads the key, then it gives up root like the milter process. */
+    if (secret_key_load(d->conf->secrets.key_file, &d->key, &err) < 0 ||
+        become_user(d->conf->milter.user, &err) < 0 || open_spool(r, &err) < 0 ||
+        store_open(d->conf->store.path, d->conf->store.map_size, STORE_WRITE, &d->store,
+                   &err) < 0 ||
+        open_tls(d, &err) < 0)
+        return failed(err);
+    restore_stats(d, r->started);
+    /* delivery/pid, for admins and tests */
+    pid = deliverydir_path(d->spool_path, "pid");
+    daemon_pidfile_write(pid, NULL);
+    free(pid);
+    sc = sched_config_of(d->conf);
+    d->sched = sched_new(&sc);
+    if (open_wake(r, &err) < 0)
+        return failed(err);
+    return 0;
+}
+
+/* start_workers - recover the queue, then start the delivery.workers threads */
+static void start_workers(struct run *r)
+{
+    struct delivery *d = &r->d;
+    int n = d->conf->delivery.workers > 0 ? d->conf->delivery.workers : 1;
+
+    /* watch first, then scan: a copy published in between is seen by one or the other */
+    recover(d, r->started);
+    deliverydir_requests_take(d->spool_path, on_request, d);
+    refresh_targets(d);
+    r->last_scan = r->last_refresh = time_now();
+
+    r->threads = xcalloc((size_t)n, sizeof(*r->threads));
+    for (r->nthreads = 0; r->nthreads < n; r->nthreads++)
+        if (pthread_create(&r->threads[r->nthreads], NULL, worker_main, d) != 0) {
+            msg_error("delivery: cannot start worker thread %d", r->nthreads + 1);
+            break;
+        }
+    msg_info("delivery: started with %d worker%s, spool %s", r->nthreads,
+             r->nthreads == 1 ? "" : "s", d->spool_path);
+}
+
+/* reload - SIGHUP: byosmtp.conf again for the next attempts; a bad file keeps the running one */
+static void reload(struct run *r)
+{
+    struct delivery *d = &r->d;
+    struct byosmtp_conf *nc = NULL, *prev;
+    struct sched_config sc;
+    char *err = NULL;
+
+    if (r->conf_file == NULL)
+        return;
+    if (conf_load(r->conf_file, &nc, &err) != 0) {
+        msg_error("delivery: reload refused, the running configuration stays: %s", err);
+        free(err);
+        return;
+    }
+    sc = sched_config_of(nc);
+    pthread_mutex_lock(&d->lock);
+    prev = d->conf;
+    d->conf = nc;
+    sched_set_config(d->sched, &sc);
+    pthread_mutex_unlock(&d->lock);
+    conf_unref(prev);
+    msg_info("delivery: configuration reloaded (delivery.workers applies after a restart)");
+}
+
+/* serve - the main loop: signals, new copies, requests, rescans, limits, idle sessions, counters */
+static void serve(struct run *r)
+{
+    struct delivery *d = &r->d;
+
+    for (;;) {
+        sigset_t got;
+        double now;
+
+        if (daemon_signals_wait(wake_fd(r->wk), 1000, &got) < 0)
+            msg_warn("delivery: poll: %s", strerror(errno));
+        if (sigismember(&got, SIGTERM) || sigismember(&got, SIGINT))
+            break;
+        if (sigismember(&got, SIGHUP))
+            reload(r);
+        r->rescan = false;
+        wake_read(r->wk, on_wake, r);
+        deliverydir_requests_take(d->spool_path, on_request, d);
+        now = time_now();
+        if (r->rescan || now - r->last_scan >= DELIVERY_RESCAN) {
+            scan(d, false, r->started, NULL);
+            r->last_scan = now;
+        }
+        if (now - r->last_refresh >= 10) {
+            refresh_targets(d);
+            r->last_refresh = now;
+        }
+        if (now - r->last_idle >= 1) {
+            close_idle(d, false);
+            write_stats(d);
+            r->last_idle = now;
+        }
+    }
+}
+
+/* finish - stop the workers, write the counters, close everything; STATUS 0: a clean stop */
+static void finish(struct run *r, int status)
+{
+    struct delivery *d = &r->d;
+
+    pthread_mutex_lock(&d->lock);
+    d->stopping = true;
+    pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+    for (int i = 0; i < r->nthreads; i++)
+        pthread_join(r->threads[i], NULL);
+    free(r->threads);
+    if (d->sched != NULL) {
+        d->stats_dirty = true;
+        write_stats(d);
+        sched_free(d->sched, worker_close_conn);
+    }
+    if (d->spool_path != NULL && status == 0) {
+        char *p = deliverydir_path(d->spool_path, "pid");
+
+        daemon_pidfile_remove(p);
+        free(p);
+    }
+    wake_close(r->wk);
+    dstats_free(&d->stats);
+    tls_ctx_free(d->tls);
+    store_close(d->store);
+    spool_close(d->spool);
+    secret_key_free(d->key);
+    if (r->lockfd >= 0)
+        close(r->lockfd);
+    daemon_signals_close();
+    conf_unref(d->conf);
+    pthread_cond_destroy(&d->cond);
+    pthread_mutex_destroy(&d->lock);
+}
+
+int delivery_run(const char *conf_file, int64_t started)
+{
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    struct run r = {.conf_file = conf_file, .started = started, .lockfd = -1};
+    char *err = NULL;
+    int status = 1;
+
+    pthread_mutex_init(&r.d.lock, NULL);
+    pthread_cond_init(&r.d.cond, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    /* Blocked until the main loop: the workers never take them, the loop reads them. */
+    if (daemon_signals_catch(sigs, sizeof(sigs) / sizeof(sigs[0]), &err) < 0) {
+        failed(err);
+    } else if (start(&r) == 0) {
+        start_workers(&r);
+        daemon_signals_listen();
+        serve(&r);
+        msg_info("delivery: stopping after the attempts in progress");
+        status = 0;
+    }
+    finish(&r, status);
     if (status == 0)
         msg_info("delivery: stopped");
     return status;

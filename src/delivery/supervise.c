@@ -1,7 +1,8 @@
 /*
- * supervise - the delivery supervisor process (see supervise.h). It waits for signals with
- * sigtimedwait, so it has no handlers and no threads: the simplest process that can fork
- * the delivery process again and again without carrying anything into it.
+ * supervise - the delivery supervisor process (see supervise.h). It has no threads and takes
+ * its signals like byosmtpd's other processes (util/daemon.h); daemon_fork gives each delivery
+ * process default signal dispositions and nothing of the supervisor's: the simplest process
+ * that can fork the delivery process again and again without carrying anything into it.
  */
 #include "config.h"
 
@@ -12,12 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "delivery/delivery.h"
+#include "util/daemon.h"
 #include "util/msg.h"
 #include "delivery/supervise.h"
 
@@ -36,17 +37,12 @@ static void close_inherited(void)
 }
 
 /* start_delivery - fork the delivery process; its pid, or -1 */
-static pid_t start_delivery(const char *conf_file, int64_t started, const sigset_t *old)
+static pid_t start_delivery(const char *conf_file, int64_t started)
 {
-    pid_t parent = getpid(), pid = fork();
+    pid_t pid = daemon_fork();
 
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent) /* the supervisor died before the line above */
-            _exit(0);
-        sigprocmask(SIG_SETMASK, old, NULL);
+    if (pid == 0)
         exit(delivery_run(conf_file, started)); /* exit(): the sanitizers check at exit */
-    }
     if (pid < 0)
         msg_error("supervisor: cannot fork the delivery process: %s", strerror(errno));
     else
@@ -68,46 +64,40 @@ static void describe(int status, char *buf, size_t n)
 /* supervisor - the supervisor's life: start, watch, restart, forward, stop */
 static BYO_NORETURN void supervisor(const char *conf_file, int64_t started)
 {
-    sigset_t set, old;
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
     pid_t child = -1;
     int delay = RESTART_MIN;
     time_t born = 0, restart_at = 0;
     bool stopping = false;
-    char how[64];
+    char how[64], *err = NULL;
 
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &set, &old);
     /* the delivery process starts with default dispositions, whatever byosmtpd had set */
     for (int s = 1; s < NSIG; s++)
         if (s != SIGKILL && s != SIGSTOP)
             signal(s, SIG_DFL);
-    sigdelset(&old, SIGTERM);
-    sigdelset(&old, SIGINT);
-    sigdelset(&old, SIGHUP);
-    sigdelset(&old, SIGCHLD);
+    if (daemon_signals_catch(sigs, sizeof(sigs) / sizeof(sigs[0]), &err) < 0)
+        msg_fatal("supervisor: %s", err);
+    daemon_signals_listen();
 
     for (;;) {
-        struct timespec ts = {1, 0};
-        int status, sig;
+        sigset_t got;
+        int status;
         pid_t w;
 
         if (child < 0 && !stopping && time(NULL) >= restart_at) {
-            child = start_delivery(conf_file, started, &old);
+            child = start_delivery(conf_file, started);
             born = time(NULL);
             if (child < 0)
                 restart_at = time(NULL) + RESTART_MAX;
         }
-        sig = sigtimedwait(&set, NULL, &ts);
-        if (sig == SIGTERM || sig == SIGINT) {
+        /* SIGCHLD only wakes the loop; a SIGHUP that came with a stop is passed on first */
+        daemon_signals_wait(-1, 1000, &got);
+        if (sigismember(&got, SIGHUP) && child > 0)
+            kill(child, SIGHUP);
+        if (sigismember(&got, SIGTERM) || sigismember(&got, SIGINT)) {
             stopping = true;
             if (child > 0)
                 kill(child, SIGTERM);
-        } else if (sig == SIGHUP && child > 0) {
-            kill(child, SIGHUP);
         }
         while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
             if (w != child)
@@ -142,17 +132,14 @@ static BYO_NORETURN void supervisor(const char *conf_file, int64_t started)
 pid_t supervise_start(const char *conf_file, bool to_stderr, const char *facility, char **err)
 {
     int64_t started = (int64_t)time(NULL);
-    pid_t parent = getpid(), pid;
+    pid_t pid;
 
     fflush(NULL);
-    pid = fork();
+    pid = daemon_fork(); /* byosmtpd catches no signal yet: nothing to reset */
     if (pid < 0)
         return set_err(err, "cannot fork the delivery supervisor: %s", strerror(errno));
     if (pid > 0)
         return pid;
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent) /* byosmtpd died before the line above */
-        _exit(0);
     close_inherited();
     if (!to_stderr) {
         int fd = open("/dev/null", O_RDWR);

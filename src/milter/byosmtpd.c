@@ -1,29 +1,30 @@
 /*
  * byosmtpd - the daemon: start-up checks, socket, daemon mode, privileges, signals, reload.
  *
- * Start-up order (each step needs the one before):
+ * Start-up order (each step needs the one before; main() is this list):
  *   1. options, byosmtp.conf, logging; the key file is checked (never read: only the delivery
  *      process holds the key), the spool is created or checked with a real write;
  *   2. the milter socket is opened (as root when started as root) and given to milter.user;
  *   3. daemon mode: the parent waits until the child reports "ready" or an error, so a failed
  *      start gives a non-zero exit status and the reason on stderr;
- *   4. the pid file is written, then privileges are dropped to milter.user;
- *   5. <- the delivery process is forked here (the delivery issue): before any LMDB handle;
+ *   4. the pid file is written;
+ *   5. the delivery supervisor is forked (supervise.h): before any LMDB handle, and while
+ *      still root so that the delivery process can read a root-only key; then privileges are
+ *      dropped to milter.user;
  *   6. the store is opened, the spool recovered (spool_recover), and smfi_main runs.
- * Signals: libmilter's own signal thread sigwaits on SIGHUP, SIGTERM and SIGINT and stops the
- * milter on each (SIGHUP included). byosmtpd therefore runs smfi_main in a second thread that
- * blocks them (libmilter's threads inherit that mask) and keeps them unblocked, with handlers,
- * in the main thread only. A process-directed signal goes to a thread that does not block it,
- * and Linux tries the main thread first, so the main thread gets SIGHUP (reload) and SIGTERM
- * (graceful stop). Should libmilter's thread ever take one (signals arriving back to back),
- * smfi_main returns on its own; byosmtpd then stops gracefully as for SIGTERM and says so.
+ * Signals (util/daemon.h): libmilter's own signal thread sigwaits on SIGHUP, SIGTERM and SIGINT
+ * and stops the milter on each (SIGHUP included). byosmtpd therefore runs smfi_main in a second
+ * thread that blocks them (libmilter's threads inherit that mask) and keeps them unblocked, with
+ * daemon.h's handler, in the main thread only. A process-directed signal goes to a thread that
+ * does not block it, and Linux tries the main thread first, so the main thread gets SIGHUP
+ * (reload) and SIGTERM (graceful stop). Should libmilter's thread ever take one (signals
+ * arriving back to back), smfi_main returns on its own; byosmtpd then stops gracefully as for
+ * SIGTERM and says so.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -33,7 +34,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +41,7 @@
 
 #include "store/conf.h"
 #include "milter/milter.h"
+#include "util/daemon.h"
 #include "util/msg.h"
 #include "store/secret.h"
 #include "spool/spool.h"
@@ -57,37 +58,39 @@ static const char usage[] =
     "  -f       stay in the foreground and log to stderr as well as syslog\n"
     "  -R       recover the spool (doc/spool.md), print what was done, and exit\n";
 
-static int sig_pipe[2] = {-1, -1};
-static volatile sig_atomic_t got_hup, got_term;
+/* The command line. */
+struct options {
+    const char *conf_file;
+    bool explicit;     /* -c given */
+    bool foreground;   /* -f */
+    bool recover_only; /* -R */
+};
+
+/* What main() builds up step by step; the main thread's alone. */
+struct byosmtpd {
+    struct options opt;
+    struct byosmtp_conf *conf; /* the configuration in use (replaced on reload) */
+    struct milter_snap *snap;  /* the first snapshot (milter_init takes it) */
+    struct spool *sp;
+    struct store *st;
+    struct passwd *pw; /* milter.user to become, NULL: stay who we are */
+    char *sock;        /* milter.socket as listened on (a reload does not change it) */
+    char *pid_file;
+    pid_t delivery_pid; /* the delivery supervisor */
+    pthread_t tid;      /* the thread of smfi_main */
+    int milter_rc;      /* what smfi_main returned */
+};
+
 static atomic_bool milter_returned;
-
-/* on_signal - note the signal and wake the main loop (async-signal-safe) */
-static void on_signal(int sig)
-{
-    int saved = errno;
-    char c = (char)sig;
-
-    if (sig == SIGHUP)
-        got_hup = 1;
-    else
-        got_term = 1;
-    if (write(sig_pipe[1], &c, 1) < 0) {
-        /* The pipe is full: the main loop is awake already. */
-    }
-    errno = saved;
-}
 
 /* milter_thread - run libmilter's accept loop; tell the main loop when it returns */
 static void *milter_thread(void *arg)
 {
     int *rc = arg;
-    char c = 0;
 
     *rc = smfi_main();
     atomic_store(&milter_returned, true);
-    if (write(sig_pipe[1], &c, 1) < 0) {
-        /* as in on_signal */
-    }
+    daemon_signals_wake();
     return NULL;
 }
 
@@ -239,34 +242,6 @@ static void ready(bool foreground)
     }
 }
 
-/* write_pid - the pid file; a failure is only a warning (the milter still works) */
-static void write_pid(const char *path)
-{
-    FILE *fp;
-
-    make_parent(path, (uid_t)-1, (gid_t)-1);
-    fp = fopen(path, "w");
-    if (fp == NULL) {
-        msg_warn("%s: cannot write the pid file: %s", path, strerror(errno));
-        return;
-    }
-    fprintf(fp, "%ld\n", (long)getpid());
-    if (fclose(fp) != 0)
-        msg_warn("%s: cannot write the pid file: %s", path, strerror(errno));
-}
-
-/* drop_privileges - become PW (groups, gid, uid), or fail */
-static void drop_privileges(const struct passwd *pw)
-{
-    if (pw == NULL)
-        return;
-    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-        setuid(pw->pw_uid) < 0)
-        msg_fatal("cannot become user %s: %s", pw->pw_name, strerror(errno));
-    if (setuid(0) == 0 && pw->pw_uid != 0)
-        msg_fatal("could regain root after becoming %s: refusing to run", pw->pw_name);
-}
-
 /* recover - open the store, recover the spool, close the store; exit on failure */
 static void recover(const struct byosmtp_conf *conf, struct spool *sp, bool print)
 {
@@ -285,36 +260,23 @@ static void recover(const struct byosmtp_conf *conf, struct spool *sp, bool prin
                r.discarded, r.corrupt, r.records_dropped, r.records_created);
 }
 
-int main(int argc, char **argv)
+/* parse_options - the command line into *O; -1 to go on, else the exit status (usage, -h) */
+static int parse_options(int argc, char **argv, struct options *o)
 {
-    const char *conf_file = CONF_DEFAULT_FILE;
-    bool explicit = false, foreground = false, recover_only = false;
-    struct byosmtp_conf *conf;
-    struct milter_snap *snap;
-    struct spool *sp;
-    struct store *st;
-    struct passwd *pw = NULL;
-    char *err = NULL, *pid_file = NULL, hostname[256];
-    const char *sock;
-    pid_t delivery_pid;
-    time_t started;
-    bool told_idle = false;
-    pthread_t tid;
-    sigset_t sigs;
-    struct sigaction sa;
-    int opt, level, milter_rc = 0;
+    int opt;
 
+    *o = (struct options){.conf_file = CONF_DEFAULT_FILE};
     while ((opt = getopt(argc, argv, "c:fRh")) != -1) {
         switch (opt) {
         case 'c':
-            conf_file = optarg;
-            explicit = true;
+            o->conf_file = optarg;
+            o->explicit = true;
             break;
         case 'f':
-            foreground = true;
+            o->foreground = true;
             break;
         case 'R':
-            recover_only = true;
+            o->recover_only = true;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -328,56 +290,98 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
+    return -1;
+}
+
+/* configure - read byosmtp.conf and set up logging; until start-up is over, also on stderr */
+static void configure(struct byosmtpd *b)
+{
+    char *err = NULL;
+    int level;
+
     msg_open("byosmtpd", false, true, NULL);
-    if (load_conf(conf_file, explicit, &conf, &err) < 0)
+    if (load_conf(b->opt.conf_file, b->opt.explicit, &b->conf, &err) < 0)
         msg_fatal("%s", err);
     /* Until start-up is over, errors also go to stderr (through the parent in daemon mode). */
-    msg_open("byosmtpd", !recover_only, true, conf->log.facility);
-    level = msg_level_parse(conf->log.level);
+    msg_open("byosmtpd", !b->opt.recover_only, true, b->conf->log.facility);
+    level = msg_level_parse(b->conf->log.level);
     msg_set_level(level < 0 ? MSG_INFO : (enum msg_level)level);
     umask(077);
+}
+
+/* find_user - milter.user, when byosmtpd must become it (NULL: it already is that user, or none) */
+static struct passwd *find_user(const struct byosmtp_conf *conf)
+{
+    struct passwd *pw;
+
+    if (conf->milter.user[0] == '\0')
+        return NULL;
+    pw = getpwnam(conf->milter.user);
+    if (pw == NULL)
+        msg_fatal("milter.user: no user '%s' on this system: create it or set milter.user",
+                  conf->milter.user);
+    if (geteuid() != 0 && geteuid() != pw->pw_uid)
+        msg_fatal("milter.user is '%s' but byosmtpd runs as uid %lu: start it as root (or "
+                  "as that user)", conf->milter.user, (unsigned long)geteuid());
+    return geteuid() == pw->pw_uid ? NULL : pw;
+}
+
+/* check_setup - the key file, the first snapshot, milter.user, the store's owner, the spool */
+static void check_setup(struct byosmtpd *b)
+{
+    const struct byosmtp_conf *conf = b->conf;
+    struct passwd *pw;
+    char *err = NULL;
 
     if (secret_key_check(conf->secrets.key_file, &err) < 0)
         msg_fatal("%s", err);
-    if (milter_snap_new(conf, &snap, &err) < 0)
+    if (milter_snap_new(b->conf, &b->snap, &err) < 0)
         msg_fatal("%s", err);
-    if (conf->milter.user[0] != '\0') {
-        pw = getpwnam(conf->milter.user);
-        if (pw == NULL)
-            msg_fatal("milter.user: no user '%s' on this system: create it or set milter.user",
-                      conf->milter.user);
-        if (geteuid() != 0 && geteuid() != pw->pw_uid)
-            msg_fatal("milter.user is '%s' but byosmtpd runs as uid %lu: start it as root (or "
-                      "as that user)", conf->milter.user, (unsigned long)geteuid());
-        if (geteuid() == pw->pw_uid)
-            pw = NULL;
-    }
+    pw = b->pw = find_user(conf);
     /* The store belongs to milter.user, like the spool: byosmtpctl (as root) keeps it so. */
     if (pw != NULL && access(conf->store.path, F_OK) == 0 &&
         store_give(conf->store.path, pw->pw_uid, pw->pw_gid, &err) < 0)
         msg_fatal("%s", err);
     if (spool_open(conf->spool.path, true, pw ? pw->pw_uid : (uid_t)-1,
-                   pw ? pw->pw_gid : (gid_t)-1, &sp, &err) < 0)
+                   pw ? pw->pw_gid : (gid_t)-1, &b->sp, &err) < 0)
         msg_fatal("%s", err);
+}
 
-    if (recover_only) {
-        drop_privileges(pw);
-        recover(conf, sp, true);
-        spool_close(sp);
-        milter_snap_unref(snap);
-        conf_unref(conf);
-        return 0;
-    }
+/* drop_privileges - become PW (groups, gid, uid) when not NULL, or fail */
+static void drop_privileges(const struct passwd *pw)
+{
+    char *err = NULL;
+
+    if (pw != NULL && daemon_become(pw, &err) < 0)
+        msg_fatal("%s", err);
+}
+
+/* recover_command - byosmtpd -R: recover the spool as milter.user, print what was done */
+static int recover_command(struct byosmtpd *b)
+{
+    drop_privileges(b->pw);
+    recover(b->conf, b->sp, true);
+    spool_close(b->sp);
+    milter_snap_unref(b->snap);
+    conf_unref(b->conf);
+    return 0;
+}
+
+/* open_socket - set up libmilter and listen on milter.socket, given to milter.user */
+static void open_socket(struct byosmtpd *b)
+{
+    const struct passwd *pw = b->pw;
+    const char *sock = b->conf->milter.socket, *path = socket_path(sock);
+    char *err = NULL, hostname[256];
 
     /* The store must exist and open for this user; checked now, opened for good after fork. */
     host_name(hostname, sizeof(hostname));
-    if (milter_init(hostname, snap, &err) < 0)
+    if (milter_init(hostname, b->snap, &err) < 0)
         msg_fatal("%s", err);
-    sock = conf->milter.socket;
-    if (socket_path(sock) != NULL)
-        make_parent(socket_path(sock), pw ? pw->pw_uid : (uid_t)-1, pw ? pw->pw_gid : (gid_t)-1);
-    if (smfi_setconn((char *)sock) == MI_FAILURE || smfi_settimeout(conf->milter.timeout) ==
-                                                        MI_FAILURE)
+    if (path != NULL)
+        make_parent(path, pw ? pw->pw_uid : (uid_t)-1, pw ? pw->pw_gid : (gid_t)-1);
+    if (smfi_setconn((char *)sock) == MI_FAILURE ||
+        smfi_settimeout(b->conf->milter.timeout) == MI_FAILURE)
         msg_fatal("milter.socket %s: libmilter does not accept it: write unix:/PATH, "
                   "inet:PORT@ADDRESS or inet6:PORT@ADDRESS", sock);
     /* The MTA's user must reach a unix socket: mode 0660, group of milter.user. */
@@ -386,81 +390,92 @@ int main(int argc, char **argv)
         msg_fatal("milter.socket %s: cannot listen (in use by another process, or its directory "
                   "is missing or not writable)", sock);
     umask(077);
-    if (socket_path(sock) != NULL && pw != NULL &&
-        chown(socket_path(sock), pw->pw_uid, pw->pw_gid) < 0)
-        msg_fatal("%s: cannot give the socket to %s: %s", socket_path(sock), pw->pw_name,
-                  strerror(errno));
+    if (path != NULL && pw != NULL && chown(path, pw->pw_uid, pw->pw_gid) < 0)
+        msg_fatal("%s: cannot give the socket to %s: %s", path, pw->pw_name, strerror(errno));
+    b->sock = xstrdup(sock);
+}
 
-    if (!foreground) {
-        msg_open("byosmtpd", true, true, conf->log.facility);
-        daemonize();
+/* write_pid - the pid file; a failure is only a warning (the milter still works) */
+static void write_pid(struct byosmtpd *b)
+{
+    char *err = NULL;
+
+    b->pid_file = xstrdup(b->conf->milter.pid_file);
+    make_parent(b->pid_file, (uid_t)-1, (gid_t)-1);
+    if (daemon_pidfile_write(b->pid_file, &err) < 0) {
+        msg_warn("%s", err);
+        free(err);
     }
-    pid_file = xstrdup(conf->milter.pid_file);
-    write_pid(pid_file);
-    /*
-     * The delivery process is forked here: before any LMDB handle exists (they must not cross a
-     * fork) and while still root, so that it can read a root-only master key before it drops to
-     * milter.user itself. The milter side never holds the key.
-     */
-    delivery_pid = supervise_start(explicit || access(conf_file, F_OK) == 0 ? conf_file : NULL,
-                                   foreground || conf->log.to_stderr, conf->log.facility, &err);
-    if (delivery_pid < 0)
-        msg_fatal("%s", err);
-    drop_privileges(pw);
+}
 
-    recover(conf, sp, false);
-    if (store_open(conf->store.path, conf->store.map_size, STORE_WRITE, &st, &err) < 0)
-        msg_fatal("%s", err);
-    milter_attach(st, sp);
+/*
+ * start_delivery - fork the delivery supervisor, then drop privileges. It comes here: before
+ * any LMDB handle exists (they must not cross a fork) and while still root, so that it can read
+ * a root-only master key before it drops to milter.user itself. The milter side never holds it.
+ */
+static void start_delivery(struct byosmtpd *b)
+{
+    const struct options *o = &b->opt;
+    char *err = NULL;
 
-    if (pipe(sig_pipe) < 0)
-        msg_fatal("pipe: %s", strerror(errno));
-    fcntl(sig_pipe[0], F_SETFL, O_NONBLOCK);
-    fcntl(sig_pipe[1], F_SETFL, O_NONBLOCK);
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGHUP);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGHUP, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    b->delivery_pid =
+        supervise_start(o->explicit || access(o->conf_file, F_OK) == 0 ? o->conf_file : NULL,
+                        o->foreground || b->conf->log.to_stderr, b->conf->log.facility, &err);
+    if (b->delivery_pid < 0)
+        msg_fatal("%s", err);
+    drop_privileges(b->pw);
+}
+
+/* open_store - recover the spool, open the store for good and give both to the milter */
+static void open_store(struct byosmtpd *b)
+{
+    char *err = NULL;
+
+    recover(b->conf, b->sp, false);
+    if (store_open(b->conf->store.path, b->conf->store.map_size, STORE_WRITE, &b->st, &err) < 0)
+        msg_fatal("%s", err);
+    milter_attach(b->st, b->sp);
+}
+
+/* start_milter - catch the signals, start smfi_main in a thread that blocks them, listen */
+static void start_milter(struct byosmtpd *b)
+{
+    static const int sigs[] = {SIGHUP, SIGTERM, SIGINT};
+    char *err = NULL;
+
+    if (daemon_signals_catch(sigs, sizeof(sigs) / sizeof(sigs[0]), &err) < 0)
+        msg_fatal("%s", err);
     signal(SIGPIPE, SIG_IGN);
-    if (pthread_create(&tid, NULL, milter_thread, &milter_rc) != 0)
+    if (pthread_create(&b->tid, NULL, milter_thread, &b->milter_rc) != 0)
         msg_fatal("cannot start the milter thread");
-    pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+    daemon_signals_listen();
+}
 
-    msg_info("started: listening on %s, spool %s, store %s", sock, conf->spool.path,
-             conf->store.path);
-    msg_open("byosmtpd", true, foreground || conf->log.to_stderr, conf->log.facility);
-    ready(foreground);
+/* run - the main thread's loop: the idle warning, SIGHUP (reload), until a stop */
+static void run(struct byosmtpd *b)
+{
+    time_t started = time(NULL);
+    bool told_idle = false;
 
-    started = time(NULL);
     for (;;) {
-        struct pollfd pfd = {.fd = sig_pipe[0], .events = POLLIN};
-        char drain[64];
+        int idle_warning = b->conf->milter.idle_warning;
+        sigset_t got;
 
         /* An MTA that never connects is the commonest set-up mistake: say so, once. */
-        if (!told_idle && conf->milter.idle_warning > 0 && milter_connections() == 0 &&
-            time(NULL) - started >= conf->milter.idle_warning) {
+        if (!told_idle && idle_warning > 0 && milter_connections() == 0 &&
+            time(NULL) - started >= idle_warning) {
             msg_warn("no MTA has connected to %s in the %d seconds since start: check that "
                      "Postfix's smtpd_milters (postconf smtpd_milters) or Sendmail's "
-                     "INPUT_MAIL_FILTER names this socket", sock, conf->milter.idle_warning);
+                     "INPUT_MAIL_FILTER names this socket", b->sock, idle_warning);
             told_idle = true;
         }
 
-        if (poll(&pfd, 1, 1000) > 0)
-            while (read(sig_pipe[0], drain, sizeof(drain)) > 0)
-                continue;
-        if (got_term)
+        daemon_signals_wait(-1, 1000, &got);
+        if (sigismember(&got, SIGTERM) || sigismember(&got, SIGINT))
             break;
-        if (got_hup) {
-            got_hup = 0;
-            reload(conf_file, explicit, &conf);
-            supervise_reload(delivery_pid);
+        if (sigismember(&got, SIGHUP)) {
+            reload(b->opt.conf_file, b->opt.explicit, &b->conf);
+            supervise_reload(b->delivery_pid);
         }
         if (atomic_load(&milter_returned)) {
             msg_warn("libmilter stopped listening by itself (a signal reached its own signal "
@@ -468,11 +483,16 @@ int main(int argc, char **argv)
             break;
         }
     }
+}
+
+/* stop - no new connections, stop the delivery side, give open ones STOP_GRACE seconds */
+static int stop(struct byosmtpd *b)
+{
     msg_info("stopping: no new connections; waiting up to %d s for %u open ones", STOP_GRACE,
              milter_active());
     smfi_stop();
-    pthread_join(tid, NULL);
-    supervise_stop(delivery_pid, 70);
+    pthread_join(b->tid, NULL);
+    supervise_stop(b->delivery_pid, 70);
     for (int i = 0; i < STOP_GRACE * 10 && milter_active() > 0; i++) {
         struct timespec ts = {0, 100000000};
 
@@ -485,13 +505,42 @@ int main(int argc, char **argv)
         _exit(0);
     }
     milter_done();
-    store_close(st);
-    spool_close(sp);
-    conf_unref(conf);
+    store_close(b->st);
+    spool_close(b->sp);
+    conf_unref(b->conf);
     /* After dropping root the pid file's directory may not be ours: then it stays (harmless). */
-    if (unlink(pid_file) < 0 && errno != ENOENT)
-        msg_debug("%s: cannot remove the pid file: %s", pid_file, strerror(errno));
-    free(pid_file);
-    msg_info("stopped (smfi_main returned %d)", milter_rc);
+    if (daemon_pidfile_remove(b->pid_file) < 0)
+        msg_debug("%s: cannot remove the pid file: %s", b->pid_file, strerror(errno));
+    free(b->pid_file);
+    free(b->sock);
+    msg_info("stopped (smfi_main returned %d)", b->milter_rc);
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct byosmtpd b = {0};
+    int rc = parse_options(argc, argv, &b.opt);
+
+    if (rc >= 0)
+        return rc;
+    configure(&b);
+    check_setup(&b);
+    if (b.opt.recover_only)
+        return recover_command(&b);
+    open_socket(&b);
+    if (!b.opt.foreground) {
+        msg_open("byosmtpd", true, true, b.conf->log.facility);
+        daemonize();
+    }
+    write_pid(&b);
+    start_delivery(&b);
+    open_store(&b);
+    start_milter(&b);
+    msg_info("started: listening on %s, spool %s, store %s", b.sock, b.conf->spool.path,
+             b.conf->store.path);
+    msg_open("byosmtpd", true, b.opt.foreground || b.conf->log.to_stderr, b.conf->log.facility);
+    ready(b.opt.foreground);
+    run(&b);
+    return stop(&b);
 }
