@@ -1,5 +1,5 @@
 /*
- * delivery - the delivery process of byosmtpd (DESIGN.md §3, §7): started by the supervisor
+ * delivery - the delivery process of byosmtpd (doc/design.md, "The two processes", "The delivery side"): started by the supervisor
  * (supervise.h) in a process of its own, before anything has opened the LMDB environment.
  *
  * It alone reads the master key (then, when started as root, becomes milter.user), opens the

@@ -1,5 +1,5 @@
 /*
- * supervise - byosmtpd's delivery supervisor (DESIGN.md §3): a small process, forked from
+ * supervise - byosmtpd's delivery supervisor (doc/design.md, "The two processes"): a small process, forked from
  * byosmtpd's main thread before anything opens the LMDB environment, that forks the delivery
  * process (delivery_run), restarts it with a backoff (1 s doubling to 60 s while it keeps
  * dying young) when it exits or crashes, forwards SIGHUP (reload) to it, and on SIGTERM stops
