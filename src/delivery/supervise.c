@@ -129,7 +129,8 @@ static BYO_NORETURN void supervisor(const char *conf_file, int64_t started)
     }
 }
 
-pid_t supervise_start(const char *conf_file, bool to_stderr, const char *facility, char **err)
+pid_t supervise_start(const char *conf_file, bool to_stderr, const char *facility,
+                      uid_t signaller, char **err)
 {
     int64_t started = (int64_t)time(NULL);
     pid_t pid;
@@ -153,6 +154,11 @@ pid_t supervise_start(const char *conf_file, bool to_stderr, const char *facilit
         }
     }
     msg_open("byosmtpd", true, to_stderr, facility);
+    /* real uid milter.user, effective and saved uid root: the milter process, once it has
+     * dropped to milter.user, may signal us; we keep root to start the delivery process */
+    if (signaller != (uid_t)-1 && geteuid() == 0 && setresuid(signaller, 0, 0) < 0)
+        msg_fatal("supervisor: cannot take uid %lu as the real uid: %s", (unsigned long)signaller,
+                  strerror(errno));
     supervisor(conf_file, started);
 }
 

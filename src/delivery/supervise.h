@@ -23,10 +23,14 @@
  * on stderr too (byosmtpd -f, or log.stderr); FACILITY: the syslog facility name.
  * Call it before the store is opened and before any thread is started, while still root when
  * byosmtpd was started as root (the delivery process reads the master key, then becomes
- * milter.user). In the child this function never returns. Returns the supervisor's pid, or
- * -1 with *err.
+ * milter.user). SIGNALLER is the uid byosmtpd will run as once it drops root (milter.user),
+ * or (uid_t)-1 when it stays who it is: the supervisor takes it as its real uid and keeps an
+ * effective uid of root, so that the unprivileged milter process may still signal it (kill(2)
+ * lets a process signal one whose real uid is its own) to reload and to stop. In the child
+ * this function never returns. Returns the supervisor's pid, or -1 with *err.
  */
-pid_t supervise_start(const char *conf_file, bool to_stderr, const char *facility, char **err);
+pid_t supervise_start(const char *conf_file, bool to_stderr, const char *facility,
+                      uid_t signaller, char **err);
 
 /* supervise_reload - pass SIGHUP on to the delivery process (it re-reads byosmtp.conf) */
 void supervise_reload(pid_t pid);

@@ -420,7 +420,8 @@ static void start_delivery(struct byosmtpd *b)
 
     b->delivery_pid =
         supervise_start(o->explicit || access(o->conf_file, F_OK) == 0 ? o->conf_file : NULL,
-                        o->foreground || b->conf->log.to_stderr, b->conf->log.facility, &err);
+                        o->foreground || b->conf->log.to_stderr, b->conf->log.facility,
+                        b->pw != NULL ? b->pw->pw_uid : (uid_t)-1, &err);
     if (b->delivery_pid < 0)
         msg_fatal("%s", err);
     drop_privileges(b->pw);
