@@ -439,8 +439,12 @@ static void end_empty(struct smtp_client *c)
     smtp_result_free(&tmp);
 }
 
-/* stream_body - DATA after 354: the message through the encoder, the terminator, the final reply.
- * 0 when the reply was read (any code), -1 with RES */
+/*
+ * stream_body - DATA after 354: the message through the encoder, the terminator, the final reply.
+ * Encoded bytes are held until more of the message follows (and written once CHUNK of them are
+ * held), so the end of the message and its CRLF.CRLF go out in one write: the terminator is never
+ * a TLS record or a TCP segment of its own. 0 when the reply was read (any code), -1 with RES
+ */
 static int stream_body(struct smtp_client *c, const struct smtp_envelope *env,
                        struct smtp_source *src, struct smtp_result *res)
 {
@@ -467,7 +471,11 @@ static int stream_body(struct smtp_client *c, const struct smtp_envelope *env,
         }
         if (n == 0)
             break;
-        buf_reset(&out);
+        if (out.len >= CHUNK) {
+            if (smtp_chat_send(c, out.data, out.len, c->to.data_xfer, res) < 0)
+                goto out;
+            buf_reset(&out);
+        }
         smtp_data_feed(&enc, chunk, (size_t)n, &out);
         if (enc.eightbit && !may_8bit) {
             /* Too late to say BODY=8BITMIME: abandon the transfer unterminated. */
@@ -476,10 +484,7 @@ static int stream_body(struct smtp_client *c, const struct smtp_envelope *env,
                            "8BITMIME; the transfer was abandoned");
             goto out;
         }
-        if (smtp_chat_send(c, out.data, out.len, c->to.data_xfer, res) < 0)
-            goto out;
     }
-    buf_reset(&out);
     smtp_data_finish(&enc, &out);
     if (smtp_chat_send(c, out.data, out.len, c->to.data_xfer, res) < 0)
         goto out;

@@ -5,8 +5,9 @@
  * smtp_client_open() resolves and connects (net.c), speaks TLS from the first byte or after
  * STARTTLS as the security mode says (tls.c), reads the banner, sends EHLO, and authenticates
  * (sasl.c); it returns a ready session or NULL. smtp_client_send() submits one message to
- * several recipients (MAIL, RCPT..., DATA pipelined when the server offers PIPELINING; the
- * body streamed through the smtp_data encoder in bounded chunks) and reports each recipient.
+ * several recipients (MAIL, RCPT..., DATA in one write when the server offers PIPELINING; the
+ * body streamed through the smtp_data encoder in bounded chunks, its end and the CRLF.CRLF in
+ * one write) and reports each recipient.
  * The session stays open for the next message while smtp_client_usable() says so.
  * smtp_client_close() says QUIT and frees everything, wiping the password.
  *
