@@ -4,8 +4,10 @@
  * (read/write with timeouts and close; plain here, TLS in tls.c).
  *
  * Sockets are non-blocking and every wait is a poll() with a deadline, so no call blocks longer
- * than its timeout. Writes use MSG_NOSIGNAL; the TLS layer writes through OpenSSL, so a program
- * using TLS transports must ignore SIGPIPE (byosmtpd and byosmtpctl do).
+ * than its timeout. Nagle is off (TCP_NODELAY): a write goes out at once, so a caller that wants
+ * bytes in one segment (or one TLS record) gives them in one write. Writes use MSG_NOSIGNAL;
+ * the TLS layer writes through OpenSSL, so a program using TLS transports must ignore SIGPIPE
+ * (byosmtpd and byosmtpctl do).
  * Thread-safe: no shared state; a transport belongs to one thread at a time.
  */
 #ifndef BYOSMTP_NET_H
@@ -32,8 +34,8 @@ typedef void net_trace_fn(void *ctx, const char *line);
 /*
  * net_connect - resolve HOST (a name, an IPv4 literal, or an IPv6 literal with or without
  * brackets) and connect to PORT, trying each address in the resolver's order; TIMEOUT seconds
- * per address. On success returns NET_OK, *fd (non-blocking, close-on-exec) and *peer
- * ("127.0.0.1:25", "[::1]:25"; caller frees). Otherwise returns NET_DNS, NET_REFUSED,
+ * per address. On success returns NET_OK, *fd (non-blocking, close-on-exec, TCP_NODELAY) and
+ * *peer ("127.0.0.1:25", "[::1]:25"; caller frees). Otherwise returns NET_DNS, NET_REFUSED,
  * NET_TIMEOUT or NET_ERROR (the failure of the last address tried) with *err.
  */
 enum net_status net_connect(const char *host, int port, int timeout, net_trace_fn *trace,

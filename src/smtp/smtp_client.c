@@ -202,6 +202,31 @@ struct smtp_source smtp_source_mem(const void *p, size_t n)
     return s;
 }
 
+/* source_measure - when SRC can be read twice (smtp_source_fd and smtp_source_mem keep all
+ * their state in the struct, so a copy reads it again), the DATA octets its message becomes
+ * (smtp_data_size) by a counting pass over a copy. 1 measured, 0 a caller-made source, -1 with
+ * errno when it cannot be read */
+static int source_measure(const struct smtp_source *src, unsigned long long *size)
+{
+    struct smtp_source copy = *src;
+    struct smtp_data_enc enc;
+    char *chunk;
+    ssize_t n;
+    int saved;
+
+    if (src->read != source_fd_read && src->read != source_mem_read)
+        return 0;
+    chunk = xmalloc(CHUNK);
+    smtp_data_init(&enc);
+    while ((n = copy.read(&copy, chunk, CHUNK)) > 0)
+        smtp_data_feed(&enc, chunk, (size_t)n, NULL);
+    saved = errno;
+    free(chunk);
+    errno = saved;
+    *size = smtp_data_size(&enc);
+    return n < 0 ? -1 : 1;
+}
+
 /* ---- recipients ---- */
 
 /* set_rcpt - record an outcome for one recipient */
@@ -293,12 +318,45 @@ static bool bad_address(const char *s)
     return strpbrk(s, "\r\n<>") != NULL || strlen(s) > 512;
 }
 
-/* check_envelope - refusals before MAIL: bad addresses, SMTPUTF8, 8BITMIME, SIZE; nothing is
- * sent for the message, so the session survives them */
-static int check_envelope(struct smtp_client *c, const struct smtp_envelope *env, bool *utf8,
+/* What MAIL says beyond the sender, decided before it is sent. */
+struct mail_args {
+    bool utf8;               /* SMTPUTF8 */
+    bool size_exact;         /* SIZE=size; else size is only a lower bound, not declared */
+    unsigned long long size; /* the DATA octets before the terminator (smtp_client.h, SIZE) */
+};
+
+/* message_size - the size to declare and to check against the server's SIZE, when it offers
+ * SIZE: measured from SRC, or ENV's (a lower bound) for a source that can be read only once.
+ * 0, or -1 with RES when the message cannot be read (nothing is sent: the session survives) */
+static int message_size(struct smtp_client *c, const struct smtp_envelope *env,
+                        const struct smtp_source *src, struct mail_args *m,
+                        struct smtp_result *res)
+{
+    int r;
+
+    m->size = env->size;
+    m->size_exact = false;
+    if (!(c->caps.flags & SMTP_CAP_SIZE))
+        return 0;
+    r = source_measure(src, &m->size);
+    if (r < 0) {
+        char *text = xasprintf("cannot read the message: %s", strerror(errno));
+
+        smtp_chat_fail(c, res, smtp_trouble_unsent(SMTP_EV_LOCAL), text);
+        free(text);
+        return -1;
+    }
+    m->size_exact = r == 1; /* else env->size stays: a lower bound, the encoder only adds */
+    return 0;
+}
+
+/* check_envelope - refusals before MAIL: bad addresses, SMTPUTF8, 8BITMIME, SIZE (with the size
+ * in M, which it fills); nothing is sent for the message, so the session survives them */
+static int check_envelope(struct smtp_client *c, const struct smtp_envelope *env,
+                          const struct smtp_source *src, struct mail_args *m,
                           struct smtp_result *res)
 {
-    *utf8 = !is_ascii(env->sender);
+    m->utf8 = !is_ascii(env->sender);
     if (bad_address(env->sender)) {
         smtp_chat_fail(c, res, smtp_trouble_unsent(SMTP_EV_LOCAL),
                        "the sender address holds CR, LF, < or >");
@@ -311,9 +369,9 @@ static int check_envelope(struct smtp_client *c, const struct smtp_envelope *env
             return -1;
         }
         if (!is_ascii(env->rcpt[i]))
-            *utf8 = true;
+            m->utf8 = true;
     }
-    if (*utf8 && !(c->caps.flags & SMTP_CAP_SMTPUTF8)) {
+    if (m->utf8 && !(c->caps.flags & SMTP_CAP_SMTPUTF8)) {
         smtp_chat_fail(c, res, smtp_trouble_unsent(SMTP_EV_NO_SMTPUTF8),
                        "an address is not ASCII and the server does not offer SMTPUTF8");
         return -1;
@@ -323,9 +381,11 @@ static int check_envelope(struct smtp_client *c, const struct smtp_envelope *env
                        "the message has 8-bit content and the server does not offer 8BITMIME");
         return -1;
     }
-    if (c->caps.size_limit > 0 && env->size > c->caps.size_limit) {
+    if (message_size(c, env, src, m, res) < 0)
+        return -1;
+    if (c->caps.size_limit > 0 && m->size > c->caps.size_limit) {
         char *text = xasprintf("the message (%llu octets) is larger than the server accepts "
-                               "(SIZE %llu)", env->size, c->caps.size_limit);
+                               "(SIZE %llu)", m->size, c->caps.size_limit);
 
         smtp_chat_fail(c, res, smtp_trouble_unsent(SMTP_EV_TOO_BIG), text);
         free(text);
@@ -334,10 +394,10 @@ static int check_envelope(struct smtp_client *c, const struct smtp_envelope *env
     return 0;
 }
 
-/* send_mail - MAIL FROM for ENV (SIZE, BODY=8BITMIME, SMTPUTF8 as offered and needed); with
- * PIPELINING every RCPT and DATA go in the same write. 0, or -1 with RES */
-static int send_mail(struct smtp_client *c, const struct smtp_envelope *env, bool utf8,
-                     bool pipelining, struct smtp_result *res)
+/* send_mail - MAIL FROM for ENV (SIZE, BODY=8BITMIME, SMTPUTF8 as M says, offered and needed);
+ * with PIPELINING every RCPT and DATA go in the same write. 0, or -1 with RES */
+static int send_mail(struct smtp_client *c, const struct smtp_envelope *env,
+                     const struct mail_args *m, bool pipelining, struct smtp_result *res)
 {
     struct buf mail, cmd;
     int rc;
@@ -345,11 +405,11 @@ static int send_mail(struct smtp_client *c, const struct smtp_envelope *env, boo
     smtp_chat_enter(c, SMTP_STAGE_MAIL);
     buf_init(&mail);
     buf_printf(&mail, "MAIL FROM:<%s>", env->sender);
-    if ((c->caps.flags & SMTP_CAP_SIZE) && env->size > 0)
-        buf_printf(&mail, " SIZE=%llu", env->size);
+    if ((c->caps.flags & SMTP_CAP_SIZE) && m->size_exact)
+        buf_printf(&mail, " SIZE=%llu", m->size);
     if ((c->caps.flags & SMTP_CAP_8BITMIME) && env->body != SMTP_BODY_7BIT)
         buf_puts(&mail, " BODY=8BITMIME");
-    if (utf8)
+    if (m->utf8)
         buf_puts(&mail, " SMTPUTF8");
     if (!pipelining) {
         rc = smtp_chat_send_cmd(c, mail.data, NULL, res);
@@ -439,8 +499,12 @@ static void end_empty(struct smtp_client *c)
     smtp_result_free(&tmp);
 }
 
-/* stream_body - DATA after 354: the message through the encoder, the terminator, the final reply.
- * 0 when the reply was read (any code), -1 with RES */
+/*
+ * stream_body - DATA after 354: the message through the encoder, the terminator, the final reply.
+ * Encoded bytes are held until more of the message follows (and written once CHUNK of them are
+ * held), so the end of the message and its CRLF.CRLF go out in one write: the terminator is never
+ * a TLS record or a TCP segment of its own. 0 when the reply was read (any code), -1 with RES
+ */
 static int stream_body(struct smtp_client *c, const struct smtp_envelope *env,
                        struct smtp_source *src, struct smtp_result *res)
 {
@@ -467,7 +531,11 @@ static int stream_body(struct smtp_client *c, const struct smtp_envelope *env,
         }
         if (n == 0)
             break;
-        buf_reset(&out);
+        if (out.len >= CHUNK) {
+            if (smtp_chat_send(c, out.data, out.len, c->to.data_xfer, res) < 0)
+                goto out;
+            buf_reset(&out);
+        }
         smtp_data_feed(&enc, chunk, (size_t)n, &out);
         if (enc.eightbit && !may_8bit) {
             /* Too late to say BODY=8BITMIME: abandon the transfer unterminated. */
@@ -476,10 +544,7 @@ static int stream_body(struct smtp_client *c, const struct smtp_envelope *env,
                            "8BITMIME; the transfer was abandoned");
             goto out;
         }
-        if (smtp_chat_send(c, out.data, out.len, c->to.data_xfer, res) < 0)
-            goto out;
     }
-    buf_reset(&out);
     smtp_data_finish(&enc, &out);
     if (smtp_chat_send(c, out.data, out.len, c->to.data_xfer, res) < 0)
         goto out;
@@ -532,7 +597,8 @@ int smtp_client_send(struct smtp_client *c, const struct smtp_envelope *env, str
                      struct smtp_result *res)
 {
     bool pipelining = (c->caps.flags & SMTP_CAP_PIPELINING) != 0;
-    bool utf8 = false, mail_ok = false, data_ok = false;
+    struct mail_args m = {0};
+    bool mail_ok = false, data_ok = false;
     size_t naccepted = 0;
     int rc = -1;
 
@@ -550,10 +616,10 @@ int smtp_client_send(struct smtp_client *c, const struct smtp_envelope *env, str
                        "a message needs at least one recipient");
         goto out;
     }
-    if (check_envelope(c, env, &utf8, res) < 0)
+    if (check_envelope(c, env, src, &m, res) < 0)
         goto out;
 
-    if (send_mail(c, env, utf8, pipelining, res) < 0 ||
+    if (send_mail(c, env, &m, pipelining, res) < 0 ||
         smtp_chat_read_reply(c, c->to.command, false, res) < 0)
         goto fail_all;
     mail_ok = smtp_chat_reply_ok(c, SMTP_STAGE_MAIL);

@@ -5,8 +5,9 @@
  * smtp_client_open() resolves and connects (net.c), speaks TLS from the first byte or after
  * STARTTLS as the security mode says (tls.c), reads the banner, sends EHLO, and authenticates
  * (sasl.c); it returns a ready session or NULL. smtp_client_send() submits one message to
- * several recipients (MAIL, RCPT..., DATA pipelined when the server offers PIPELINING; the
- * body streamed through the smtp_data encoder in bounded chunks) and reports each recipient.
+ * several recipients (MAIL, RCPT..., DATA in one write when the server offers PIPELINING; the
+ * body streamed through the smtp_data encoder in bounded chunks, its end and the CRLF.CRLF in
+ * one write) and reports each recipient.
  * The session stays open for the next message while smtp_client_usable() says so.
  * smtp_client_close() says QUIT and frees everything, wiping the password.
  *
@@ -136,14 +137,32 @@ struct smtp_envelope {
     const char *sender;       /* without <>; "" = the null sender */
     const char *const *rcpt;  /* without <> */
     size_t nrcpt;
-    unsigned long long size;  /* message octets when known (SIZE), 0 = unknown */
+    unsigned long long size;  /* message octets as stored, 0 = unknown; used only for a
+                                 caller-made source (see SIZE below) */
     enum smtp_body body;      /* UNKNOWN: BODY=8BITMIME when offered; else 8-bit content aborts */
 };
 
 /*
+ * SIZE (RFC 1870). When the server offers SIZE, MAIL declares exactly the octets the DATA
+ * encoder (smtp_data.h) sends before the terminating ".CRLF": the message with each bare CR or
+ * LF made CRLF, a CRLF after every 998 octets of a line and at the end of an unfinished last
+ * line, and the dot-stuffing dots (which RFC 1870 leaves out, so the figure is never below the
+ * RFC's). The client measures it before MAIL with a counting pass of the encoder over the
+ * source: a second read of the message, no second encoding, no allocation beyond one chunk.
+ * That is the cheapest correct figure: env.size alone bounds the wire size only by twice itself
+ * plus 2 (every octet a bare LF), which would over-declare and refuse messages that fit, and any
+ * tighter bound needs the same pass over the bytes (line ends, leading dots, long lines) that
+ * gives the exact count. The same figure decides the refusal before MAIL of a message larger
+ * than the server's SIZE. A caller-made source can be read only once: for it no SIZE is
+ * declared, and env.size (a lower bound of what is sent, as the encoder only adds octets)
+ * decides that refusal. A source must give the same bytes on both reads.
+ */
+
+/*
  * The message: a read callback that fills BUF with up to N bytes and returns how many,
  * 0 at the end, -1 on error (errno set). smtp_source_fd() and smtp_source_mem() make the
- * two usual ones; a caller-made source sets .read and .ctx.
+ * two usual ones, which keep all their state in the struct (the client reads a copy to measure
+ * the message, see SIZE above); a caller-made source sets .read and .ctx, and is read once.
  */
 struct smtp_source {
     ssize_t (*read)(struct smtp_source *src, void *buf, size_t n);
@@ -175,9 +194,11 @@ struct smtp_client *smtp_client_open(const struct smtp_params *p, struct smtp_re
  * send takes, every res->rcpt[i] comes back SMTP_RCPT_DELIVERED or SMTP_RCPT_FAILED with the
  * class and action that apply; a recipient that nothing answered fails as temporary/retry.
  * The message is
- * refused before MAIL when it is larger than the server's SIZE, 8-bit for a server without
- * 8BITMIME, or has a non-ASCII address for one without SMTPUTF8 (message_rejected, bounce).
- * A message that cannot be read to its end is never terminated: the connection is dropped.
+ * refused before MAIL when it is larger than the server's SIZE (see SIZE above), 8-bit for a
+ * server without 8BITMIME, or has a non-ASCII address for one without SMTPUTF8
+ * (message_rejected, bounce). A message that cannot be measured is refused before MAIL
+ * (temporary, retry; the session survives); one that cannot be read to its end while it is sent
+ * is never terminated: the connection is dropped.
  */
 int smtp_client_send(struct smtp_client *c, const struct smtp_envelope *env, struct smtp_source *src,
                      struct smtp_result *res);

@@ -1,5 +1,6 @@
 /*
- * smtp_data - CRLF normalisation, dot-stuffing and line breaking for DATA. Thread-safe per encoder.
+ * smtp_data - CRLF normalisation, dot-stuffing and line breaking for DATA, and the measure of
+ * it (the SIZE to declare). Thread-safe per encoder.
  */
 #include "config.h"
 
@@ -12,17 +13,24 @@ void smtp_data_init(struct smtp_data_enc *e)
     memset(e, 0, sizeof(*e));
 }
 
+/* put - N octets of P onto OUT, or only counted when OUT is NULL */
+static void put(struct smtp_data_enc *e, struct buf *out, const void *p, size_t n)
+{
+    if (out)
+        buf_append(out, p, n);
+    e->out_bytes += n;
+}
+
 /* end_line - write CRLF and start a new line */
 static void end_line(struct smtp_data_enc *e, struct buf *out)
 {
-    buf_append(out, "\r\n", 2);
+    put(e, out, "\r\n", 2);
     e->col = 0;
 }
 
 void smtp_data_feed(struct smtp_data_enc *e, const void *in, size_t n, struct buf *out)
 {
     const unsigned char *p = in;
-    size_t start = out->len;
     size_t i = 0;
 
     while (i < n) {
@@ -49,7 +57,7 @@ void smtp_data_feed(struct smtp_data_enc *e, const void *in, size_t n, struct bu
         if (e->col >= SMTP_DATA_MAX_LINE)
             end_line(e, out);
         if (e->col == 0 && c == '.') {
-            buf_putc(out, '.');
+            put(e, out, ".", 1);
             e->col++;
         }
         /* Copy the run of ordinary bytes that still fits on this line in one go. */
@@ -57,23 +65,24 @@ void smtp_data_feed(struct smtp_data_enc *e, const void *in, size_t n, struct bu
         for (j = i; j < n && j - i < room && p[j] != '\r' && p[j] != '\n'; j++)
             if (p[j] >= 0x80)
                 e->eightbit = true;
-        buf_append(out, p + i, j - i);
+        put(e, out, p + i, j - i);
         e->col += j - i;
         i = j;
     }
     e->in_bytes += n;
-    e->out_bytes += out->len - start;
 }
 
 void smtp_data_finish(struct smtp_data_enc *e, struct buf *out)
 {
-    size_t start = out->len;
-
     if (e->pending_cr || e->col > 0)
         end_line(e, out);
     e->pending_cr = false;
-    buf_append(out, ".\r\n", 3);
-    e->out_bytes += out->len - start;
+    put(e, out, ".\r\n", 3);
+}
+
+uint64_t smtp_data_size(const struct smtp_data_enc *e)
+{
+    return e->out_bytes + (e->pending_cr || e->col > 0 ? 2 : 0);
 }
 
 bool smtp_data_has_8bit(const void *p, size_t n)

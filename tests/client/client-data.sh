@@ -1,7 +1,8 @@
 #!/bin/sh
 # client-data.sh - what reaches the provider is CRLF only and exactly one message per submission:
 # the SMTP-smuggling line endings, dot-stuffing, long lines, an empty body, no final newline, and a
-# large message with every kind of line ending streamed across many chunks.
+# large message with every kind of line ending streamed across many chunks; and the SIZE that MAIL
+# declares for a message that grows on the wire.
 # Exit 0 pass, 1 fail, 77 skip.
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/client/lib.sh"
 
@@ -90,6 +91,33 @@ if pyrec data "all(len(l) <= 998 for m in msgs for l in b64(m['data_b64']).split
     ok "no wire line longer than 998 octets"
 else
     fail "long lines on the wire"
+fi
+
+# SIZE (RFC 1870) is never smaller than what is sent: a message with bare LFs, leading dots, a
+# long line and no final newline grows on the wire, and MAIL declares what the provider then
+# receives (its "size": the DATA octets before the terminator, dots included), however much the
+# caller said the stored message was (--size, as the delivery worker gives its spool copy's size).
+"$PY" - "$T/grow.eml" <<'EOF'
+import sys
+m = b"Subject: grows on the wire\n\n" + b".dot\n" * 300 + b"bare LF\n" * 300 + b"\r" + b"x" * 3000 + b"\nno final newline"
+open(sys.argv[1], "wb").write(m)
+EOF
+grow=$(wc -c <"$T/grow.eml")
+start_provider size $(tls_args starttls) $(auth_args PLAIN)
+probe grow --host localhost --port "$port" --message "$T/grow.eml" --size "$grow" --body 7bit
+check "a message that grows on the wire: submitted" result_is grow send1 ok done
+probe grow-once --host localhost --port "$port" --message "$T/grow.eml" --size "$grow" --body 7bit --read-once
+check "the same from a source read only once: submitted" result_is grow-once send1 ok done
+stop_provider size
+if pyrec size "[int(p[5:]) for p in msgs[0]['mail_params'] if p.startswith('SIZE=')] == [msgs[0]['size']] and msgs[0]['size'] > $grow"; then
+    ok "SIZE declares exactly the octets received, more than the stored $grow"
+else
+    fail "SIZE is not what the provider received: $(pyrec size "print(msgs[0]['mail_params'], msgs[0]['size'])" 2>&1 | head -3)"
+fi
+if pyrec size "len(msgs) == 2 and not any(p.startswith('SIZE=') for p in msgs[1]['mail_params'])"; then
+    ok "a source read only once: no SIZE declared"
+else
+    fail "a source read only once: SIZE declared without measuring"
 fi
 
 finish

@@ -209,9 +209,13 @@ pyrec midway "not msgs" || fail "midway: the provider recorded a message"
 # without SMTPUTF8 — the provider never sees a MAIL, and every recipient is bounced with the
 # status that names the refusal.
 start_provider limits $(tls_args starttls) $(auth_args PLAIN) --size 1000 --no-8bitmime --no-smtputf8
-probe size --host localhost --port "$port" --size 5000 $two
-failed_with size send1 message_rejected bounce "message larger than SIZE"
-grep -q "SIZE 1000" "$T/size.out" || fail "SIZE refusal not explained"
+# 969 octets as stored, 1161 on the wire (its 192 bare LFs become CRLF): the client refuses it
+# by what it would send, not by the size the caller gives (the stored one, as the worker does).
+{ printf 'Subject: bare LFs\n\n'; i=0; while [ $i -lt 190 ]; do printf 'line\n'; i=$((i + 1)); done; } >"$T/grows.eml"
+probe size --host localhost --port "$port" --message "$T/grows.eml" --size "$(wc -c <"$T/grows.eml")" --body 7bit $two
+failed_with size send1 message_rejected bounce "message larger than SIZE once encoded"
+grep -q "the message (1161 octets) is larger than the server accepts (SIZE 1000)" "$T/size.out" ||
+    fail "SIZE refusal not explained by the encoded size"
 grep -q "^rcpt <ben@example.com>: .* enhanced=5.3.4 " "$T/size.out" || fail "SIZE refusal: status 5.3.4"
 probe eight --host localhost --port "$port" --body 8bit $two
 failed_with eight send1 message_rejected bounce "8-bit message, no 8BITMIME"
@@ -222,6 +226,10 @@ failed_with eightlate send1 message_rejected bounce "8-bit content found while s
 probe utf8 --host localhost --port "$port" --to ann@example.com --to "j$(printf '\303\274')rgen@example.com"
 failed_with utf8 send1 message_rejected bounce "non-ASCII address, no SMTPUTF8"
 grep -q "^rcpt <ann@example.com>: .* enhanced=5.6.7 " "$T/utf8.out" || fail "SMTPUTF8 refusal: status 5.6.7"
+# A source the client can read only once is not measured: the caller's size decides.
+probe sizeonce --host localhost --port "$port" --size 5000 --read-once $two
+failed_with sizeonce send1 message_rejected bounce "message larger than SIZE, read once"
+grep -q "the message (5000 octets)" "$T/sizeonce.out" || fail "SIZE refusal, read once: not by the caller's size"
 stop_provider limits
 pyrec limits "not msgs and not any(c.split(' ')[0].upper() == 'MAIL' for x in conns for c in x['commands'] if x['conn'] != 3)" ||
     fail "limits: a refused-early message reached MAIL"

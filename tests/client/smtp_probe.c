@@ -1,7 +1,9 @@
 /*
  * smtp_probe - a test driver for the smarthost client: open a session with the parameters on
  * the command line, submit COUNT copies of a message, print the trace as it happens and the
- * result class of every step. Used by the tests/client/ shell integration tests.
+ * result class of every step. Used by the tests/client/ shell integration tests. The message is
+ * a file or a built-in one; --read-once gives it through a caller-made source, which the client
+ * cannot read twice (so it cannot measure it for SIZE); --size sets the envelope's size.
  *
  * The password is read from a file (--password-file) or the environment (SMTP_PROBE_PASSWORD),
  * never from the command line. Exit status: 0 when every message was accepted for every
@@ -54,6 +56,15 @@ static void print_result(const char *what, const struct smtp_result *r, const st
     fflush(stdout);
 }
 
+/* read_once - the read callback of a caller-made source over the fd or memory source in CTX: a
+ * message the client can read only once, as from a pipe (--read-once) */
+static ssize_t read_once(struct smtp_source *s, void *buf, size_t n)
+{
+    struct smtp_source *inner = s->ctx;
+
+    return inner->read(inner, buf, n);
+}
+
 /* read_secret - the first line of FILE */
 static char *read_secret(const char *file)
 {
@@ -79,7 +90,7 @@ static void usage(void)
             "       [--password-file F] [--auth auto|plain|login|cram-md5|xoauth2] [--ca-file F]\n"
             "       [--no-verify] [--tls-min V] [--helo NAME] [--from ADDR] [--to ADDR]...\n"
             "       [--message FILE] [--body 7bit|8bit|unknown] [--size N] [--count N]\n"
-            "       [--timeout S] [--connect-timeout S] [--no-send]\n");
+            "       [--read-once] [--timeout S] [--connect-timeout S] [--no-send]\n");
     exit(2);
 }
 
@@ -92,7 +103,7 @@ int main(int argc, char **argv)
         {"helo", 1, 0, 'e'},        {"from", 1, 0, 'f'},      {"to", 1, 0, 't'},
         {"message", 1, 0, 'm'},     {"body", 1, 0, 'b'},      {"size", 1, 0, 'z'},
         {"count", 1, 0, 'n'},       {"timeout", 1, 0, 'T'},   {"connect-timeout", 1, 0, 'C'},
-        {"no-send", 0, 0, 'x'},     {0, 0, 0, 0},
+        {"no-send", 0, 0, 'x'},     {"read-once", 0, 0, 'o'}, {0, 0, 0, 0},
     };
     struct smtp_params p = {.security = SMTP_SEC_STARTTLS, .helo_name = "probe.test",
                             .trace = print_trace};
@@ -101,7 +112,7 @@ int main(int argc, char **argv)
     const char *message = NULL;
     char *password = NULL;
     int count = 1, opt, status = 0;
-    bool no_send = false;
+    bool no_send = false, once = false;
     struct smtp_client *c;
     struct smtp_result res;
 
@@ -150,6 +161,7 @@ int main(int argc, char **argv)
             break;
         case 'C': p.timeouts.connect = atoi(optarg); break;
         case 'x': no_send = true; break;
+        case 'o': once = true; break;
         default: usage();
         }
     }
@@ -174,7 +186,7 @@ int main(int argc, char **argv)
     for (int i = 0; !no_send && i < count; i++) {
         static const char dflt[] = "From: <sender@example.com>\r\nTo: <rcpt@example.com>\r\n"
                                    "Subject: smtp_probe\r\n\r\nHello from smtp_probe.\r\n";
-        struct smtp_source src;
+        struct smtp_source src, inner;
         int fd = -1;
         char what[32];
 
@@ -187,6 +199,10 @@ int main(int argc, char **argv)
             src = smtp_source_fd(fd, 0, -1);
         } else {
             src = smtp_source_mem(dflt, sizeof(dflt) - 1);
+        }
+        if (once) {
+            inner = src;
+            src = (struct smtp_source){.read = read_once, .ctx = &inner, .fd = -1};
         }
         snprintf(what, sizeof(what), "send%d", i + 1);
         if (smtp_client_send(c, &env, &src, &res) < 0)

@@ -1,43 +1,43 @@
-/* check_smtp_data - the DATA encoder: CRLF only, dot-stuffing, long lines, terminator, chunking */
+/* check_smtp_data - the DATA encoder: CRLF only, dot-stuffing, long lines, terminator, chunking,
+ * and its measure (the SIZE that MAIL declares) */
 #include "config.h"
 
 #include "smtp/smtp_data.h"
 #include "testutil.h"
 
-/* encode - encode N bytes of IN in one chunk; returns the output (caller frees) and its length */
-static char *encode(const char *in, size_t n, size_t *outlen)
-{
-    struct smtp_data_enc e;
-    struct buf out;
-
-    smtp_data_init(&e);
-    buf_init(&out);
-    smtp_data_feed(&e, in, n, &out);
-    smtp_data_finish(&e, &out);
-    ck_assert_uint_eq(e.out_bytes, out.len);
-    ck_assert_uint_eq(e.in_bytes, n);
-    *outlen = out.len;
-    return buf_steal(&out);
-}
-
-/* encode_split - the same, fed as chunks that end at each position in CUTS (ascending) */
+/* encode_split - encode N bytes of IN fed as chunks that end at each position in CUTS
+ * (ascending); returns the output (caller frees) and its length. A measuring pass over the same
+ * chunks (no output) must find exactly the octets sent before the terminator. */
 static char *encode_split(const char *in, size_t n, const size_t *cuts, size_t ncuts, size_t *outlen)
 {
-    struct smtp_data_enc e;
+    struct smtp_data_enc e, m;
     struct buf out;
     size_t pos = 0;
 
     smtp_data_init(&e);
+    smtp_data_init(&m);
     buf_init(&out);
     for (size_t i = 0; i <= ncuts; i++) {
         size_t end = i < ncuts ? cuts[i] : n;
 
         smtp_data_feed(&e, in + pos, end - pos, &out);
+        smtp_data_feed(&m, in + pos, end - pos, NULL);
+        ck_assert_uint_eq(smtp_data_size(&m), smtp_data_size(&e));
         pos = end;
     }
     smtp_data_finish(&e, &out);
+    ck_assert_uint_eq(e.out_bytes, out.len);
+    ck_assert_uint_eq(e.in_bytes, n);
+    ck_assert_uint_eq(smtp_data_size(&m), out.len - 3);
+    ck_assert_int_eq(m.eightbit, e.eightbit);
     *outlen = out.len;
     return buf_steal(&out);
+}
+
+/* encode - encode N bytes of IN in one chunk (and measure it, as encode_split does) */
+static char *encode(const char *in, size_t n, size_t *outlen)
+{
+    return encode_split(in, n, NULL, 0, outlen);
 }
 
 /* expect - encoding IN gives exactly WANT */
@@ -316,6 +316,31 @@ START_TEST(random_input_round_trips)
 }
 END_TEST
 
+/* size_of - the measure of the N bytes of IN */
+static uint64_t size_of(const char *in, size_t n)
+{
+    struct smtp_data_enc m;
+
+    smtp_data_init(&m);
+    smtp_data_feed(&m, in, n, NULL);
+    return smtp_data_size(&m);
+}
+
+START_TEST(size_counts_every_octet_the_encoder_adds)
+{
+    char *line = line_of(2000, "");
+
+    ck_assert_uint_eq(size_of("", 0), 0);
+    ck_assert_uint_eq(size_of("a\r\nb\r\n", 6), 6);       /* CRLF only: as stored */
+    ck_assert_uint_eq(size_of("a\nb\n", 4), 6);           /* a bare LF becomes CRLF */
+    ck_assert_uint_eq(size_of("a\rb", 3), 6);             /* a bare CR too; the last line ends */
+    ck_assert_uint_eq(size_of(".a\r\n.\r\n", 7), 9);      /* each leading dot is doubled */
+    ck_assert_uint_eq(size_of("last", 4), 6);             /* an unterminated line gets its CRLF */
+    ck_assert_uint_eq(size_of(line, 2000), 2000 + 3 * 2); /* 998 + 998 + 4, each with CRLF */
+    free(line);
+}
+END_TEST
+
 START_TEST(eightbit_is_noticed)
 {
     struct smtp_data_enc e;
@@ -347,6 +372,7 @@ int main(void)
     tcase_add_test(tc, chunk_boundaries_at_every_position);
     tcase_add_test(tc, cr_lf_split_across_chunks_is_one_line_end);
     tcase_add_test(tc, random_input_round_trips);
+    tcase_add_test(tc, size_counts_every_octet_the_encoder_adds);
     tcase_add_test(tc, eightbit_is_noticed);
     suite_add_tcase(s, tc);
     return test_run(s);
