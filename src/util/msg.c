@@ -171,6 +171,7 @@ static void log_send(const char *line, size_t n)
             return;
         log_drop(); /* the daemon restarted or went away: connect again at once, once */
     }
+    log_retry_at = mono_ms() + MSG_RETRY * 1000; /* a fresh connection failed too */
 }
 
 /* stderr_write - the N bytes at P to stderr, whole: short writes, EINTR and EAGAIN retried */
