@@ -8,6 +8,11 @@
  * delivery/lock) they are left as requests in delivery/requests/, which it acts on at once;
  * when it does not run, byosmtpctl takes the lock itself and changes the spool directly.
  * stats prints the counters the delivery process keeps in delivery/stats.
+ *
+ * Before byosmtpd has made the spool (a fresh install), there is no queue rather than an
+ * error: like postqueue -p, list says it is empty, flush that there is nothing to flush, stats
+ * that there are no counters, and an ID is not in the queue; each says in the same words why
+ * (NO_SPOOL), and none of them makes the spool.
  */
 #include "config.h"
 
@@ -26,6 +31,31 @@
 
 #define QUEUE_USAGE "byosmtpctl queue [list] | show ID | flush [ID | --target TARGET] | delete ID"
 #define REQUEST_WAIT 10 /* seconds byosmtpctl waits for the delivery process to take a request */
+#define NO_SPOOL "spool %s does not exist yet (byosmtpd creates it when it starts)"
+
+/* spool_absent - byosmtpd has not made the spool yet: spool.path is missing, or is a directory
+ * without queue/ (made by a package, say) */
+static bool spool_absent(const struct ctl *ctl)
+{
+    struct stat sb;
+    char *queue;
+    bool absent;
+
+    if (stat(ctl->conf->spool.path, &sb) < 0)
+        return errno == ENOENT;
+    if (!S_ISDIR(sb.st_mode))
+        return false;
+    queue = xasprintf("%s/queue", ctl->conf->spool.path);
+    absent = stat(queue, &sb) < 0 && errno == ENOENT;
+    free(queue);
+    return absent;
+}
+
+/* not_queued - the error of an ID that cannot be in the queue, there being no spool yet */
+static int not_queued(const struct ctl *ctl, const char *id)
+{
+    return ctl_fail(xasprintf("%s is not in the queue: " NO_SPOOL, id, ctl->conf->spool.path));
+}
 
 /* open_spool - the spool of the configuration; NULL after printing the error */
 static struct spool *open_spool(struct ctl *ctl)
@@ -83,12 +113,16 @@ static void error_class(const char *last, char *buf, size_t n)
 /* queue_list - one line per copy: id, target, age, recipients, last error class, next attempt */
 static int queue_list(struct ctl *ctl)
 {
-    struct spool *sp = open_spool(ctl);
+    struct spool *sp;
     char **ids, *err = NULL;
     size_t n, shown = 0;
     int64_t now = (int64_t)time(NULL);
 
-    if (sp == NULL)
+    if (spool_absent(ctl)) {
+        printf("0 messages in the queue: " NO_SPOOL "\n", ctl->conf->spool.path);
+        return CTL_OK;
+    }
+    if ((sp = open_spool(ctl)) == NULL)
         return CTL_ERROR;
     if (spool_list(sp, &ids, &n, &err) < 0) {
         spool_close(sp);
@@ -156,6 +190,8 @@ static int queue_show(struct ctl *ctl, const char *id)
 
     if (!spool_valid_id(id))
         return ctl_fail(xasprintf("'%s' is not a queue id: see 'byosmtpctl queue list'", id));
+    if (spool_absent(ctl))
+        return not_queued(ctl, id);
     if ((sp = open_spool(ctl)) == NULL)
         return CTL_ERROR;
     rc = spool_copy_open(sp, "queue", id, &c, &err);
@@ -324,6 +360,12 @@ static int queue_change(struct ctl *ctl, const char *verb, const char *id, const
     char *err = NULL;
     int fd = -1, rc;
 
+    if (spool_absent(ctl)) { /* delete always names an ID */
+        if (id != NULL)
+            return not_queued(ctl, id);
+        printf("nothing to flush: " NO_SPOOL "\n", ctl->conf->spool.path);
+        return CTL_OK;
+    }
     if ((sp = open_spool(ctl)) == NULL)
         return CTL_ERROR;
     if (deliverydir_make(spool_path(sp), &err) < 0 ||
@@ -391,6 +433,10 @@ int ctl_cmd_stats(struct ctl *ctl, int argc, char **argv)
     (void)argv;
     if (argc != 1)
         return ctl_usage("byosmtpctl stats");
+    if (spool_absent(ctl)) {
+        printf("no counters yet: " NO_SPOOL "\n", ctl->conf->spool.path);
+        return CTL_OK;
+    }
     rc = deliverydir_stats_read(ctl->conf->spool.path, &s, &err);
     if (rc < 0)
         return ctl_fail(err);

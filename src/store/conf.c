@@ -74,8 +74,11 @@ const struct conf_setting conf_settings[] = {
     {"secrets.key_file", CT_STRING, OFF(secrets.key_file), Q(BYOSMTP_CONFDIR "/master.key"),
      .flags = CF_PATH, .desc = "master key that encrypts the targets' passwords (mode 0600)"},
 
-    {"delivery.workers", CT_INT, OFF(delivery.workers), "8", 1, 1024,
-     .desc = "delivery threads, that is, provider connections open at once in all"},
+    /* 40: a target without max_connections gets half, 20, Postfix's
+     * default_destination_concurrency_limit (delivery.c, sched_config_of) */
+    {"delivery.workers", CT_INT, OFF(delivery.workers), "40", 1, 1024,
+     .desc = "delivery threads, that is, provider connections open at once in all; a target "
+             "without max_connections uses at most half"},
     {"delivery.helo_name", CT_STRING, OFF(delivery.helo_name), Q(""), .check = conf_check_hostname,
      .desc = "name sent in EHLO to providers; \"\" uses the host name"},
     {"delivery.tls_ca_file", CT_STRING, OFF(delivery.tls_ca_file), Q(""),

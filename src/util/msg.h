@@ -3,7 +3,8 @@
  *
  * Lines are "PROGRAM: LEVEL: text" on stderr and "LEVEL: text" in syslog (Postfix style;
  * info lines carry no level word). A password or token is never passed to these functions.
- * Thread-safe after msg_open(); msg_open() itself is called once at start-up.
+ * Every function is thread-safe. Each process keeps one connection to the syslog daemon, made
+ * by msg_open() and made again only after an error (msg.c says how).
  */
 #ifndef BYOSMTP_MSG_H
 #define BYOSMTP_MSG_H
@@ -14,6 +15,9 @@ enum msg_level { MSG_ERROR = 0, MSG_WARN = 1, MSG_INFO = 2, MSG_DEBUG = 3 };
 
 /* msg_open - set the program name and where lines go; facility is a syslog facility name */
 void msg_open(const char *progname, bool to_syslog, bool to_stderr, const char *facility);
+/* msg_syslog_socket - the syslog socket msg_open() connects to: /dev/log, or PATH (tests) */
+void msg_syslog_socket(const char *path);
+/* msg_set_level - the least important level still logged (MSG_INFO until set) */
 void msg_set_level(enum msg_level level);
 /* msg_level_parse - "error", "warning", "info", "debug" → level; -1 when unknown */
 int msg_level_parse(const char *name);

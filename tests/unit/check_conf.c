@@ -55,7 +55,7 @@ static void assert_defaults(const struct byosmtp_conf *c)
     ck_assert_uint_eq(c->store.map_size, 1024UL * 1024 * 1024);
     ck_assert_str_eq(c->spool.path, BYOSMTP_SPOOLDIR);
     ck_assert_str_eq(c->secrets.key_file, BYOSMTP_CONFDIR "/master.key");
-    ck_assert_int_eq(c->delivery.workers, 8);
+    ck_assert_int_eq(c->delivery.workers, 40);
     ck_assert_str_eq(c->delivery.helo_name, "");
     ck_assert_str_eq(c->delivery.tls_ca_file, "");
     ck_assert_str_eq(c->delivery.tls_ca_path, "/etc/ssl/certs");
@@ -282,9 +282,9 @@ static const struct {
      "'delivery' is a group of settings, not a value: write delivery = { ... };"},
     /* types */
     {"delivery = { workers = \"8\"; };\n", 1,
-     "delivery.workers must be an integer, e.g. workers = 8;"},
+     "delivery.workers must be an integer, e.g. workers = 40;"},
     {"delivery = { workers = 1.5; };\n", 1,
-     "delivery.workers must be an integer, e.g. workers = 8;"},
+     "delivery.workers must be an integer, e.g. workers = 40;"},
     {"milter = { relay_authenticated = \"yes\"; };\n", 1,
      "milter.relay_authenticated must be true or false (without quotes)"},
     {"milter = { socket = 5; };\n", 1,
