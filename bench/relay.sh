@@ -21,9 +21,15 @@
 #
 # Usage (root):  bench/relay.sh           run and print the table (about 5 minutes)
 #                bench/relay.sh --stop    stop whatever an interrupted run left behind
+# byosmtpd runs with its DEFAULT settings (what an admin gets) unless WORKERS, MAX_CONN or IDLE
+# are set. Besides the harness's figures it measures byosmtpd itself: system calls per message
+# (perf stat -e raw_syscalls:sys_enter attached to its three processes and their threads for the
+# whole run), peak RSS per process (VmHWM), and the accept->provider latency of each message
+# (the delay= of its status=sent line) as p50/p99 per size.
 # Settings (environment): SIZES ("2048 1048576"), MSGS_SMALL (2000), MSGS_LARGE (200), RUNS (3),
-#   CONCURRENCY (20), WORKERS (20: delivery.workers), MAX_CONN (20: the target's
-#   max_connections), IDLE (10: delivery.conn_idle_timeout), IN_FLOW_DELAY (0: the local
+#   CONCURRENCY (20), WORKERS (delivery.workers; default: byosmtpd's), MAX_CONN (the target's
+#   max_connections; default: none set), IDLE (delivery.conn_idle_timeout; default: byosmtpd's),
+#   IN_FLOW_DELAY (0: the local
 #   Postfix's in_flow_delay in the byosmtp configuration; "default" = Postfix's 1s), MILTER_PORT (8891),
 #   WORKDIR (/tmp/byosmtp-bench), BUILDDIR (where byosmtpd and byosmtpctl are), BASELINE.
 # Exit: 0 done, 1 the run failed, 2 the harness (../shared/bench/baseline.sh) is absent.
@@ -40,9 +46,9 @@ if [[ -z ${BUILDDIR:-} ]]; then
     if [[ -x $TOP/build/byosmtpd ]]; then BUILDDIR=$TOP/build; else BUILDDIR=$TOP; fi
 fi
 MILTER_PORT=${MILTER_PORT:-8891}
-WORKERS=${WORKERS:-20}
-MAX_CONN=${MAX_CONN:-20}
-IDLE=${IDLE:-10}
+WORKERS=${WORKERS:-}
+MAX_CONN=${MAX_CONN:-}
+IDLE=${IDLE:-}
 
 say() { printf 'relay.sh: %s\n' "$*" >&2; }
 
@@ -59,24 +65,56 @@ milter = { socket = "inet:$MILTER_PORT@127.0.0.1"; pid_file = "$d/byosmtpd.pid";
 store = { path = "$d/store"; map_size = "64M"; };
 spool = { path = "$d/spool"; };
 secrets = { key_file = "$d/master.key"; };
-delivery = { workers = $WORKERS; helo_name = "mta.bench.test"; tls_ca_file = "$PROVIDER_CA";
-  conn_idle_timeout = $IDLE;
-  bounce = { enabled = false; }; };
+delivery = { ${WORKERS:+workers = $WORKERS; }helo_name = "mta.bench.test"; tls_ca_file = "$PROVIDER_CA";
+  ${IDLE:+conn_idle_timeout = $IDLE; }bounce = { enabled = false; }; };
 log = { level = "info"; };
 EOF
     "${ctl[@]}" key generate >/dev/null
     printf '%s\n' "$PROVIDER_PASS" | "${ctl[@]}" target add bench --host "$PROVIDER_HOST" \
         --port "$PROVIDER_PORT" --security starttls --username "$PROVIDER_USER" --password-stdin \
-        --from relay@customer.example --from-name "Bench Relay" --max-connections "$MAX_CONN" >/dev/null
+        --from relay@customer.example --from-name "Bench Relay" ${MAX_CONN:+--max-connections "$MAX_CONN"} >/dev/null
     "${ctl[@]}" route add '*' bench >/dev/null
     "${ctl[@]}" verify bench --no-send
-    echo "byosmtpd: workers=$WORKERS max_connections=$MAX_CONN conn_idle_timeout=$IDLE; local Postfix in_flow_delay=$IN_FLOW_DELAY"
-    exec "$BUILDDIR/byosmtpd" -c "$d/byosmtp.conf" -f
+    echo "byosmtpd: workers=${WORKERS:-default} max_connections=${MAX_CONN:-default} conn_idle_timeout=${IDLE:-default}; local Postfix in_flow_delay=$IN_FLOW_DELAY"
+    observe "$d"
+}
+
+# observe DIR - run byosmtpd -f and watch it: perf counts the system calls of its three
+# processes (milter, supervisor, delivery) and all their threads; on SIGTERM from the harness the
+# peak RSS of each is noted (VmHWM), then byosmtpd is stopped and awaited, and perf writes its
+# count when its targets are gone
+observe() {
+    local d=$1 bpid perf_pid= sup dpid t=0
+    "$BUILDDIR/byosmtpd" -c "$d/byosmtp.conf" -f &
+    bpid=$!
+    trap 'hwm "$d" "$bpid"; kill -TERM "$bpid" 2>/dev/null; wait "$bpid"; [[ -z $perf_pid ]] || wait "$perf_pid"; exit 0' TERM INT
+    until [[ -s $d/spool/delivery/pid ]] || (( t++ > 100 )); do sleep 0.1; done
+    dpid=$(cat "$d/spool/delivery/pid" 2>/dev/null || true)
+    sup=$(ps -o pid= --ppid "$bpid" | tr -d ' ' | head -1)
+    if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
+        perf stat -x, -e raw_syscalls:sys_enter -p "$bpid${sup:+,$sup}${dpid:+,$dpid}" \
+            -o "$d/syscalls.csv" &
+        perf_pid=$!
+    else
+        echo "byosmtpd: perf cannot count system calls here; no syscalls/msg figure" >&2
+    fi
+    echo "$bpid ${sup:-} ${dpid:-}" >"$d/pids"
+    wait "$bpid"
+}
+
+# hwm DIR PID - the peak RSS (kB) of byosmtpd's processes, one "name kB" line each, into DIR/rss
+hwm() {
+    local names=(milter supervisor delivery) i=0 p
+    : >"$1/rss"
+    for p in $(cat "$1/pids" 2>/dev/null); do
+        echo "${names[$i]} $(sed -n 's/^VmHWM: *\([0-9]*\) kB/\1/p' "/proc/$p/status" 2>/dev/null)" >>"$1/rss"
+        i=$((i + 1))
+    done
 }
 
 # report - the table of the harness's run records in RESULTS, byosmtp/native ratio per size
 report() {
-    "$PY" - "$1" <<'EOF'
+    "$PY" - "$1" "$WORKDIR/byosmtpd" <<'EOF'
 import glob, os, statistics, sys
 rdir = sys.argv[1]
 recs = []
@@ -128,9 +166,44 @@ for sz in sorted({k[0] for k in groups}):
                          int(nat[0]["n"]) / int(byo[0]["n"])))
 cal = [f(r, "calib_ms") for r in recs if f(r, "calib_ms")]
 print("\n".join(out))
+# byosmtpd's own figures: one byosmtpd served every milter run (warm-ups included), in order
+bdir = sys.argv[2]
+log = open(os.path.join(rdir, "milter.log"), errors="replace").read().splitlines()
+delays = [float(l.split(", delay=")[1].split(",")[0]) for l in log
+          if "status=sent" in l and ", delay=" in l]
+every = sorted(glob.glob(os.path.join(rdir, "runs", "milter_*", "record.kv")))
+order = []
+for p in every:
+    r = dict(l.rstrip("\n").split("=", 1) for l in open(p) if "=" in l)
+    order.append((int(r["size"]), int(r["n"])))
+extra = []
+at = 0
+for sz in sorted({s for s, _ in order}, key=lambda s: [x[0] for x in order].index(s)):
+    n = sum(k for s, k in order if s == sz)
+    part = sorted(delays[at:at + n])
+    at += n
+    if part:
+        q = lambda x: part[min(len(part) - 1, int(x * len(part)))]
+        extra.append("byosmtpd %s: accept->provider latency p50 %.2f s, p99 %.2f s (%d messages)"
+                     % (size(sz), q(0.50), q(0.99), len(part)))
+try:
+    calls = sum(int(l.split(",")[0]) for l in open(os.path.join(bdir, "syscalls.csv"))
+                if "raw_syscalls" in l and l.split(",")[0].isdigit())
+    if delays:
+        extra.append("byosmtpd system calls per message: %.0f (%d calls, %d messages, milter + "
+                     "supervisor + delivery, all threads)" % (calls / len(delays), calls, len(delays)))
+except OSError:
+    extra.append("byosmtpd system calls per message: not measured (no perf)")
+try:
+    rss = [l.split() for l in open(os.path.join(bdir, "rss")) if len(l.split()) == 2]
+    extra.append("byosmtpd peak RSS: " + ", ".join("%s %.1f MB" % (a, int(b) / 1024) for a, b in rss))
+except OSError:
+    pass
 print()
 for l in ratios:
     print("ratio " + l)
+for l in extra:
+    print(l)
 if cal:
     print("host drift (calib_ms over the measured runs): median %.1f, range %.1f-%.1f"
           % (statistics.median(cal), min(cal), max(cal)))
