@@ -14,9 +14,10 @@
  * descriptor is open on, as /proc/self/fd/N names it ("/t/spool/incoming/0123...ABC.rcv",
  * "pipe:[4711]"): '*' matches any string, '?' any one character. Of the calls a rule
  * matches, the first K pass, the next N fail (N is 1 unless given; count=0: all of them), the
- * rest pass; pid=P limits the rule to one process. Calls are counted per process and from zero
- * again whenever the control file changes (its inode, size or time): a test changes the faults
- * while byosmtpd runs by replacing the file with mv. A missing or empty file costs a stat(2).
+ * rest pass; pid=P limits the rule to one process. The first rule that fails a call decides;
+ * only the first 32 lines count. Calls are counted per process, and from zero again whenever
+ * the control file changes (its inode, size or time): a test changes the faults while
+ * byosmtpd runs by replacing the file with mv. A missing or empty file costs one stat(2).
  *
  * Each failure made (or call seen, for "none") is appended to the file FAULTSHIM_LOG names, as
  *     faultshim: pid P: CALL PATH: ERRNO (rule L)
@@ -49,14 +50,23 @@
 
 enum call { C_FSYNC, C_FDATASYNC, C_WRITE, C_PWRITE, C_WRITEV, C_PWRITEV };
 
-static const char *const call_names[] = {"fsync", "fdatasync", "write", "pwrite", "writev",
-                                         "pwritev"};
+static const char *const call_names[] = {"fsync",  "fdatasync", "write",
+                                         "pwrite", "writev",    "pwritev"};
 
 static const struct {
     const char *name;
     int value;
-} errno_names[] = {{"EIO", EIO}, {"ENOSPC", ENOSPC}, {"EDQUOT", EDQUOT}, {"EROFS", EROFS},
-                   {"EFBIG", EFBIG}, {"none", 0}};
+} errno_names[] = {{"EIO", EIO},     {"ENOSPC", ENOSPC}, {"EDQUOT", EDQUOT},
+                   {"EROFS", EROFS}, {"EFBIG", EFBIG},   {"none", 0}};
+
+/* The wrapped calls' types, for the next definitions found with dlsym. */
+typedef int (*sync_fn)(int);
+typedef ssize_t (*write_fn)(int, const void *, size_t);
+typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
+typedef ssize_t (*pwrite64_fn)(int, const void *, size_t, off64_t);
+typedef ssize_t (*writev_fn)(int, const struct iovec *, int);
+typedef ssize_t (*pwritev_fn)(int, const struct iovec *, int, off_t);
+typedef ssize_t (*pwritev64_fn)(int, const struct iovec *, int, off64_t);
 
 /* One rule of the control file, as parsed for one call. */
 struct rule {
@@ -91,8 +101,7 @@ static void *next(const char *name, void *_Atomic *slot)
 static ssize_t real_write(int fd, const void *p, size_t n)
 {
     static void *_Atomic slot;
-    ssize_t (*f)(int, const void *, size_t) = (ssize_t(*)(int, const void *, size_t))next(
-        "write", &slot);
+    write_fn f = (write_fn)next("write", &slot);
 
     if (f == NULL) {
         errno = ENOSYS;
@@ -322,13 +331,6 @@ out:
 }
 
 /* The wrapped calls: each asks inject(), then makes the real call (the next definition). */
-
-typedef int (*sync_fn)(int);
-typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
-typedef ssize_t (*pwrite64_fn)(int, const void *, size_t, off64_t);
-typedef ssize_t (*writev_fn)(int, const struct iovec *, int);
-typedef ssize_t (*pwritev_fn)(int, const struct iovec *, int, off_t);
-typedef ssize_t (*pwritev64_fn)(int, const struct iovec *, int, off64_t);
 
 /* fail - set errno to E (ENOSYS when the real call was not found) and return -1 */
 static int fail(int e)

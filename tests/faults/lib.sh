@@ -37,7 +37,9 @@ chmod 755 "$T/fake-sendmail"
 
 # A copy's name in incoming/ or queue/, 20 characters, as a pattern of the shim (a reception
 # file ends in .rcv, a state file being written in .state.tmp) and as a basic regular expression
+# shellcheck disable=SC2034 # used by the tests that source this file
 ID_GLOB='????????????????????'
+# shellcheck disable=SC2034
 ID_RE='[0-9A-F]\{20\}'
 
 # at_cleanup: byosmtpd stopped (the providers are stopped after it)
