@@ -253,10 +253,16 @@ void spool_list_free(char **ids, size_t n)
     dir_list_free(ids, n);
 }
 
-/* spool_remove - remove queue/ID, then queue/ID.state, then fsync queue/ */
+/*
+ * spool_remove - remove queue/ID, then queue/ID.state, then fsync queue/. Once both are
+ * unlinked the copy is gone: a failed fsync of queue/ is a warning, not a failure, so that the
+ * caller goes on to drop the store record and count the outcome (only a crash before queue/
+ * reaches the disk could bring the copy back, and recovery would queue it again: a duplicate
+ * at worst, never a loss).
+ */
 int spool_remove(struct spool *sp, const char *id, char **err)
 {
-    char *p;
+    char *p, *why = NULL;
 
     if (!spool_valid_id(id))
         return set_err(err, "spool: '%s' is not a copy id", id);
@@ -276,7 +282,12 @@ int spool_remove(struct spool *sp, const char *id, char **err)
         return -1;
     }
     free(p);
-    return spool_sync_dir(sp->queue, err);
+    if (spool_sync_dir(sp->queue, &why) < 0) {
+        msg_warn("%s: removed, but not yet durably: %s; should the system crash now, the copy "
+                 "may come back and be sent again", id, why);
+        free(why);
+    }
+    return 0;
 }
 
 /* spool_move_corrupt - move DIR/NAME to corrupt/ under a free name, never deleting anything */

@@ -141,7 +141,10 @@ void spool_copy_close(struct spool_copy *c);
 int spool_list(struct spool *sp, char ***ids, size_t *n, char **err);
 void spool_list_free(char **ids, size_t n);
 
-/* spool_remove - delivery finished: remove queue/ID, then queue/ID.state; 0 or -1 with *err */
+/*
+ * spool_remove - delivery finished: remove queue/ID, then queue/ID.state, then fsync queue/;
+ * 0 once both are gone (a failed fsync is only logged as a warning), or -1 with *err
+ */
 int spool_remove(struct spool *sp, const char *id, char **err);
 
 /*
