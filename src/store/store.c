@@ -17,6 +17,7 @@
 
 #include "store/store.h"
 #include "store/store_int.h"
+#include "util/msg.h"
 #include "util/util.h"
 
 
@@ -34,6 +35,14 @@ int store_lmdb_err(struct store *st, int rc, const char *doing, char **err)
         return set_err(err, "store %s: too many concurrent readers while %s: retry; if it "
                        "persists, stale processes hold the store (run mdb_stat -r %s)",
                        st->path, doing, st->path);
+    /* After a failed write of its meta page LMDB refuses every later transaction of this
+     * environment: only a new process can open it again. byosmtpd's supervisor (delivery) and
+     * systemd's Restart= (milter) restart us; what was committed is on disk, and a copy whose
+     * commit was cut short is put right by the recovery at start. */
+    if (rc == MDB_PANIC)
+        msg_fatal("store %s: LMDB cannot go on after a failed write (%s while %s); exiting so "
+                  "that a restart opens the store again: check the disk and the kernel log",
+                  st->path, mdb_strerror(rc), doing);
     return set_err(err, "store %s: %s while %s", st->path, mdb_strerror(rc), doing);
 }
 
