@@ -79,11 +79,24 @@ bool outcome_lost(const struct outcome_rcpt *r)
     return r->fate == OUTCOME_BOUNCED || r->fate == OUTCOME_EXPIRED;
 }
 
+/*
+ * retry_at - the schedule of backoff.h for a recipient deferred in this attempt: after a counted
+ * failure (COUNTED), else after a throttled one (the target's pause decides, in the scheduler).
+ * Counted from the attempt's time rounded up to a whole second: never before the schedule.
+ */
+static enum backoff_result retry_at(const struct outcome_params *p, bool counted, time_t *next)
+{
+    time_t now = backoff_second(p->now);
+
+    if (counted)
+        return backoff_next(&p->retry, (time_t)p->arrival, p->attempts + 1, now, 0, next);
+    return backoff_throttled(&p->retry, (time_t)p->arrival, now, now + 1, next);
+}
+
 /* schedule - count the fates, and when recipients remain, their next attempt */
 static void schedule(struct outcome *o)
 {
     const struct outcome_params *p = &o->p;
-    enum backoff_result br;
     time_t next = 0;
 
     o->nsent = o->nlost = o->ndeferred = 0;
@@ -99,14 +112,10 @@ static void schedule(struct outcome *o)
     }
     if (o->ndeferred == 0)
         return;
-    if (o->count_attempt)
-        br = backoff_next(&p->retry, (time_t)p->arrival, p->attempts + 1, (time_t)p->now, 0,
-                          &next);
-    else /* throttled only: the target's pause decides (the scheduler) */
-        br = backoff_throttled(&p->retry, (time_t)p->arrival, (time_t)p->now,
-                               (time_t)p->now + 1, &next);
-    /* recipients left when the lifetime is over: their DSN failed, again later */
-    o->next_attempt = br == BACKOFF_EXPIRED ? p->now + p->retry.min_backoff : (int64_t)next;
+    if (retry_at(p, o->count_attempt, &next) == BACKOFF_EXPIRED)
+        /* recipients left when the lifetime is over: their DSN failed, again later */
+        next = backoff_second(p->now) + p->retry.min_backoff;
+    o->next_attempt = (int64_t)next;
 }
 
 /* outcome_decide - sent, bounced, deferred; then expiry by the schedule of backoff.h */
@@ -131,12 +140,8 @@ void outcome_decide(struct outcome *o, const struct outcome_params *p)
         else if (r->fate == OUTCOME_DEFERRED)
             retried = true;
     }
-    if (retried && backoff_next(&p->retry, (time_t)p->arrival, p->attempts + 1, (time_t)p->now,
-                                0, &next) == BACKOFF_EXPIRED)
-        expire_retried = true;
-    if (o->throttled && backoff_throttled(&p->retry, (time_t)p->arrival, (time_t)p->now,
-                                          (time_t)p->now + 1, &next) == BACKOFF_EXPIRED)
-        expire_throttled = true;
+    expire_retried = retried && retry_at(p, true, &next) == BACKOFF_EXPIRED;
+    expire_throttled = o->throttled && retry_at(p, false, &next) == BACKOFF_EXPIRED;
     for (size_t k = 0; k < o->n; k++) {
         struct outcome_rcpt *r = &o->rcpt[k];
 

@@ -16,7 +16,8 @@
  *  - a deferred recipient of a copy whose lifetime is over expires (backoff.h);
  *  - the next attempt: backoff_next() after a counted failure; else, throttled only, the
  *    next second (the scheduler holds the copy until the target's pause ends), both capped at
- *    the end of the lifetime;
+ *    the end of the lifetime. Every time is counted from the attempt's time rounded up to a
+ *    whole second (backoff_second()), so a retry never starts before its schedule;
  *  - a DSN that cannot be submitted keeps its recipients deferred (outcome_dsn_failed()); the
  *    attempt counts, and a copy whose lifetime is over is tried again after
  *    retry.min_backoff.
@@ -60,7 +61,7 @@ struct outcome_rcpt {
 struct outcome_params {
     int64_t arrival;             /* the copy's arrival, unix seconds */
     uint32_t attempts;           /* failed attempts counted so far (the copy's state) */
-    int64_t now;                 /* the time of this attempt, unix seconds */
+    double now;                  /* the time of this attempt, unix seconds with their fraction */
     struct backoff_params retry; /* delivery.retry */
 };
 

@@ -349,10 +349,14 @@ bool sched_done(struct sched *s, double now, const struct sched_job *job, const 
         t->degraded = true;
     }
     if (r->outcome == SCHED_THROTTLED) {
-        /* the whole target slows down: a pause, one connection, and a slower pace after it */
-        if (!throttle_active(&t->th, (time_t)now))
+        /* the whole target slows down: a pause, one connection, and a slower pace after it; a
+         * reply during the pause (the same burst) changes nothing. The pause counts from the
+         * next whole second, so it never ends before its length has passed. */
+        if (!throttle_active(&t->th, (time_t)now)) {
             ratelimit_slow_down(&t->rl, 2);
-        throttle_hit(&t->th, (time_t)now, (long)s->cfg.throttle_min, (long)s->cfg.throttle_max);
+            throttle_hit(&t->th, backoff_second(now), (long)s->cfg.throttle_min,
+                         (long)s->cfg.throttle_max);
+        }
         t->degraded = true;
     }
     if (it == NULL)

@@ -244,7 +244,7 @@ static bool unreadable(struct attempt *a, int rc, const char *what, char *err)
     } else {
         msg_warn("%s: cannot read %s (tried again in %d s): %s", a->id, what, later, err);
         a->r->outcome = SCHED_DEFERRED;
-        a->r->next_attempt = (int64_t)a->t_start + later;
+        a->r->next_attempt = (int64_t)backoff_second(a->t_start) + later;
     }
     free(err);
     return false;
@@ -393,7 +393,7 @@ static void decide(struct attempt *a)
     struct outcome_params p = {
         .arrival = a->c->env.arrival,
         .attempts = a->st.attempts,
-        .now = (int64_t)a->t_start,
+        .now = a->t_start,
         .retry = {conf->delivery.retry.min_backoff, conf->delivery.retry.max_backoff,
                   conf->delivery.retry.max_lifetime, 0},
     };

@@ -231,6 +231,33 @@ static void decided(struct outcome *o, const struct res1 *r, size_t n,
     outcome_decide(o, p);
 }
 
+START_TEST(next_attempt_never_early)
+{
+    static const struct res1 r4[1] = {R4}, thr[1] = {THR};
+    struct outcome_params p = params(0, 2000, LIFE);
+    struct outcome o;
+
+    /* an attempt at 2000.4: the retry is min_backoff after it, in whole seconds rounded up */
+    p.now = 2000.4;
+    decided(&o, r4, 1, &p);
+    ck_assert(o.count_attempt);
+    ck_assert_int_eq(o.next_attempt, 2301);
+    ck_assert((double)o.next_attempt >= p.now + 300);
+    outcome_free(&o);
+    /* throttled only: the next second after the attempt, not the one it began in */
+    decided(&o, thr, 1, &p);
+    ck_assert(!o.count_attempt);
+    ck_assert_int_eq(o.next_attempt, 2002);
+    ck_assert((double)o.next_attempt >= p.now + 1);
+    outcome_free(&o);
+    /* a whole second stays as it is */
+    p.now = 2000;
+    decided(&o, r4, 1, &p);
+    ck_assert_int_eq(o.next_attempt, 2300);
+    outcome_free(&o);
+}
+END_TEST
+
 START_TEST(dsn_failed_keeps_them)
 {
     static const struct res1 r[3] = {DLV, R5, R4};
@@ -339,6 +366,7 @@ int main(void)
     tcase_add_test(tc, own_reply_then_the_session);
     tcase_add_test(tc, session_result_for_all);
     tcase_add_test(tc, local_events);
+    tcase_add_test(tc, next_attempt_never_early);
     tcase_add_test(tc, dsn_failed_keeps_them);
     tcase_add_test(tc, dsn_failed_after_the_lifetime);
     tcase_add_test(tc, bounce_list);

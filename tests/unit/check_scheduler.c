@@ -193,6 +193,25 @@ START_TEST(test_throttle)
 }
 END_TEST
 
+START_TEST(test_throttle_never_early)
+{
+    struct sched *s = sched_new(&cfg);
+    struct sched_job j;
+    double wake;
+
+    sched_add(s, "V1", "v", 0);
+    ck_assert_int_eq(sched_take(s, 1000.6, &j, &wake), 1);
+    done(s, 1000.6, &j, SCHED_THROTTLED, 1001, NULL);
+    /* a pause of throttle_min (5 s) from 1000.6: nothing before 1005.6, whole seconds up */
+    ck_assert_int_eq(sched_take(s, 1005.2, &j, &wake), 0);
+    ck_assert(wake >= 1005.6);
+    ck_assert(wake == 1006);
+    ck_assert_int_eq(sched_take(s, 1006, &j, &wake), 1);
+    done(s, 1006, &j, SCHED_FINISHED, 0, NULL);
+    sched_free(s, NULL);
+}
+END_TEST
+
 START_TEST(test_flush_and_delete)
 {
     struct sched *s = sched_new(&cfg);
@@ -252,6 +271,7 @@ int main(void)
     tcase_add_test(tc, test_reuse_and_idle);
     tcase_add_test(tc, test_rate);
     tcase_add_test(tc, test_throttle);
+    tcase_add_test(tc, test_throttle_never_early);
     tcase_add_test(tc, test_flush_and_delete);
     tcase_add_test(tc, test_failing_target_one_connection);
     suite_add_tcase(s, tc);
