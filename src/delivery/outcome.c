@@ -46,6 +46,30 @@ static void set(struct outcome_rcpt *r, bool sent, enum smtp_class cls, enum smt
     r->reply = reply;
 }
 
+/* outcome_doubt - the recipient of copy index IDX may have been delivered before */
+bool outcome_doubt(struct outcome *o, size_t idx)
+{
+    for (size_t k = 0; k < o->n; k++)
+        if (o->rcpt[k].idx == idx) {
+            o->rcpt[k].doubt = true;
+            return true;
+        }
+    return false;
+}
+
+/*
+ * maybe_sent - may the provider have taken the message for RR: RES sent the whole message and
+ * its terminator (bytes counts it), then lost the connection or timed out before any reply,
+ * and RR was accepted at RCPT (its failure is the message's, without a reply code)
+ */
+static bool maybe_sent(const struct smtp_result *res, const struct smtp_rcpt_result *rr)
+{
+    return res->stage == SMTP_STAGE_DOT && res->bytes > 0 && res->code == 0 &&
+           rr->status == SMTP_RCPT_FAILED && rr->code == 0 &&
+           (rr->cls == smtp_trouble_event(SMTP_EV_TIMEOUT).cls ||
+            rr->cls == smtp_trouble_event(SMTP_EV_LOST).cls);
+}
+
 /* outcome_results - each recipient's own result, or the session's for all */
 void outcome_results(struct outcome *o, const struct smtp_result *res)
 {
@@ -58,8 +82,10 @@ void outcome_results(struct outcome *o, const struct smtp_result *res)
             /* sent only on the provider's 2xx to the final dot for this recipient */
             set(&o->rcpt[k], rr->status == SMTP_RCPT_DELIVERED, rr->cls, rr->action, rr->code,
                 rr->enhanced, rr->reply ? rr->reply : fallback);
+            o->rcpt[k].maybe_sent = maybe_sent(res, rr);
         } else {
             set(&o->rcpt[k], false, res->cls, res->action, res->code, res->enhanced, fallback);
+            o->rcpt[k].maybe_sent = false;
         }
     }
 }
@@ -69,14 +95,28 @@ void outcome_event(struct outcome *o, enum smtp_event ev, const char *text)
 {
     struct smtp_verdict v = smtp_trouble_event(ev);
 
-    for (size_t k = 0; k < o->n; k++)
+    for (size_t k = 0; k < o->n; k++) {
         set(&o->rcpt[k], false, v.cls, v.action, 0, "", text);
+        o->rcpt[k].maybe_sent = false;
+    }
 }
 
 /* outcome_lost - refused, or expired: the recipient gets a DSN */
 bool outcome_lost(const struct outcome_rcpt *r)
 {
     return r->fate == OUTCOME_BOUNCED || r->fate == OUTCOME_EXPIRED;
+}
+
+/* outcome_in_doubt - deferred, and possibly delivered already */
+bool outcome_in_doubt(const struct outcome_rcpt *r)
+{
+    return r->fate == OUTCOME_DEFERRED && (r->doubt || r->maybe_sent);
+}
+
+/* outcome_duplicate - sent now, and possibly delivered before */
+bool outcome_duplicate(const struct outcome_rcpt *r)
+{
+    return r->fate == OUTCOME_SENT && r->doubt;
 }
 
 /*
@@ -99,11 +139,12 @@ static void schedule(struct outcome *o)
     const struct outcome_params *p = &o->p;
     time_t next = 0;
 
-    o->nsent = o->nlost = o->ndeferred = 0;
+    o->nsent = o->nlost = o->ndeferred = o->nduplicate = 0;
     o->count_attempt = false;
     o->next_attempt = 0;
     for (size_t k = 0; k < o->n; k++) {
         o->nsent += o->rcpt[k].fate == OUTCOME_SENT;
+        o->nduplicate += outcome_duplicate(&o->rcpt[k]);
         o->nlost += outcome_lost(&o->rcpt[k]);
         if (o->rcpt[k].fate == OUTCOME_DEFERRED) {
             o->ndeferred++;
