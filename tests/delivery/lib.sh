@@ -64,6 +64,13 @@ setup() {
     ctl key generate >/dev/null || die "key generate"
 }
 
+# delivery_set SETTING...: more settings in the delivery group of $CONF, after setup (before
+# start, or followed by a reload), e.g. delivery_set "data_done_timeout = 2;"
+delivery_set() {
+    sed -i "s|^delivery = { |delivery = { $* |" "$CONF"
+    grep -qF "delivery = { $*" "$CONF" || die "delivery_set: no delivery group in $CONF"
+}
+
 # start: byosmtpd -f in the background, waiting for its socket and its delivery process
 start() {
     start_byosmtpd || die "byosmtpd did not start"
