@@ -45,14 +45,14 @@ provider() {
     eval "${pv_name}_PORT=\$port"
 }
 
-# target NAME SECURITY PORT [OPTIONS...]: a target at 127.0.0.1:PORT for provider NAME, and the
-# route @NAME.example -> NAME
+# target NAME SECURITY PORT [OPTIONS...]: a target at 127.0.0.1:PORT (the host is $TARGET_HOST
+# when set) for provider NAME, and the route @NAME.example -> NAME
 target() {
     name=$1 sec=$2 port=$3
     shift 3
-    printf 'pw-%s\n' "$name" | ctl target add "$name" --host 127.0.0.1 --port "$port" \
-        --security "$sec" --username "user-$name" --password-stdin --from "relay@$name.test" "$@" \
-        >/dev/null || die "target add $name"
+    printf 'pw-%s\n' "$name" | ctl target add "$name" --host "${TARGET_HOST:-127.0.0.1}" \
+        --port "$port" --security "$sec" --username "user-$name" --password-stdin \
+        --from "relay@$name.test" "$@" >/dev/null || die "target add $name"
     ctl route add "@$name.example" "$name" >/dev/null || die "route add $name"
 }
 
