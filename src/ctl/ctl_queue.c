@@ -456,10 +456,18 @@ int ctl_cmd_stats(struct ctl *ctl, int argc, char **argv)
         total.delivered += s.t[i].delivered;
         total.deferred += s.t[i].deferred;
         total.bounced += s.t[i].bounced;
+        total.duplicates += s.t[i].duplicates;
     }
     printf("%-24s %10llu %10llu %10llu %10llu\n", total.name, (unsigned long long)total.accepted,
            (unsigned long long)total.delivered, (unsigned long long)total.deferred,
            (unsigned long long)total.bounced);
+    /* delivered after an attempt whose final dot got no reply (the log lines say which) */
+    printf("possible duplicates: %llu", (unsigned long long)total.duplicates);
+    for (size_t i = 0, shown = 0; i < s.n; i++)
+        if (s.t[i].duplicates > 0)
+            printf("%s%s %llu", shown++ ? ", " : " (", s.t[i].name,
+                   (unsigned long long)s.t[i].duplicates);
+    printf("%s\n", total.duplicates > 0 ? ")" : "");
     dstats_free(&s);
     return CTL_OK;
 }

@@ -79,6 +79,14 @@ enum backoff_result backoff_throttled(const struct backoff_params *p, time_t arr
     return BACKOFF_RETRY;
 }
 
+/* backoff_second - T rounded up to a whole second (no libm for this) */
+time_t backoff_second(double t)
+{
+    time_t s = (time_t)t;
+
+    return (double)s < t ? s + 1 : s;
+}
+
 /* throttle_clear - a success: no pause, and the next one starts short again */
 void throttle_clear(struct throttle *t)
 {

@@ -62,6 +62,12 @@ enum backoff_result backoff_next(const struct backoff_params *p, time_t arrival,
 enum backoff_result backoff_throttled(const struct backoff_params *p, time_t arrival, time_t now,
                                       time_t until, time_t *next);
 
+/*
+ * backoff_second - the first whole second at or after T (unix seconds with a fraction): the
+ * clock's time as a schedule's second, so that nothing scheduled from it ever starts early.
+ */
+time_t backoff_second(double t);
+
 /* One target's throttle state; all zero (or throttle_clear()) = not throttled. */
 struct throttle {
     time_t until; /* no new delivery to the target before this time */

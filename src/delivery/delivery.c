@@ -288,6 +288,7 @@ static void write_stats(struct delivery *d)
             t->delivered = d->stats.t[i].delivered;
             t->deferred = d->stats.t[i].deferred;
             t->bounced = d->stats.t[i].bounced;
+            t->duplicates = d->stats.t[i].duplicates;
         }
         d->stats_dirty = false;
     }

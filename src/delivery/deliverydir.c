@@ -1,9 +1,11 @@
 /*
- * deliverydir - the delivery process's lock, counters, in-flight marks and admin requests
- * (see deliverydir.h). The counters file is a few lines of text:
+ * deliverydir - the delivery process's lock, counters, in-flight and doubt marks and admin
+ * requests (see deliverydir.h). The counters file is a few lines of text:
  *     byosmtp-stats: 1
  *     since: UNIX
- *     target NAME ACCEPTED DELIVERED DEFERRED BOUNCED
+ *     target NAME ACCEPTED DELIVERED DEFERRED BOUNCED DUPLICATES
+ * (a file without DUPLICATES, from an older byosmtpd, reads as 0 of them). A doubt mark is one
+ * recipient index a line.
  */
 #include "config.h"
 
@@ -44,9 +46,9 @@ static int make_one(const char *path, char **err)
 
 int deliverydir_make(const char *spool, char **err)
 {
-    const char *names[] = {"", "inflight", "requests"};
+    const char *names[] = {"", "inflight", "doubt", "requests"};
 
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char *p = deliverydir_path(spool, names[i]);
         int rc = make_one(p, err);
 
@@ -152,8 +154,9 @@ int deliverydir_stats_write(const char *spool, const struct dstats *s, char **er
     buf_init(&b);
     buf_printf(&b, "%s\nsince: %lld\n", STATS_MAGIC, (long long)s->since);
     for (size_t i = 0; i < s->n; i++)
-        buf_printf(&b, "target %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", s->t[i].name,
-                   s->t[i].accepted, s->t[i].delivered, s->t[i].deferred, s->t[i].bounced);
+        buf_printf(&b, "target %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+                   s->t[i].name, s->t[i].accepted, s->t[i].delivered, s->t[i].deferred,
+                   s->t[i].bounced, s->t[i].duplicates);
     rc = replace_file(p, b.data, NULL, err);
     buf_free(&b);
     free(p);
@@ -186,16 +189,17 @@ int deliverydir_stats_read(const char *spool, struct dstats *s, char **err)
     }
     while (fgets(line, sizeof(line), fp) != NULL) {
         char name[128];
-        uint64_t a, d, f, b;
+        uint64_t a, d, f, b, x = 0;
         long long since;
 
         if (sscanf(line, "since: %lld", &since) == 1) {
             s->since = since;
-        } else if (sscanf(line, "target %127s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, name,
-                          &a, &d, &f, &b) == 5) {
+        } else if (sscanf(line, "target %127s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+                          " %" SCNu64, name, &a, &d, &f, &b, &x) >= 5) {
             struct dstats_target *t = dstats_get(s, name);
 
             t->accepted = a, t->delivered = d, t->deferred = f, t->bounced = b;
+            t->duplicates = x;
         } else {
             set_err(err, "%s: malformed line: %s", p, line);
             dstats_free(s);
@@ -288,6 +292,68 @@ size_t deliverydir_requests_take(const char *spool,
     spool_list_free(names, n);
     free(dir);
     return done;
+}
+
+/* ---- recipients in doubt ---- */
+
+/* doubt_path - SPOOL/delivery/doubt/ID; caller frees */
+static char *doubt_path(const char *spool, const char *id)
+{
+    return xasprintf("%s/delivery/doubt/%s", spool, id);
+}
+
+int deliverydir_doubt_write(const char *spool, const char *id, const size_t *idx, size_t n,
+                            char **err)
+{
+    char *p = doubt_path(spool, id);
+    struct buf b;
+    int rc = 0;
+
+    if (n == 0) {
+        if (unlink(p) < 0 && errno != ENOENT)
+            rc = set_err(err, "%s: cannot remove: %s", p, strerror(errno));
+        free(p);
+        return rc;
+    }
+    buf_init(&b);
+    for (size_t k = 0; k < n; k++)
+        buf_printf(&b, "%zu\n", idx[k]);
+    rc = replace_file(p, b.data, NULL, err);
+    buf_free(&b);
+    free(p);
+    return rc;
+}
+
+int deliverydir_doubt_read(const char *spool, const char *id, size_t nrcpts, size_t **idx,
+                           size_t *n, char **err)
+{
+    char *p = doubt_path(spool, id), line[64];
+    FILE *fp = fopen(p, "r");
+    size_t cap = 0;
+
+    *idx = NULL;
+    *n = 0;
+    if (fp == NULL) {
+        int rc = errno == ENOENT ? 0 : set_err(err, "%s: cannot read: %s", p, strerror(errno));
+
+        free(p);
+        return rc;
+    }
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        char *end;
+        unsigned long long v = strtoull(line, &end, 10);
+
+        if (end == line || (*end != '\n' && *end != '\0') || v >= nrcpts)
+            continue; /* not one of this copy's recipients */
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 4;
+            *idx = xrealloc(*idx, cap * sizeof(**idx));
+        }
+        (*idx)[(*n)++] = (size_t)v;
+    }
+    fclose(fp);
+    free(p);
+    return 0;
 }
 
 /* ---- in-flight marks ---- */

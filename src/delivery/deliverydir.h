@@ -6,6 +6,8 @@
  *   delivery/stats       counters since byosmtpd started (rewritten whole, by rename)
  *   delivery/inflight/ID one empty file per copy that a worker is sending: what is left here at
  *                        start was being sent when the process died (a possible duplicate)
+ *   delivery/doubt/ID    the recipients of copy ID that an attempt may have delivered without
+ *                        its reply (the final dot unanswered), while they wait for a later one
  *   delivery/requests/N  one line from byosmtpctl for the running process ("flush ID",
  *                        "flush-target NAME", "flush-all", "delete ID"), taken and removed by it
  *
@@ -23,7 +25,8 @@
 /* deliverydir_path - SPOOL/delivery/NAME (NAME "" = the directory itself); caller frees */
 char *deliverydir_path(const char *spool, const char *name);
 
-/* deliverydir_make - create delivery/, inflight/ and requests/ (mode 0700) when missing; 0 or -1 */
+/* deliverydir_make - create delivery/, inflight/, doubt/ and requests/ (mode 0700) when missing;
+ * 0 or -1 */
 int deliverydir_make(const char *spool, char **err);
 
 /*
@@ -40,6 +43,8 @@ struct dstats_target {
     uint64_t delivered; /* recipients accepted by the provider */
     uint64_t deferred;  /* deferrals of a recipient (one per failed attempt) */
     uint64_t bounced;   /* recipients bounced (5xx or expired) */
+    uint64_t duplicates; /* recipients delivered after an attempt that may have delivered them
+                            already (no reply to its final dot): possible duplicates */
 };
 
 struct dstats {
@@ -76,6 +81,24 @@ int deliverydir_request(const char *spool, const char *verb, const char *arg, ch
 size_t deliverydir_requests_take(const char *spool,
                                  void (*fn)(void *ctx, const char *verb, const char *arg),
                                  void *ctx);
+
+/* ---- recipients in doubt ---- */
+
+/*
+ * deliverydir_doubt_write - the recipients of copy ID that may have been delivered already
+ * (outcome_in_doubt()), as their indexes IDX[0..N-1] in the copy's order: delivery/doubt/ID is
+ * replaced whole (a temporary file, then rename), and removed when N is 0. A mark that is lost
+ * loses only the log note of a later delivery. 0, or -1 with *err.
+ */
+int deliverydir_doubt_write(const char *spool, const char *id, const size_t *idx, size_t n,
+                            char **err);
+
+/*
+ * deliverydir_doubt_read - the indexes recorded for copy ID, those below NRCPTS, in *idx (free
+ * it) and *n (0 when there is no mark). 0, or -1 with *err (then *n is 0).
+ */
+int deliverydir_doubt_read(const char *spool, const char *id, size_t nrcpts, size_t **idx,
+                           size_t *n, char **err);
 
 /* ---- in-flight marks ---- */
 

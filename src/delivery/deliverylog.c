@@ -139,5 +139,7 @@ char *deliverylog_line(const struct deliverylog_entry *e)
     buf_printf(&b, ", status=%s (", deliverylog_status_name(e->status));
     put_text(&b, e->reply, DELIVERYLOG_REPLY_MAX, false);
     buf_putc(&b, ')');
+    if (e->possible_duplicate && e->status == DELIVERYLOG_SENT)
+        buf_puts(&b, ", possible duplicate: an earlier attempt got no reply to its final dot");
     return buf_steal(&b);
 }

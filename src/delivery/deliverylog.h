@@ -4,6 +4,7 @@
  *
  *   QUEUEID: to=<rcpt>, [orig_to=<orcpt>, ]relay=TARGET[host]:port, [conn_use=N, ]delay=D,
  *   delays=a/b/c/d, dsn=X.Y.Z, status=sent|deferred|bounced|expired (reply)
+ *   [, possible duplicate: an earlier attempt got no reply to its final dot]
  *
  * QUEUEID is our spool id, followed by "_" and the MTA's queue id when it is known
  * ("0123456789ABCDEF0123_4XyZ1abc"): one word ([A-Za-z0-9_]), as the usual "\w+: to=<"
@@ -16,6 +17,7 @@
 #ifndef BYOSMTP_DELIVERYLOG_H
 #define BYOSMTP_DELIVERYLOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define DELIVERYLOG_REPLY_MAX 500 /* bytes of the reply text kept (then "...") */
@@ -49,6 +51,8 @@ struct deliverylog_entry {
     const char *dsn; /* "2.0.0"; NULL/invalid: 2.0.0, 4.0.0 or 5.0.0 by status */
     enum deliverylog_status status;
     const char *reply; /* the provider's reply or a local reason; NULL = "" */
+    bool possible_duplicate; /* sent, and an earlier attempt may have delivered it (status sent
+                                only) */
 };
 
 /* deliverylog_status_name - "sent", "deferred", "bounced", "expired" */

@@ -151,28 +151,31 @@ char *dsn_address(const char *addr, bool *utf8)
     return buf_steal(&b);
 }
 
-/* dsn_status - the enhanced status to report, derived when the provider gave none */
+/* dsn_status - the enhanced status to report, derived when the provider gave none; a delayed
+ * recipient's is always 4.x.x */
 const char *dsn_status(const char *status, int reply_code, enum dsn_action action, char buf[16])
 {
     const char *s = status ? status : "";
     size_t subject = 0, detail = 0;
 
-    if ((s[0] == '4' || s[0] == '5') && s[1] == '.') {
-        subject = strspn(s + 2, "0123456789");
-        if (subject >= 1 && subject <= 3 && s[2 + subject] == '.') {
-            detail = strspn(s + 3 + subject, "0123456789");
-            if (detail >= 1 && detail <= 3 && s[3 + subject + detail] == '\0') {
-                memcpy(buf, s, 3 + subject + detail + 1);
-                return buf;
-            }
-        }
-    }
     if (reply_code >= 500 && reply_code <= 599)
         strcpy(buf, "5.0.0");
     else if (reply_code >= 400 && reply_code <= 499)
         strcpy(buf, "4.0.0");
     else
         strcpy(buf, action == DSN_DELAYED ? "4.0.0" : "5.0.0");
+    if ((s[0] == '4' || s[0] == '5') && s[1] == '.') {
+        subject = strspn(s + 2, "0123456789");
+        if (subject >= 1 && subject <= 3 && s[2 + subject] == '.') {
+            detail = strspn(s + 3 + subject, "0123456789");
+            if (detail >= 1 && detail <= 3 && s[3 + subject + detail] == '\0')
+                memcpy(buf, s, 3 + subject + detail + 1);
+        }
+    }
+    /* a refusal that is retried (a 5xx with action retry) is not final yet: 4.x.x, as Postfix
+     * reports a soft-bounced 5xx */
+    if (action == DSN_DELAYED)
+        buf[0] = '4';
     return buf;
 }
 

@@ -75,7 +75,9 @@ int dsn_build(const struct dsn_params *p, struct buf *out, char **err);
 /*
  * dsn_status - the enhanced status to report: STATUS when it is a valid "4.x.y"/"5.x.y" code,
  * else "5.0.0" or "4.0.0" from REPLY_CODE (5xx or 4xx), else from ACTION (failed 5.0.0,
- * delayed 4.0.0). Writes into buf[16] and returns it.
+ * delayed 4.0.0). For ACTION delayed the class is always 4: a 5xx that is retried (535 5.7.8
+ * with action retry) reports 4.7.8, as Postfix does for a soft-bounced 5xx. Writes into
+ * buf[16] and returns it.
  */
 const char *dsn_status(const char *status, int reply_code, enum dsn_action action, char buf[16]);
 

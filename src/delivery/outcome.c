@@ -46,6 +46,30 @@ static void set(struct outcome_rcpt *r, bool sent, enum smtp_class cls, enum smt
     r->reply = reply;
 }
 
+/* outcome_doubt - the recipient of copy index IDX may have been delivered before */
+bool outcome_doubt(struct outcome *o, size_t idx)
+{
+    for (size_t k = 0; k < o->n; k++)
+        if (o->rcpt[k].idx == idx) {
+            o->rcpt[k].doubt = true;
+            return true;
+        }
+    return false;
+}
+
+/*
+ * maybe_sent - may the provider have taken the message for RR: RES sent the whole message and
+ * its terminator (bytes counts it), then lost the connection or timed out before any reply,
+ * and RR was accepted at RCPT (its failure is the message's, without a reply code)
+ */
+static bool maybe_sent(const struct smtp_result *res, const struct smtp_rcpt_result *rr)
+{
+    return res->stage == SMTP_STAGE_DOT && res->bytes > 0 && res->code == 0 &&
+           rr->status == SMTP_RCPT_FAILED && rr->code == 0 &&
+           (rr->cls == smtp_trouble_event(SMTP_EV_TIMEOUT).cls ||
+            rr->cls == smtp_trouble_event(SMTP_EV_LOST).cls);
+}
+
 /* outcome_results - each recipient's own result, or the session's for all */
 void outcome_results(struct outcome *o, const struct smtp_result *res)
 {
@@ -58,8 +82,10 @@ void outcome_results(struct outcome *o, const struct smtp_result *res)
             /* sent only on the provider's 2xx to the final dot for this recipient */
             set(&o->rcpt[k], rr->status == SMTP_RCPT_DELIVERED, rr->cls, rr->action, rr->code,
                 rr->enhanced, rr->reply ? rr->reply : fallback);
+            o->rcpt[k].maybe_sent = maybe_sent(res, rr);
         } else {
             set(&o->rcpt[k], false, res->cls, res->action, res->code, res->enhanced, fallback);
+            o->rcpt[k].maybe_sent = false;
         }
     }
 }
@@ -69,8 +95,10 @@ void outcome_event(struct outcome *o, enum smtp_event ev, const char *text)
 {
     struct smtp_verdict v = smtp_trouble_event(ev);
 
-    for (size_t k = 0; k < o->n; k++)
+    for (size_t k = 0; k < o->n; k++) {
         set(&o->rcpt[k], false, v.cls, v.action, 0, "", text);
+        o->rcpt[k].maybe_sent = false;
+    }
 }
 
 /* outcome_lost - refused, or expired: the recipient gets a DSN */
@@ -79,18 +107,44 @@ bool outcome_lost(const struct outcome_rcpt *r)
     return r->fate == OUTCOME_BOUNCED || r->fate == OUTCOME_EXPIRED;
 }
 
+/* outcome_in_doubt - deferred, and possibly delivered already */
+bool outcome_in_doubt(const struct outcome_rcpt *r)
+{
+    return r->fate == OUTCOME_DEFERRED && (r->doubt || r->maybe_sent);
+}
+
+/* outcome_duplicate - sent now, and possibly delivered before */
+bool outcome_duplicate(const struct outcome_rcpt *r)
+{
+    return r->fate == OUTCOME_SENT && r->doubt;
+}
+
+/*
+ * retry_at - the schedule of backoff.h for a recipient deferred in this attempt: after a counted
+ * failure (COUNTED), else after a throttled one (the target's pause decides, in the scheduler).
+ * Counted from the attempt's time rounded up to a whole second: never before the schedule.
+ */
+static enum backoff_result retry_at(const struct outcome_params *p, bool counted, time_t *next)
+{
+    time_t now = backoff_second(p->now);
+
+    if (counted)
+        return backoff_next(&p->retry, (time_t)p->arrival, p->attempts + 1, now, 0, next);
+    return backoff_throttled(&p->retry, (time_t)p->arrival, now, now + 1, next);
+}
+
 /* schedule - count the fates, and when recipients remain, their next attempt */
 static void schedule(struct outcome *o)
 {
     const struct outcome_params *p = &o->p;
-    enum backoff_result br;
     time_t next = 0;
 
-    o->nsent = o->nlost = o->ndeferred = 0;
+    o->nsent = o->nlost = o->ndeferred = o->nduplicate = 0;
     o->count_attempt = false;
     o->next_attempt = 0;
     for (size_t k = 0; k < o->n; k++) {
         o->nsent += o->rcpt[k].fate == OUTCOME_SENT;
+        o->nduplicate += outcome_duplicate(&o->rcpt[k]);
         o->nlost += outcome_lost(&o->rcpt[k]);
         if (o->rcpt[k].fate == OUTCOME_DEFERRED) {
             o->ndeferred++;
@@ -99,14 +153,10 @@ static void schedule(struct outcome *o)
     }
     if (o->ndeferred == 0)
         return;
-    if (o->count_attempt)
-        br = backoff_next(&p->retry, (time_t)p->arrival, p->attempts + 1, (time_t)p->now, 0,
-                          &next);
-    else /* throttled only: the target's pause decides (the scheduler) */
-        br = backoff_throttled(&p->retry, (time_t)p->arrival, (time_t)p->now,
-                               (time_t)p->now + 1, &next);
-    /* recipients left when the lifetime is over: their DSN failed, again later */
-    o->next_attempt = br == BACKOFF_EXPIRED ? p->now + p->retry.min_backoff : (int64_t)next;
+    if (retry_at(p, o->count_attempt, &next) == BACKOFF_EXPIRED)
+        /* recipients left when the lifetime is over: their DSN failed, again later */
+        next = backoff_second(p->now) + p->retry.min_backoff;
+    o->next_attempt = (int64_t)next;
 }
 
 /* outcome_decide - sent, bounced, deferred; then expiry by the schedule of backoff.h */
@@ -131,12 +181,8 @@ void outcome_decide(struct outcome *o, const struct outcome_params *p)
         else if (r->fate == OUTCOME_DEFERRED)
             retried = true;
     }
-    if (retried && backoff_next(&p->retry, (time_t)p->arrival, p->attempts + 1, (time_t)p->now,
-                                0, &next) == BACKOFF_EXPIRED)
-        expire_retried = true;
-    if (o->throttled && backoff_throttled(&p->retry, (time_t)p->arrival, (time_t)p->now,
-                                          (time_t)p->now + 1, &next) == BACKOFF_EXPIRED)
-        expire_throttled = true;
+    expire_retried = retried && retry_at(p, true, &next) == BACKOFF_EXPIRED;
+    expire_throttled = o->throttled && retry_at(p, false, &next) == BACKOFF_EXPIRED;
     for (size_t k = 0; k < o->n; k++) {
         struct outcome_rcpt *r = &o->rcpt[k];
 

@@ -16,10 +16,16 @@
  *  - a deferred recipient of a copy whose lifetime is over expires (backoff.h);
  *  - the next attempt: backoff_next() after a counted failure; else, throttled only, the
  *    next second (the scheduler holds the copy until the target's pause ends), both capped at
- *    the end of the lifetime;
+ *    the end of the lifetime. Every time is counted from the attempt's time rounded up to a
+ *    whole second (backoff_second()), so a retry never starts before its schedule;
  *  - a DSN that cannot be submitted keeps its recipients deferred (outcome_dsn_failed()); the
  *    attempt counts, and a copy whose lifetime is over is tried again after
- *    retry.min_backoff.
+ *    retry.min_backoff;
+ *  - a recipient the provider had accepted at RCPT, in a session that sent the whole message
+ *    and its final dot and then lost the connection or timed out waiting for the reply, may
+ *    have been delivered (maybe_sent): it is deferred like any failure, and stays in doubt
+ *    until it is done; when a later attempt delivers a recipient in doubt (outcome_doubt()),
+ *    that delivery is a possible duplicate (outcome_duplicate()).
  *
  * Pure: no I/O, no clock (the time is a parameter), no logging; memory only. An outcome points
  * into the caller's strings (the smtp_result, an event's text), which must outlive it.
@@ -53,6 +59,8 @@ struct outcome_rcpt {
     int code;                /* the deciding reply code, 0 when none */
     char enhanced[16];       /* its enhanced status, "" when none */
     const char *reply;       /* the deciding reply, or what happened, one line; may be NULL */
+    bool maybe_sent;         /* this attempt may have delivered it: no reply to the final dot */
+    bool doubt;              /* an earlier attempt may have delivered it (outcome_doubt()) */
     enum outcome_fate fate;  /* set by outcome_decide() */
 };
 
@@ -60,7 +68,7 @@ struct outcome_rcpt {
 struct outcome_params {
     int64_t arrival;             /* the copy's arrival, unix seconds */
     uint32_t attempts;           /* failed attempts counted so far (the copy's state) */
-    int64_t now;                 /* the time of this attempt, unix seconds */
+    double now;                  /* the time of this attempt, unix seconds with their fraction */
     struct backoff_params retry; /* delivery.retry */
 };
 
@@ -70,6 +78,7 @@ struct outcome {
     struct outcome_params p;   /* as given to outcome_decide() */
     /* the decision: outcome_decide(), then outcome_dsn_failed() */
     size_t nsent, nlost, ndeferred; /* lost: bounced or expired */
+    size_t nduplicate;         /* sent recipients that an earlier attempt may have delivered */
     bool throttled;            /* a recipient was throttled: the target pauses, the session ends */
     bool count_attempt;        /* deferred recipients remain and this attempt counts */
     int64_t next_attempt;      /* deferred recipients remain: their next attempt; else 0 */
@@ -85,9 +94,16 @@ size_t outcome_init(struct outcome *o, const enum spool_rcpt_state *states, size
 void outcome_free(struct outcome *o);
 
 /*
+ * outcome_doubt - the pending recipient whose index in the copy is IDX may have been delivered
+ * by an earlier attempt (what outcome_in_doubt() said then). False when no pending recipient
+ * has that index.
+ */
+bool outcome_doubt(struct outcome *o, size_t idx);
+
+/*
  * outcome_results - the client's result RES for the pending recipients, sent in o->rcpt's
  * order: each recipient its own when RES has one per recipient (its reply, else RES's reply,
- * else RES's text), else RES's for all. Sent only as the rules above say.
+ * else RES's text), else RES's for all. Sent only as the rules above say; maybe_sent as they say.
  */
 void outcome_results(struct outcome *o, const struct smtp_result *res);
 
@@ -108,6 +124,12 @@ void outcome_dsn_failed(struct outcome *o);
 
 /* outcome_lost - is R lost for good (bounced or expired): a DSN, then marked bounced? */
 bool outcome_lost(const struct outcome_rcpt *r);
+
+/* outcome_in_doubt - is R deferred, and may this or an earlier attempt have delivered it? */
+bool outcome_in_doubt(const struct outcome_rcpt *r);
+
+/* outcome_duplicate - is R sent, and may an earlier attempt have delivered it already? */
+bool outcome_duplicate(const struct outcome_rcpt *r);
 
 /*
  * outcome_bounce_list - the DSN entries (Action failed) of the lost recipients, in order, into

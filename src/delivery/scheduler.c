@@ -41,6 +41,7 @@ struct starget {
     int max_connections; /* 0 = the default */
     char *rate;          /* as the target says it: "" or "N/s", "N/m" */
     struct ratelimit rl; /* the pace of message starts (ratelimit.h) */
+    double last_start;   /* when the last job was handed out, whatever the pace; 0 = none yet */
     struct throttle th;  /* the pause after throttling replies (backoff.h) */
     int open;            /* connections open: in a worker's hands or idle */
     bool degraded;       /* failing or throttled: one connection only */
@@ -172,11 +173,15 @@ void sched_set_target(struct sched *s, const char *name, int max_connections, co
     t->max_connections = max_connections > 0 ? max_connections : 0;
     if (rate == NULL)
         rate = "";
-    if (strcmp(rate, t->rate) != 0) { /* a new pace starts afresh; the same one keeps its state */
+    if (strcmp(rate, t->rate) != 0) { /* a new pace; the same one keeps its state */
         free(t->rate);
         t->rate = xstrdup(rate);
         if (ratelimit_init(&t->rl, rate, NULL) < 0)
             ratelimit_init(&t->rl, "", NULL);
+        /* The last start counts under the new pace: a target's rate is learned by the worker
+         * of its first message, after that message started. */
+        if (t->last_start > 0)
+            ratelimit_take(&t->rl, (int64_t)(t->last_start * 1000));
     }
 }
 
@@ -314,6 +319,7 @@ int sched_take(struct sched *s, double now, struct sched_job *job, double *wake_
         } else {
             t->open++;
         }
+        t->last_start = now;
         it->busy = true;
         it->flush = false;
         strcpy(job->id, it->id);
@@ -349,10 +355,14 @@ bool sched_done(struct sched *s, double now, const struct sched_job *job, const 
         t->degraded = true;
     }
     if (r->outcome == SCHED_THROTTLED) {
-        /* the whole target slows down: a pause, one connection, and a slower pace after it */
-        if (!throttle_active(&t->th, (time_t)now))
+        /* the whole target slows down: a pause, one connection, and a slower pace after it; a
+         * reply during the pause (the same burst) changes nothing. The pause counts from the
+         * next whole second, so it never ends before its length has passed. */
+        if (!throttle_active(&t->th, (time_t)now)) {
             ratelimit_slow_down(&t->rl, 2);
-        throttle_hit(&t->th, (time_t)now, (long)s->cfg.throttle_min, (long)s->cfg.throttle_max);
+            throttle_hit(&t->th, backoff_second(now), (long)s->cfg.throttle_min,
+                         (long)s->cfg.throttle_max);
+        }
         t->degraded = true;
     }
     if (it == NULL)

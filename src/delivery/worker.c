@@ -73,19 +73,30 @@ void worker_close_conn(void *conn)
     free(w);
 }
 
-/* count - add to the counters of TARGET */
-static void count(struct delivery *d, const char *target, uint64_t delivered, uint64_t deferred,
-                  uint64_t bounced)
+/* count - add the recipients of outcome O to the counters of TARGET */
+static void count(struct delivery *d, const char *target, const struct outcome *o)
 {
     struct dstats_target *s;
 
     pthread_mutex_lock(&d->lock);
     s = dstats_get(&d->stats, target);
-    s->delivered += delivered;
-    s->deferred += deferred;
-    s->bounced += bounced;
+    s->delivered += o->nsent;
+    s->deferred += o->ndeferred;
+    s->bounced += o->nlost;
+    s->duplicates += o->nduplicate;
     d->stats_dirty = true;
     pthread_mutex_unlock(&d->lock);
+}
+
+/* forget_doubt - copy ID is done: its recipients in doubt (if any) with it */
+static void forget_doubt(struct delivery *d, const char *id)
+{
+    char *err = NULL;
+
+    if (deliverydir_doubt_write(d->spool_path, id, NULL, 0, &err) < 0) {
+        msg_warn("%s: %s", id, err);
+        free(err);
+    }
 }
 
 /* move_aside - a copy (and its state) that cannot be read: to corrupt/, never sent, never deleted */
@@ -108,6 +119,7 @@ static void move_aside(struct delivery *d, const char *id, const char *why)
     }
     free(path);
     free(state);
+    forget_doubt(d, id);
     if (store_queue_del(d->store, id, NULL, &err) < 0) {
         msg_warn("%s: the queue record was not removed: %s", id, err);
         free(err);
@@ -132,6 +144,7 @@ static void finish(struct delivery *d, const char *id, const struct spool_state 
         free(err);
         return;
     }
+    forget_doubt(d, id);
     if (store_queue_del(d->store, id, &q, &err) < 0) {
         msg_warn("%s: the outcome was not added to the quota record: %s", id, err);
         free(err);
@@ -195,6 +208,7 @@ static void log_rcpt(const struct attempt *a, size_t k)
                    .transmission = (int64_t)((a->t_done - a->t_conn) * 1000)},
         .status = status,
         .reply = o->reply ? o->reply : smtp_class_hint(o->cls),
+        .possible_duplicate = outcome_duplicate(o),
     };
 
     if (o->cls == SMTP_OK)
@@ -244,10 +258,43 @@ static bool unreadable(struct attempt *a, int rc, const char *what, char *err)
     } else {
         msg_warn("%s: cannot read %s (tried again in %d s): %s", a->id, what, later, err);
         a->r->outcome = SCHED_DEFERRED;
-        a->r->next_attempt = (int64_t)a->t_start + later;
+        a->r->next_attempt = (int64_t)backoff_second(a->t_start) + later;
     }
     free(err);
     return false;
+}
+
+/* load_doubt - the pending recipients an earlier attempt may have delivered (delivery/doubt/ID) */
+static void load_doubt(struct attempt *a)
+{
+    size_t *idx, n;
+    char *err = NULL;
+
+    if (deliverydir_doubt_read(a->d->spool_path, a->id, a->c->env.nrcpts, &idx, &n, &err) < 0) {
+        msg_warn("%s: %s (a delivery that repeats an earlier one is not noted)", a->id, err);
+        free(err);
+    }
+    for (size_t i = 0; i < n; i++)
+        outcome_doubt(&a->o, idx[i]);
+    free(idx);
+}
+
+/* save_doubt - the recipients left that this or an earlier attempt may have delivered, for the
+ * next attempt's log line (delivery/doubt/ID; removed when there is none) */
+static void save_doubt(struct attempt *a)
+{
+    size_t *idx = xcalloc(a->o.n + 1, sizeof(*idx)), n = 0;
+    char *err = NULL;
+
+    for (size_t k = 0; k < a->o.n; k++)
+        if (outcome_in_doubt(&a->o.rcpt[k]))
+            idx[n++] = a->o.rcpt[k].idx;
+    if (deliverydir_doubt_write(a->d->spool_path, a->id, idx, n, &err) < 0) {
+        msg_warn("%s: the recipients that may have been delivered were not recorded: %s", a->id,
+                 err);
+        free(err);
+    }
+    free(idx);
 }
 
 /* load - the copy, its state and its pending recipients; false when there is nothing to send
@@ -277,6 +324,7 @@ static bool load(struct attempt *a)
     a->rcpts = xcalloc(a->o.n + 1, sizeof(*a->rcpts));
     for (size_t k = 0; k < a->o.n; k++)
         a->rcpts[k] = a->c->env.rcpts[a->o.rcpt[k].idx];
+    load_doubt(a);
     return true;
 }
 
@@ -393,7 +441,7 @@ static void decide(struct attempt *a)
     struct outcome_params p = {
         .arrival = a->c->env.arrival,
         .attempts = a->st.attempts,
-        .now = (int64_t)a->t_start,
+        .now = a->t_start,
         .retry = {conf->delivery.retry.min_backoff, conf->delivery.retry.max_backoff,
                   conf->delivery.retry.max_lifetime, 0},
     };
@@ -443,6 +491,7 @@ static void defer(struct attempt *a)
     for (size_t k = 0; k < o->n; k++)
         if (o->rcpt[k].fate == OUTCOME_DEFERRED)
             log_rcpt(a, k);
+    save_doubt(a);
     if (o->count_attempt)
         a->st.attempts++;
     a->st.next_attempt = o->next_attempt;
@@ -484,7 +533,7 @@ static void apply(struct attempt *a)
     } else {
         defer(a);
     }
-    count(a->d, a->have_target ? a->t.name : a->c->env.target, o->nsent, o->ndeferred, o->nlost);
+    count(a->d, a->have_target ? a->t.name : a->c->env.target, o);
     a->r->delivered = o->nsent > 0;
     if (a->conn_broken && o->nsent == 0 && !o->throttled)
         a->r->conn_failed = true;

@@ -15,6 +15,9 @@
  *      the target's pause, which the scheduler applies).
  * Each recipient's outcome is logged Postfix-style (deliverylog.h). Throttling replies never
  * bounce a message and never count as a failed attempt; only retry.max_lifetime ends them.
+ * Recipients that an attempt may have delivered without its reply (outcome.h: in doubt) are kept
+ * in delivery/doubt/ID (deliverydir.h) until they are done; a later delivery of one is logged as a
+ * possible duplicate and counted.
  *
  * struct delivery is what the workers of the delivery process share (delivery.c owns it).
  * Thread-safety: worker_attempt runs in many threads at once; it takes d->lock only to touch

@@ -45,14 +45,14 @@ provider() {
     eval "${pv_name}_PORT=\$port"
 }
 
-# target NAME SECURITY PORT [OPTIONS...]: a target at 127.0.0.1:PORT for provider NAME, and the
-# route @NAME.example -> NAME
+# target NAME SECURITY PORT [OPTIONS...]: a target at 127.0.0.1:PORT (the host is $TARGET_HOST
+# when set) for provider NAME, and the route @NAME.example -> NAME
 target() {
     name=$1 sec=$2 port=$3
     shift 3
-    printf 'pw-%s\n' "$name" | ctl target add "$name" --host 127.0.0.1 --port "$port" \
-        --security "$sec" --username "user-$name" --password-stdin --from "relay@$name.test" "$@" \
-        >/dev/null || die "target add $name"
+    printf 'pw-%s\n' "$name" | ctl target add "$name" --host "${TARGET_HOST:-127.0.0.1}" \
+        --port "$port" --security "$sec" --username "user-$name" --password-stdin \
+        --from "relay@$name.test" "$@" >/dev/null || die "target add $name"
     ctl route add "@$name.example" "$name" >/dev/null || die "route add $name"
 }
 
@@ -62,6 +62,13 @@ setup() {
     : "${IDLE:=5}"
     delivery_conf "$BOUNCE_COMMAND" "$@"
     ctl key generate >/dev/null || die "key generate"
+}
+
+# delivery_set SETTING...: more settings in the delivery group of $CONF, after setup (before
+# start, or followed by a reload), e.g. delivery_set "data_done_timeout = 2;"
+delivery_set() {
+    sed -i "s|^delivery = { |delivery = { $* |" "$CONF"
+    grep -qF "delivery = { $*" "$CONF" || die "delivery_set: no delivery group in $CONF"
 }
 
 # start: byosmtpd -f in the background, waiting for its socket and its delivery process

@@ -1,10 +1,11 @@
 #!/bin/sh
 # Every way a provider can fail to take a message, through the real byosmtpd: a refusal before
-# MAIL (SIZE, SMTPUTF8), 8-bit content for a server without 8BITMIME, a refused MAIL, DATA or final dot, a lost connection, a
-# timeout, a TLS or AUTH failure. For each, per recipient: the log line (bounced or deferred,
-# never sent), the DSN for the bounced ones, the month's quota record (nothing delivered), and
-# the provider's own record of the session (no message taken, and for a refusal before MAIL no
-# MAIL at all). A recipient is only ever "sent" on the provider's 2xx to its RCPT and the final dot.
+# MAIL (SIZE, SMTPUTF8), 8-bit content for a server without 8BITMIME, a refused MAIL, DATA or
+# final dot, a lost connection, a timeout, a TLS or AUTH failure. For each, per recipient: the
+# log line (bounced or deferred, never sent; a deferral's status is 4.x.x even for a 5xx
+# reply), the DSN for the bounced ones, the month's quota record (nothing delivered), and the
+# provider's own record of the session (no message taken, and for a refusal before MAIL no MAIL
+# at all). A recipient is only ever "sent" on the provider's 2xx to its RCPT and the final dot.
 . "$top_srcdir/tests/delivery/lib.sh"
 
 COMMAND_TIMEOUT=2
@@ -55,9 +56,9 @@ bounced() {
         wait_for 5 sh -c 'grep -A3 -F "Final-Recipient: $1" "$2" | grep -q "Action: failed" &&
             grep -A3 -F "Final-Recipient: $1" "$2" | grep -q "Status: $3"' - "${5:-rfc822; $2}" "$MBOX" "$3"
 }
-# deferred NAME RCPT CLASS: RCPT's line says deferred with CLASS
+# deferred NAME RCPT CLASS [DSN]: RCPT's line says deferred with CLASS (and status DSN)
 deferred() {
-    wait_for 15 log_has "to=<$2>, relay=$1\[.*status=deferred .*class=$3"
+    wait_for 15 log_has "to=<$2>, relay=$1\[.*dsn=${4:-4\.[0-9.]*}, status=deferred .*class=$3"
 }
 # never_sent RCPT: no line says RCPT was sent, and no DSN reports it delivered
 never_sent() {
@@ -106,8 +107,9 @@ done
 for r in ann@tlsfail.example ben@tlsfail.example; do
     check "TLS failure: $r deferred" deferred tlsfail "$r" tls_handshake
 done
+# the provider's 535 5.7.8 is retried, so the deferral reports 4.7.8 (Postfix's soft bounce)
 for r in ann@authfail.example ben@authfail.example; do
-    check "AUTH failure: $r deferred" deferred authfail "$r" auth_failed
+    check "AUTH failure: $r deferred with dsn=4.7.8" deferred authfail "$r" auth_failed 4.7.8
 done
 
 for name in big utf eight mailref dataref dotref dottemp lost stall tlsfail authfail; do

@@ -266,6 +266,7 @@ class Session(socketserver.BaseRequestHandler):
         self.conn = {
             "event": "connection",
             "conn": self.number,
+            "start": round(time.time(), 3),  # accepted; "time" is when it ended
             "peer": self.client_address[0],
             "local_port": self.provider.server_address[1],
             "mode": self.opts.mode,

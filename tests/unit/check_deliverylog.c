@@ -170,6 +170,30 @@ START_TEST(matches_log_tools)
 }
 END_TEST
 
+START_TEST(possible_duplicate)
+{
+    struct deliverylog_entry e = entry();
+    char *line;
+
+    /* delivered after an attempt whose final dot got no reply: said after the reply */
+    e.possible_duplicate = true;
+    line = deliverylog_line(&e);
+    ck_assert_str_eq(line, "0123456789ABCDEF0123_4XyZ1abc: to=<bob@example.com>, "
+                           "relay=acme[smtp.provider.example]:587, delay=0.56, "
+                           "delays=0.11/0.03/0.23/0.19, dsn=2.0.0, status=sent (250 2.0.0 Ok: "
+                           "queued as 9F8E7D), possible duplicate: an earlier attempt got no "
+                           "reply to its final dot");
+    free(line);
+    /* only a sent recipient can be a duplicate */
+    e.status = DELIVERYLOG_DEFERRED;
+    e.dsn = "4.4.2";
+    e.reply = "dot: timed out waiting for the server";
+    line = deliverylog_line(&e);
+    ck_assert_ptr_null(strstr(line, "duplicate"));
+    free(line);
+}
+END_TEST
+
 START_TEST(status_names)
 {
     ck_assert_str_eq(deliverylog_status_name(DELIVERYLOG_SENT), "sent");
@@ -189,6 +213,7 @@ int main(void)
     tcase_add_test(tc, delay_format);
     tcase_add_test(tc, sanitised_fields);
     tcase_add_test(tc, matches_log_tools);
+    tcase_add_test(tc, possible_duplicate);
     tcase_add_test(tc, status_names);
     suite_add_tcase(s, tc);
     return test_run(s);

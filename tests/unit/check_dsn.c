@@ -304,6 +304,12 @@ START_TEST(status_derivation)
         {"5.1.1x", 550, DSN_FAILED, "5.0.0"},
         {"5.1234.1", 450, DSN_FAILED, "4.0.0"},
         {"5.1.1\r\nX: y", 550, DSN_FAILED, "5.0.0"},
+        /* a 5xx the action retries (535, a soft-bounced refusal) is delayed: 4.x.x, as Postfix */
+        {"5.7.8", 535, DSN_DELAYED, "4.7.8"},
+        {"5.100.999", 550, DSN_DELAYED, "4.100.999"},
+        {"", 550, DSN_DELAYED, "4.0.0"},
+        {NULL, 554, DSN_DELAYED, "4.0.0"},
+        {"5.1", 550, DSN_DELAYED, "4.0.0"},
     };
     char buf[16];
 

@@ -231,6 +231,134 @@ static void decided(struct outcome *o, const struct res1 *r, size_t n,
     outcome_decide(o, p);
 }
 
+START_TEST(next_attempt_never_early)
+{
+    static const struct res1 r4[1] = {R4}, thr[1] = {THR};
+    struct outcome_params p = params(0, 2000, LIFE);
+    struct outcome o;
+
+    /* an attempt at 2000.4: the retry is min_backoff after it, in whole seconds rounded up */
+    p.now = 2000.4;
+    decided(&o, r4, 1, &p);
+    ck_assert(o.count_attempt);
+    ck_assert_int_eq(o.next_attempt, 2301);
+    ck_assert((double)o.next_attempt >= p.now + 300);
+    outcome_free(&o);
+    /* throttled only: the next second after the attempt, not the one it began in */
+    decided(&o, thr, 1, &p);
+    ck_assert(!o.count_attempt);
+    ck_assert_int_eq(o.next_attempt, 2002);
+    ck_assert((double)o.next_attempt >= p.now + 1);
+    outcome_free(&o);
+    /* a whole second stays as it is */
+    p.now = 2000;
+    decided(&o, r4, 1, &p);
+    ck_assert_int_eq(o.next_attempt, 2300);
+    outcome_free(&o);
+}
+END_TEST
+
+/* lost_after_dot - the client's result of a session that sent the message and its final dot,
+ * then got no reply (event EV); the recipients R, with reply codes CODES (0: no reply) */
+static struct smtp_result lost_after_dot(enum smtp_event ev, const struct res1 *r,
+                                         const int *codes, size_t n)
+{
+    struct smtp_verdict v = smtp_trouble_event(ev);
+    struct smtp_result res;
+
+    smtp_result_init(&res);
+    res.cls = v.cls;
+    res.action = v.action;
+    res.stage = SMTP_STAGE_DOT;
+    res.text = (char *)"dot: timed out waiting for the server";
+    res.bytes = 1234; /* the terminator went out */
+    res.nrcpt = n;
+    res.rcpt = calloc(n + 1, sizeof(*res.rcpt));
+    for (size_t k = 0; k < n; k++)
+        res.rcpt[k] = (struct smtp_rcpt_result){.status = r[k].status, .cls = r[k].cls,
+                                                .action = r[k].action, .code = codes[k]};
+    return res;
+}
+
+START_TEST(maybe_sent_after_the_dot)
+{
+    static const struct res1 r[3] = {{SMTP_RCPT_FAILED, SMTP_TIMEOUT, SMTP_RETRY},
+                                     {SMTP_RCPT_FAILED, SMTP_RECIPIENT_REJECTED, SMTP_BOUNCE},
+                                     {SMTP_RCPT_FAILED, SMTP_TIMEOUT, SMTP_RETRY}};
+    static const int codes[3] = {0, 550, 0};
+    enum spool_rcpt_state st[4] = {RCPT_SENT, RCPT_PENDING, RCPT_PENDING, RCPT_PENDING};
+    struct outcome_params p = params(0, 2000, LIFE);
+    struct smtp_result res = lost_after_dot(SMTP_EV_TIMEOUT, r, codes, 3);
+    struct outcome o;
+
+    /* a timeout waiting for the final dot's reply: the recipients the provider had accepted
+     * may have it; one it refused at RCPT may not */
+    outcome_init(&o, st, 4);
+    outcome_results(&o, &res);
+    outcome_decide(&o, &p);
+    ck_assert(o.rcpt[0].maybe_sent && !o.rcpt[1].maybe_sent && o.rcpt[2].maybe_sent);
+    ck_assert(outcome_in_doubt(&o.rcpt[0]) && outcome_in_doubt(&o.rcpt[2]));
+    ck_assert(!outcome_in_doubt(&o.rcpt[1])); /* bounced: nothing left to doubt */
+    ck_assert_uint_eq(o.nduplicate, 0);
+    outcome_free(&o);
+    free(res.rcpt);
+
+    /* a lost connection likewise; a message the provider never had the end of is no doubt */
+    res = lost_after_dot(SMTP_EV_LOST, r, codes, 3);
+    outcome_init(&o, st, 4);
+    outcome_results(&o, &res);
+    ck_assert(o.rcpt[0].maybe_sent && o.rcpt[2].maybe_sent);
+    res.bytes = 0; /* the write of the body failed: the provider discards it */
+    outcome_results(&o, &res);
+    ck_assert(!o.rcpt[0].maybe_sent && !o.rcpt[2].maybe_sent);
+    res.bytes = 1234;
+    res.stage = SMTP_STAGE_DATA; /* before the message was sent */
+    outcome_results(&o, &res);
+    ck_assert(!o.rcpt[0].maybe_sent);
+    outcome_free(&o);
+    free(res.rcpt);
+
+    /* a reply after the dot, even a 4xx, says the provider did not take it */
+    res = lost_after_dot(SMTP_EV_TIMEOUT, r, codes, 3);
+    res.rcpt[0] = (struct smtp_rcpt_result){.status = SMTP_RCPT_FAILED, .cls = SMTP_TEMPORARY,
+                                            .action = SMTP_RETRY, .code = 451};
+    outcome_init(&o, st, 4);
+    outcome_results(&o, &res);
+    ck_assert(!o.rcpt[0].maybe_sent);
+    outcome_free(&o);
+    free(res.rcpt);
+}
+END_TEST
+
+START_TEST(duplicate_when_delivered_later)
+{
+    static const struct res1 r[3] = {DLV, DLV, R4};
+    enum spool_rcpt_state st[3] = {RCPT_PENDING, RCPT_PENDING, RCPT_PENDING};
+    struct outcome_params p = params(1, 2300, LIFE);
+    struct smtp_rcpt_result rr[3];
+    struct smtp_result res = {.nrcpt = 3, .rcpt = rr};
+    struct outcome o;
+
+    for (size_t k = 0; k < 3; k++)
+        rr[k] = (struct smtp_rcpt_result){.status = r[k].status, .cls = r[k].cls,
+                                          .action = r[k].action};
+    /* recipients 0 and 2 (indexes in the copy) were in doubt after the last attempt */
+    outcome_init(&o, st, 3);
+    ck_assert(outcome_doubt(&o, 0));
+    ck_assert(outcome_doubt(&o, 2));
+    ck_assert(!outcome_doubt(&o, 7)); /* no such pending recipient */
+    outcome_results(&o, &res);
+    outcome_decide(&o, &p);
+    ck_assert(outcome_duplicate(&o.rcpt[0])); /* delivered now: possibly twice */
+    ck_assert(!outcome_duplicate(&o.rcpt[1]));
+    ck_assert(!outcome_duplicate(&o.rcpt[2])); /* deferred again: still in doubt */
+    ck_assert(outcome_in_doubt(&o.rcpt[2]));
+    ck_assert(!outcome_in_doubt(&o.rcpt[0]) && !outcome_in_doubt(&o.rcpt[1]));
+    ck_assert_uint_eq(o.nduplicate, 1);
+    outcome_free(&o);
+}
+END_TEST
+
 START_TEST(dsn_failed_keeps_them)
 {
     static const struct res1 r[3] = {DLV, R5, R4};
@@ -339,6 +467,9 @@ int main(void)
     tcase_add_test(tc, own_reply_then_the_session);
     tcase_add_test(tc, session_result_for_all);
     tcase_add_test(tc, local_events);
+    tcase_add_test(tc, next_attempt_never_early);
+    tcase_add_test(tc, maybe_sent_after_the_dot);
+    tcase_add_test(tc, duplicate_when_delivered_later);
     tcase_add_test(tc, dsn_failed_keeps_them);
     tcase_add_test(tc, dsn_failed_after_the_lifetime);
     tcase_add_test(tc, bounce_list);

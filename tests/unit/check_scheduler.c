@@ -161,6 +161,33 @@ START_TEST(test_rate)
 }
 END_TEST
 
+START_TEST(test_rate_learned_after_a_start)
+{
+    struct sched *s = sched_new(&cfg);
+    struct sched_job j1, j2;
+    double wake;
+
+    /* the target's limits are learned by the worker of its first message (sched_set_target
+     * after sched_take): that first start counts under the rate learned */
+    sched_add(s, "Q1", "q", 0);
+    sched_add(s, "Q2", "q", 0);
+    ck_assert_int_eq(sched_take(s, 100.0, &j1, &wake), 1);
+    sched_set_target(s, "q", 5, "2/s");
+    ck_assert_int_eq(sched_take(s, 100.1, &j2, &wake), 0);
+    ck_assert(wake > 100.1 && wake <= 100.51);
+    ck_assert_int_eq(sched_take(s, 100.5, &j2, &wake), 1);
+    /* a new rate counts from the last start too */
+    done(s, 101, &j1, SCHED_DEFERRED, 0, NULL);
+    sched_set_target(s, "q", 5, "1/s");
+    ck_assert_int_eq(sched_take(s, 101.0, &j1, &wake), 0);
+    ck_assert(wake > 101.0 && wake <= 101.51);
+    ck_assert_int_eq(sched_take(s, 101.5, &j1, &wake), 1);
+    done(s, 102, &j1, SCHED_FINISHED, 0, NULL);
+    done(s, 102, &j2, SCHED_FINISHED, 0, NULL);
+    sched_free(s, NULL);
+}
+END_TEST
+
 START_TEST(test_throttle)
 {
     struct sched *s = sched_new(&cfg);
@@ -189,6 +216,25 @@ START_TEST(test_throttle)
     ck_assert_uint_eq(sched_flush(s, NULL, "t"), 2);
     ck_assert_int_eq(sched_take(s, 1014, &j, &wake), 1);
     done(s, 1014, &j, SCHED_FINISHED, 0, NULL);
+    sched_free(s, NULL);
+}
+END_TEST
+
+START_TEST(test_throttle_never_early)
+{
+    struct sched *s = sched_new(&cfg);
+    struct sched_job j;
+    double wake;
+
+    sched_add(s, "V1", "v", 0);
+    ck_assert_int_eq(sched_take(s, 1000.6, &j, &wake), 1);
+    done(s, 1000.6, &j, SCHED_THROTTLED, 1001, NULL);
+    /* a pause of throttle_min (5 s) from 1000.6: nothing before 1005.6, whole seconds up */
+    ck_assert_int_eq(sched_take(s, 1005.2, &j, &wake), 0);
+    ck_assert(wake >= 1005.6);
+    ck_assert(wake == 1006);
+    ck_assert_int_eq(sched_take(s, 1006, &j, &wake), 1);
+    done(s, 1006, &j, SCHED_FINISHED, 0, NULL);
     sched_free(s, NULL);
 }
 END_TEST
@@ -251,7 +297,9 @@ int main(void)
     tcase_add_test(tc, test_round_robin);
     tcase_add_test(tc, test_reuse_and_idle);
     tcase_add_test(tc, test_rate);
+    tcase_add_test(tc, test_rate_learned_after_a_start);
     tcase_add_test(tc, test_throttle);
+    tcase_add_test(tc, test_throttle_never_early);
     tcase_add_test(tc, test_flush_and_delete);
     tcase_add_test(tc, test_failing_target_one_connection);
     suite_add_tcase(s, tc);
