@@ -3,7 +3,7 @@
 #  - SNI: a target named by a host name (localhost, which the test certificate is valid for)
 #    gets that name in the TLS handshake, after STARTTLS and with implicit TLS; a target given
 #    as an IP address sends none;
-#  - the ESMTP parameters of MAIL: SIZE (the message's size) and BODY=8BITMIME where the provider
+#  - the ESMTP parameters of MAIL: SIZE (the octets sent, dots included) and BODY=8BITMIME where the provider
 #    offers them, SMTPUTF8 only for a message with a non-ASCII address, none of them to a
 #    provider that offers none; no parameter on RCPT.
 # Per recipient: the message it arrived in and its MAIL parameters.
@@ -50,13 +50,14 @@ check "full (127.0.0.1): no SNI for an IP address" pyrec full '
 assert conns and all(c["tls"] and c["sni"] is None for c in conns), conns'
 
 # mail_params RCPT: the MAIL parameters of the message to RCPT at its provider, with SIZE=N
-# checked against the message's size and written SIZE=ok
+# checked against the octets the provider received (its "size": DATA before the terminator,
+# dot-stuffing included, which is what RFC 1870 counts) and written SIZE=ok
 mail_params() {
-    "$PY" -c 'import base64, json, sys
+    "$PY" -c 'import json, sys
 rcpt, recs = sys.argv[1], [json.loads(l) for f in sys.argv[2:] for l in open(f)]
 [m] = [e for e in recs if e["event"] == "message" and e["rcpt"][0]["addr"] == rcpt]
 assert all(r["params"] == [] for r in m["rcpt"]), m["rcpt"]
-size = len(base64.b64decode(m["message_b64"]))
+size = m["size"]
 print(" ".join("SIZE=ok" if p == "SIZE=%d" % size else p for p in m["mail_params"]))' \
         "$1" "$T/full.jsonl" "$T/bare.jsonl"
 }
