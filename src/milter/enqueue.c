@@ -120,39 +120,43 @@ static int write_copy(const struct enqueue_dest *d, const struct byosmtp_conf *c
 }
 
 /*
- * release_all - forget the N handles of P, keeping their files (published, or left for
- * recovery to roll forward)
+ * release_kept - forget the handles of the N copies of P that Q does not refuse, keeping their
+ * files (published, or left for recovery to roll forward); refused ones stay to be abandoned
  */
-static void release_all(struct pending *p, size_t n)
+static void release_kept(struct pending *p, const struct queue_quota *q, size_t n)
 {
-    for (size_t k = 0; k < n; k++) {
-        spool_copy_release(p[k].w);
-        p[k].w = NULL;
-    }
+    for (size_t k = 0; k < n; k++)
+        if (!q[k].refused) {
+            spool_copy_release(p[k].w);
+            p[k].w = NULL;
+        }
 }
 
 /*
  * commit_publish - the commit point: record the N copies of P with their quota counts in one
- * transaction, then rename each into queue/. A failed rename takes the commit back; when even
- * that fails, the records stay and the files are kept for recovery (handles released). 0, or
- * -1 with *why.
+ * transaction that checks each against its target's quota into Q (ALL: one refused copy
+ * refuses them all), then rename each committed one into queue/. A failed rename takes the
+ * commit back; when even that fails, the records stay and the files are kept for recovery
+ * (handles released). Returns the number of copies refused (nothing committed when ALL and it
+ * is not 0), or -1 with *why.
  */
 static int commit_publish(const struct enqueue_dest *d, const char *qid, struct pending *p,
-                          size_t n, char **why)
+                          size_t n, bool all, struct queue_quota *q, char **why)
 {
-    struct queue_record *recs = xcalloc(n, sizeof(*recs));
+    struct queue_record *recs = xcalloc(n ? n : 1, sizeof(*recs));
     char *err = NULL;
-    bool committed = false;
-    int rc;
+    bool committed;
+    int refused, rc = 0;
 
     for (size_t k = 0; k < n; k++)
         recs[k] = p[k].rec;
-    rc = store_queue_commit(d->store, recs, n, why);
-    if (rc == 0) {
-        committed = true;
+    refused = store_queue_commit_quota(d->store, recs, n, all, q, why);
+    committed = refused == 0 || (refused > 0 && !all && (size_t)refused < n);
+    if (committed) {
         crash_here(d, "commit");
         for (size_t k = 0; k < n && rc == 0; k++)
-            rc = spool_copy_publish(p[k].w, why);
+            if (!q[k].refused)
+                rc = spool_copy_publish(p[k].w, why);
         if (rc < 0) {
             /* Rare (the files were just made on this filesystem): take the commit back. */
             if (store_queue_rollback(d->store, recs, n, &err) < 0) {
@@ -160,31 +164,96 @@ static int commit_publish(const struct enqueue_dest *d, const char *qid, struct 
                           "%s; recovery will queue these copies at the next start, and the "
                           "MTA will retry too: a duplicate is possible", qid, err);
                 free(err);
-            } else {
-                committed = false;
+                release_kept(p, q, n); /* the records stay; recovery rolls the files forward */
             }
+            refused = -1;
         }
     }
     free(recs);
-    if (rc < 0 && committed)
-        release_all(p, n); /* the records stay; recovery rolls the files forward */
+    return refused;
+}
+
+/* log_refused - log each recipient of group G, refused with Q for MONTH, and what became of it */
+static void log_refused(const char *qid, const struct rcpt_group *g, const struct queue_quota *q,
+                        const char *month, const char *action)
+{
+    for (size_t i = 0; i < g->n; i++)
+        msg_warn("%s: to=<%s>: target %s has used its monthly quota at end of message "
+                 "(%llu of %llu in %s): %s (quota.action)", qid, g->bare[i], g->t.name,
+                 (unsigned long long)q->accepted, (unsigned long long)q->limit, month, action);
+}
+
+/*
+ * refusal - what end of message answers when quota.action is not passthrough and the commit
+ * refused the copies of R that Q marks (nothing was committed): ENQUEUE_REJECTED when the
+ * action is reject and no recipient of the message is left (every one refused, none kept by the
+ * MTA), else ENQUEUE_DEFERRED; logs each refused recipient and sets *why
+ */
+static int refusal(const struct byosmtp_conf *conf, const char *qid,
+                   const struct enqueue_envelope *env, const struct rcpt_routing *r,
+                   const struct pending *p, const struct queue_quota *q, char **why)
+{
+    size_t nrefused = 0, first = 0;
+    int rc = ENQUEUE_DEFERRED;
+    const char *action = "deferred";
+
+    for (size_t k = r->ngroups; k-- > 0;)
+        if (q[k].refused) {
+            nrefused += r->groups[k].n;
+            first = k;
+        }
+    if (conf->quota.action == QUOTA_REJECT) {
+        if (env->nrcpts > 0 && nrefused >= env->nrcpts) {
+            rc = ENQUEUE_REJECTED;
+            action = "rejected";
+        } else {
+            action = "deferred, as the message has other recipients";
+        }
+    }
+    for (size_t k = 0; k < r->ngroups; k++)
+        if (q[k].refused)
+            log_refused(qid, &r->groups[k], &q[k], p[k].rec.month, action);
+    *why = xasprintf("target %s has used its monthly quota (%llu of %llu in %s): nothing of "
+                     "the message relayed (quota.action)", r->groups[first].t.name,
+                     (unsigned long long)q[first].accepted,
+                     (unsigned long long)q[first].limit, p[first].rec.month);
     return rc;
 }
 
-/* enqueue_commit - write, fsync, commit, publish (doc/spool.md, "Commit") */
+/*
+ * keep_with_mta - quota.action passthrough: the groups of R that Q refused leave R (their
+ * recipients stay with the MTA), each recipient logged
+ */
+static void keep_with_mta(const char *qid, struct rcpt_routing *r, const struct pending *p,
+                          const struct queue_quota *q)
+{
+    for (size_t k = 0; k < r->ngroups; k++)
+        if (q[k].refused)
+            log_refused(qid, &r->groups[k], &q[k], p[k].rec.month, "left to the MTA");
+    for (size_t k = r->ngroups; k-- > 0;)
+        if (q[k].refused)
+            rcpt_routing_drop(r, k);
+}
+
+/* enqueue_commit - write, fsync, commit (quota checked), publish (doc/spool.md, "Commit") */
 int enqueue_commit(const struct enqueue_dest *d, const struct byosmtp_conf *conf,
                    struct spool_msg *rcv, const struct enqueue_envelope *env,
-                   const struct rcpt_routing *r, struct enqueue_copy *out, char **why)
+                   struct rcpt_routing *r, struct enqueue_copy *out, char **why)
 {
     const char *qid = env->mta_queue_id ? env->mta_queue_id : "NOQUEUE";
-    struct pending *p = xcalloc(r->ngroups ? r->ngroups : 1, sizeof(*p));
+    size_t n = r->ngroups;
+    struct pending *p = xcalloc(n ? n : 1, sizeof(*p));
+    struct queue_quota *q = xcalloc(n ? n : 1, sizeof(*q));
+    bool all = conf->quota.action != QUOTA_PASSTHROUGH;
     struct fields f;
     char *err = NULL;
-    int rc = -1;
+    int rc = ENQUEUE_FAILED, refused;
 
+    if (out != NULL)
+        memset(out, 0, n * sizeof(*out));
     if (read_fields(rcv, &f, why) < 0)
         goto out;
-    for (size_t k = 0; k < r->ngroups; k++)
+    for (size_t k = 0; k < n; k++)
         if (write_copy(d, conf, env, &r->groups[k], &f, rcv, &p[k], why) < 0)
             goto out;
     crash_here(d, "written");
@@ -192,25 +261,38 @@ int enqueue_commit(const struct enqueue_dest *d, const struct byosmtp_conf *conf
     if (spool_sync_incoming(d->spool, why) < 0)
         goto out;
     crash_here(d, "fsync");
-    if (commit_publish(d, qid, p, r->ngroups, why) < 0)
+    refused = commit_publish(d, qid, p, n, all, q, why);
+    for (size_t k = 0; out != NULL && refused >= 0 && k < n; k++)
+        out[k].over_quota = q[k].refused;
+    if (refused < 0)
         goto out;
-    if (spool_sync_queue(d->spool, &err) < 0) {
-        /* Committed already; a crash now is rolled forward from incoming/ by recovery. */
-        msg_warn("%s: %s", qid, err);
-        free(err);
+    if (refused > 0 && all) {
+        rc = refusal(conf, qid, env, r, p, q, why);
+        goto out;
     }
-    crash_here(d, "publish");
-    for (size_t k = 0; k < r->ngroups; k++) {
+    if ((size_t)refused < n) {
+        if (spool_sync_queue(d->spool, &err) < 0) {
+            /* Committed already; a crash now is rolled forward from incoming/ by recovery. */
+            msg_warn("%s: %s", qid, err);
+            free(err);
+        }
+        crash_here(d, "publish");
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (q[k].refused)
+            continue;
         msg_info("%s: spooled id=%s target=%s rcpts=%zu from=<%s>", qid, p[k].rec.id,
                  r->groups[k].t.name, r->groups[k].n, env->sender);
         if (out != NULL)
             snprintf(out[k].id, sizeof(out[k].id), "%s", p[k].rec.id);
     }
-    release_all(p, r->ngroups);
-    rc = 0;
+    release_kept(p, q, n);
+    keep_with_mta(qid, r, p, q);
+    rc = ENQUEUE_COMMITTED;
 out:
-    for (size_t k = 0; k < r->ngroups; k++)
+    for (size_t k = 0; k < n; k++)
         spool_copy_abandon(p[k].w); /* NULL once released: kept */
+    free(q);
     free(p);
     fields_free(&f);
     return rc;

@@ -147,20 +147,31 @@ size_t rcpt_routing_count(const struct rcpt_routing *r)
     return n;
 }
 
+/* group_free - free what group G holds */
+static void group_free(struct rcpt_group *g)
+{
+    for (size_t k = 0; k < g->n; k++) {
+        free(g->exact[k]);
+        free(g->bare[k]);
+    }
+    free(g->exact);
+    free(g->bare);
+    target_free(&g->t);
+}
+
+/* rcpt_routing_drop - free group K and close the gap */
+void rcpt_routing_drop(struct rcpt_routing *r, size_t k)
+{
+    group_free(&r->groups[k]);
+    memmove(&r->groups[k], &r->groups[k + 1], (r->ngroups - k - 1) * sizeof(*r->groups));
+    r->ngroups--;
+}
+
 /* rcpt_routing_free - free the groups and leave R empty */
 void rcpt_routing_free(struct rcpt_routing *r)
 {
-    for (size_t i = 0; i < r->ngroups; i++) {
-        struct rcpt_group *g = &r->groups[i];
-
-        for (size_t k = 0; k < g->n; k++) {
-            free(g->exact[k]);
-            free(g->bare[k]);
-        }
-        free(g->exact);
-        free(g->bare);
-        target_free(&g->t);
-    }
+    for (size_t i = 0; i < r->ngroups; i++)
+        group_free(&r->groups[i]);
     free(r->groups);
     r->groups = NULL;
     r->ngroups = 0;

@@ -64,6 +64,8 @@ void rcpt_decision_free(struct rcpt_decision *d);
  */
 const struct rcpt_group *rcpt_routing_add(struct rcpt_routing *r, const char *exact,
                                           struct rcpt_decision *d);
+/* rcpt_routing_drop - remove group K of R (freed; the groups after it move up one) */
+void rcpt_routing_drop(struct rcpt_routing *r, size_t k);
 /* rcpt_routing_count - the recipients R holds, all groups together */
 size_t rcpt_routing_count(const struct rcpt_routing *r);
 /* rcpt_routing_free - free every group of R and leave it empty */

@@ -10,8 +10,9 @@
  *   quota    NAME"/"YYYY-MM -> struct quota_record  (UTC calendar month)
  *   queue    SPOOLID -> "v=1\ntarget=NAME\nrcpts=N\narrival=UNIX\nmonth=YYYY-MM\nqueue_id=QID\n"
  *            one record per committed spool copy (store_queue.c, doc/spool.md): written in the
- *            same transaction that adds its N recipients to quota NAME/month; the record, not
- *            the file, is the commit point of the milter's end of message
+ *            same transaction that checks NAME's monthly_quota and adds its N recipients to
+ *            quota NAME/month; the record, not the file, is the commit point of the milter's
+ *            end of message
  * Every lookup is a short MDB_RDONLY transaction on an MDB_NOTLS environment, so any number of
  * threads may call the read functions at once on one handle. Writes are one transaction each;
  * a failed write (MDB_MAP_FULL included) is aborted and leaves the store as it was.
@@ -149,11 +150,33 @@ struct queue_record {
 void queue_record_free(struct queue_record *r);
 void queue_records_free(struct queue_record *r, size_t n);
 
+/* What the commit found for one copy (store_queue_commit_quota). */
+struct queue_quota {
+    bool refused;      /* the copy does not fit in its target's monthly_quota: not recorded,
+                          not counted */
+    uint64_t accepted; /* the 'accepted' count of its target's month before the copy (the
+                          copies before it in the same call included) */
+    uint64_t limit;    /* the target's monthly_quota (0: none, or the target does not exist) */
+};
+
 /*
- * store_queue_commit - record the N copies of one message and add each copy's nrcpts to the
- * 'accepted' count of its target's month, all in ONE transaction: either every copy is
- * committed and counted, or nothing is. An id that exists already is an error. 0 or -1 (the
- * store is then unchanged; MDB_MAP_FULL included).
+ * store_queue_commit_quota - record the N copies of one message and add each copy's nrcpts to
+ * the 'accepted' count of its target's month, in ONE transaction that first checks the quota,
+ * copy by copy in order: a copy fits when its target has no monthly_quota, or when the month's
+ * 'accepted' count (plus the copies before it that fit) plus its nrcpts stays within it. Q[i]
+ * (N entries) says what was found for RECS[i]. A copy that does not fit is refused: with ALL,
+ * one refused copy refuses the whole message and nothing is committed; without, the copies
+ * that fit are committed and counted and the others are left out. Returns the number of copies
+ * refused (0: every copy committed), or -1 with *err (the store unchanged; an id that exists
+ * already and MDB_MAP_FULL included). The limit is the target's record in the same
+ * transaction, so concurrent commits never pass it (LMDB has one writer at a time).
+ */
+int store_queue_commit_quota(struct store *st, const struct queue_record *recs, size_t n,
+                             bool all, struct queue_quota *q, char **err);
+
+/*
+ * store_queue_commit - store_queue_commit_quota with ALL: every copy committed and counted (0),
+ * or nothing (-1 with *err, a refusal for the quota included).
  */
 int store_queue_commit(struct store *st, const struct queue_record *recs, size_t n, char **err);
 

@@ -2,9 +2,11 @@
  * store_queue - the queue database: one record per committed spool copy, and the quota counts
  * that go with it (store.h, doc/spool.md).
  *
- * store_queue_commit is the commit point of the milter's end of message: the records of every
- * copy of one message and the 'accepted' counts of their targets are written in one LMDB write
- * transaction. Thread-safe like the rest of the store: one transaction per call.
+ * store_queue_commit_quota is the commit point of the milter's end of message: the records of
+ * every copy of one message and the 'accepted' counts of their targets are written in one LMDB
+ * write transaction, which first checks each copy against its target's monthly_quota (LMDB has
+ * one writer at a time, so the check and the count cannot be raced). Thread-safe like the rest
+ * of the store: one transaction per call.
  */
 #include "config.h"
 
@@ -140,10 +142,127 @@ static bool id_ok(struct store *st, const char *id)
     return id != NULL && store_key_ok(st, id, strlen(id));
 }
 
-int store_queue_commit(struct store *st, const struct queue_record *recs, size_t n, char **err)
+/* quota_limit - the monthly_quota of target NAME as TXN sees it (0: none, or no such target) */
+static int quota_limit(struct store *st, MDB_txn *txn, const char *name, uint64_t *limit,
+                       char **err)
+{
+    MDB_val key = store_val_str(name), data;
+    struct target t;
+    char *why = NULL;
+    int rc;
+
+    *limit = 0;
+    if (!store_key_ok(st, name, strlen(name)))
+        return 0;
+    rc = mdb_get(txn, st->targets, &key, &data);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc != 0)
+        return store_lmdb_err(st, rc, "reading a target's quota", err);
+    if (target_decode(name, data.mv_data, data.mv_size, &t, &why) < 0) {
+        set_err(err, "store %s: the record of target %s is corrupt: %s", st->path, name, why);
+        free(why);
+        return -1;
+    }
+    *limit = t.monthly_quota;
+    target_free(&t);
+    return 0;
+}
+
+/* quota_accepted - the 'accepted' count of TARGET in MONTH as TXN sees it; 0 or -1 */
+static int quota_accepted(struct store *st, MDB_txn *txn, const char *target, const char *month,
+                          uint64_t *accepted, char **err)
+{
+    char *k = store_quota_key(target, month);
+    MDB_val key = store_val_str(k), data;
+    struct quota_record q = {0, 0, 0};
+    int rc = 0;
+
+    if (store_key_ok(st, k, strlen(k))) {
+        rc = mdb_get(txn, st->quota, &key, &data);
+        if (rc == 0 && data.mv_size == sizeof(q))
+            memcpy(&q, data.mv_data, sizeof(q));
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+    }
+    free(k);
+    *accepted = q.accepted;
+    return rc == 0 ? 0 : store_lmdb_err(st, rc, "reading a quota record", err);
+}
+
+/* earlier - the recipients of the copies before RECS[I] that go to its target and month */
+static uint64_t earlier(const struct queue_record *recs, const struct queue_quota *q, size_t i)
+{
+    uint64_t n = 0;
+
+    for (size_t j = 0; j < i; j++)
+        if (!q[j].refused && strcmp(recs[j].target, recs[i].target) == 0 &&
+            strcmp(recs[j].month, recs[i].month) == 0)
+            n += recs[j].nrcpts;
+    return n;
+}
+
+/*
+ * check_copies - for each of the N copies of RECS in order: its id must be new, and whether its
+ * target's monthly quota has room for it (the copies before it that fit included) goes into Q.
+ * Returns the number of copies that do not fit, or -1 with *err.
+ */
+static int check_copies(struct store *st, MDB_txn *txn, const struct queue_record *recs,
+                        size_t n, struct queue_quota *q, char **err)
+{
+    int refused = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        MDB_val key = store_val_str(recs[i].id), data;
+        int rc = mdb_get(txn, st->queue, &key, &data);
+
+        memset(&q[i], 0, sizeof(q[i]));
+        if (rc == 0)
+            return set_err(err, "store %s: spool copy %s is recorded already", st->path,
+                           recs[i].id);
+        if (rc != MDB_NOTFOUND)
+            return store_lmdb_err(st, rc, "reading a queue record", err);
+        if (quota_limit(st, txn, recs[i].target, &q[i].limit, err) < 0 ||
+            quota_accepted(st, txn, recs[i].target, recs[i].month, &q[i].accepted, err) < 0)
+            return -1;
+        q[i].accepted += earlier(recs, q, i);
+        if (q[i].limit > 0 && q[i].accepted + recs[i].nrcpts > q[i].limit) {
+            q[i].refused = true;
+            refused++;
+        }
+    }
+    return refused;
+}
+
+/* put_copies - record and count the copies of RECS that Q does not refuse; 0 or an LMDB code */
+static int put_copies(struct store *st, MDB_txn *txn, const struct queue_record *recs, size_t n,
+                      const struct queue_quota *q)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char *v;
+        MDB_val key, data;
+        struct quota_record d = {recs[i].nrcpts, 0, 0};
+
+        if (q[i].refused)
+            continue;
+        v = encode(&recs[i]);
+        key = store_val_str(recs[i].id);
+        data = store_val_str(v);
+        rc = mdb_put(txn, st->queue, &key, &data, MDB_NOOVERWRITE);
+        free(v);
+        if (rc == 0)
+            rc = quota_change(st, txn, recs[i].target, recs[i].month, &d, 1);
+    }
+    return rc;
+}
+
+int store_queue_commit_quota(struct store *st, const struct queue_record *recs, size_t n,
+                             bool all, struct queue_quota *q, char **err)
 {
     MDB_txn *txn;
-    int rc = 0;
+    int refused;
 
     for (size_t i = 0; i < n; i++)
         if (!id_ok(st, recs[i].id) || recs[i].target == NULL)
@@ -151,26 +270,30 @@ int store_queue_commit(struct store *st, const struct queue_record *recs, size_t
                            recs[i].id ? recs[i].id : "");
     if (store_txn_begin(st, 0, &txn, err) < 0)
         return -1;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        char *v = encode(&recs[i]);
-        MDB_val key = store_val_str(recs[i].id), data = store_val_str(v);
-        struct quota_record d = {recs[i].nrcpts, 0, 0};
+    refused = check_copies(st, txn, recs, n, q, err);
+    if (refused < 0 || (refused > 0 && (all || (size_t)refused == n))) {
+        mdb_txn_abort(txn); /* an error, or nothing to commit */
+        return refused;
+    }
+    if (store_txn_end(st, txn, put_copies(st, txn, recs, n, q), "recording spooled copies",
+                      err) < 0)
+        return -1;
+    return refused;
+}
 
-        rc = mdb_put(txn, st->queue, &key, &data, MDB_NOOVERWRITE);
-        free(v);
-        if (rc == MDB_KEYEXIST) {
-            mdb_txn_abort(txn);
-            return set_err(err, "store %s: spool copy %s is recorded already", st->path,
-                           recs[i].id);
-        }
-        if (rc == 0)
-            rc = quota_change(st, txn, recs[i].target, recs[i].month, &d, 1);
-    }
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        return store_lmdb_err(st, rc, "recording spooled copies", err);
-    }
-    return store_txn_commit(st, txn, "recording spooled copies", err);
+int store_queue_commit(struct store *st, const struct queue_record *recs, size_t n, char **err)
+{
+    struct queue_quota *q = xcalloc(n ? n : 1, sizeof(*q));
+    int rc = store_queue_commit_quota(st, recs, n, true, q, err);
+
+    for (size_t i = 0; rc > 0 && i < n; i++)
+        if (q[i].refused)
+            rc = set_err(err, "store %s: target %s has no room in its monthly quota for %" PRIu32
+                         " more recipients (%" PRIu64 " of %" PRIu64 " in %s)", st->path,
+                         recs[i].target, recs[i].nrcpts, q[i].accepted, q[i].limit,
+                         recs[i].month);
+    free(q);
+    return rc;
 }
 
 int store_queue_rollback(struct store *st, const struct queue_record *recs, size_t n, char **err)

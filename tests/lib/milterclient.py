@@ -7,6 +7,7 @@ to byosmtpd without an MTA in front. Standard library only.
 usage: milterclient.py SOCKET load N_CONN BIG_MB
        milterclient.py SOCKET bigheader SIZE
        milterclient.py SOCKET submit SENDER RCPT[,RCPT...] COUNT [SUBJECT-PREFIX]
+       milterclient.py SOCKET sessions N_SESSIONS COUNT SENDER RCPT[,RCPT...] [lockstep|free]
 
 SOCKET is unix:PATH (or PATH).
 
@@ -23,6 +24,20 @@ letter after end of message and the recipients it removed (delrcpt), e.g.
     1 d <bob@acme.example>
 A conversation that breaks (byosmtpd killed, not yet listening) prints "N error ..." and the
 next message is tried after a short pause, as an MTA would keep the message and retry.
+
+sessions: COUNT messages (1 to COUNT, MTA queue id QS<n>) from SENDER ("" = the null sender) to
+the recipients over N_SESSIONS connections open at once; message n goes over connection
+(n - 1) % N_SESSIONS, each connection sends its messages one after another, as Postfix does
+for a client that sends several messages in one SMTP session. Each message stops at the first
+reply that is not "continue" and is ended with an abort (at RCPT a real MTA would go on with the
+other recipients; these tests look at the first refusal). "lockstep" (the
+default) holds every connection before end of message until all have reached it, round by
+round, so the RCPT checks of a round all come before its commits; "free" does not wait. One
+line per message, in order: the step that ended it (mail, rcpt, data, header, eom), the reply
+letter, and its text ("y": the SMTP reply) or, after end of message, the removed recipients:
+    3 eom d <bob@acme.example>
+    57 rcpt y 550 5.7.1 monthly relay quota exhausted
+A connection that breaks prints "N error ..." for its messages left.
 
 Exit status 0 (an assertion that fails in load or bigheader exits 1 with its traceback).
 """
@@ -43,6 +58,7 @@ class Milter:
     def __init__(self, path):
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.s.connect(path)
+        self.last_reply = ""
 
     def send(self, cmd, data=b""):
         self.s.sendall(struct.pack(">I", len(data) + 1) + cmd + data)
@@ -98,12 +114,13 @@ class Milter:
 
     def eom(self):
         """end of message; returns the final reply letter and the (action, data) pairs before it,
-        such as delrcpt"""
+        such as delrcpt; the final reply's text ("y": the SMTP reply) is left in last_reply"""
         self.send(b"E")
         actions = []
         while True:
             cmd, data = self.recv()
             if cmd in FINAL_REPLIES:
+                self.last_reply = data.rstrip(b"\0").decode()
                 return cmd, actions
             actions.append((cmd, data))
 
@@ -212,6 +229,68 @@ def submit(path, sender, rcpts, count, prefix):
         print(i, reply, " ".join(removed), flush=True)
 
 
+def session_message(m, n, sender, rcpts, barrier):
+    """sessions: message N on connection M, held at BARRIER (when not None) before its end;
+    returns its line"""
+    m.send(b"D", b"M" + b"i\0" + ("QS%d" % n).encode() + b"\0")
+    steps = [("mail", lambda: m.mail("<%s>" % sender))]
+    steps += [("rcpt", lambda a=a: m.rcpt("<%s>" % a)) for a in rcpts]
+    steps += [("data", lambda: m.call(b"T"))]
+    steps += [("header", lambda h=h: m.header(h[0], " " + h[1]))
+              for h in (("From", "Sender <%s>" % (sender or "mailer-daemon@client.example")),
+                        ("Subject", "message %d" % n))]
+    steps += [("header", lambda: m.call(b"N")),
+              ("header", lambda: m.call(b"B", ("This is message %d.\r\n" % n).encode()))]
+    for name, step in steps:
+        cmd, data = step()
+        if cmd != b"c":
+            if barrier is not None:
+                barrier.wait()
+            m.send(b"A")
+            return " ".join(w for w in ("%d %s %s" % (n, name, cmd.decode()),
+                                        data.rstrip(b"\0").decode()) if w)
+    if barrier is not None:
+        barrier.wait()
+    cmd, actions = m.eom()
+    removed = [data.rstrip(b"\0").decode() for action, data in actions if action == b"-"]
+    return " ".join(w for w in ["%d eom %s" % (n, cmd.decode()), m.last_reply] + removed if w)
+
+
+def session(path, s, nsessions, count, sender, rcpts, barrier, lines):
+    """sessions: connection S and its messages S+1, S+1+NSESSIONS, ... (one per round); a
+    round without a message for S still waits at BARRIER"""
+    m = None
+    try:
+        m = Milter(path)
+        m.start("QS")
+        for first in range(1, count + 1, nsessions):
+            n = first + s
+            if n <= count:
+                lines[n] = session_message(m, n, sender, rcpts, barrier)
+            elif barrier is not None:
+                barrier.wait()
+        m.quit()
+    except Exception as e:  # noqa: BLE001 - reported per message
+        for n in range(s + 1, count + 1, nsessions):
+            lines.setdefault(n, "%d error %r" % (n, e))
+        if barrier is not None:
+            barrier.abort()
+
+
+def sessions(path, nsessions, count, sender, rcpts, mode):
+    lines = {}
+    barrier = threading.Barrier(nsessions) if mode == "lockstep" else None
+    threads = [threading.Thread(target=session,
+                                args=(path, s, nsessions, count, sender, rcpts, barrier, lines))
+               for s in range(nsessions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for n in range(1, count + 1):
+        print(lines.get(n, "%d error no reply" % n))
+
+
 def main():
     path = sys.argv[1].split(":", 1)[-1]
     mode = sys.argv[2]
@@ -222,6 +301,10 @@ def main():
     elif mode == "submit":
         submit(path, sys.argv[3], [a for a in sys.argv[4].split(",") if a], int(sys.argv[5]),
                sys.argv[6] if len(sys.argv) > 6 else "message")
+    elif mode == "sessions":
+        sessions(path, int(sys.argv[3]), int(sys.argv[4]), sys.argv[5],
+                 [a for a in sys.argv[6].split(",") if a],
+                 sys.argv[7] if len(sys.argv) > 7 else "lockstep")
     else:
         sys.exit(__doc__)
 

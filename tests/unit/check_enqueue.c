@@ -3,10 +3,14 @@
  * spool in a temporary directory, without libmilter: each target's copy (envelope, rewritten
  * header section, body) in queue/ with its store record and quota count; nothing left behind
  * when the rewrite, the store commit (a full store) or the rename into queue/ fails; and each
- * crash point of the test hook leaving exactly what recovery expects there.
+ * crash point of the test hook leaving exactly what recovery expects there. And the quota
+ * checked again in the commit's transaction: a message routed while its target had room, whose
+ * room other commits took meanwhile, gets each quota.action's result (nothing committed, or only
+ * the copies that fit with the others left to the MTA), and concurrent commits never pass it.
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -154,17 +158,27 @@ static uint64_t accepted(const char *name)
     return q.accepted;
 }
 
-/* commit - enqueue_commit of the routed message from alice, queue id Q1, to this spool */
-static int commit(const char *hostname, const char *crash_point, struct enqueue_copy *out,
-                  char **why)
+/*
+ * commit_n - enqueue_commit of the routed message from alice, queue id Q1, to this spool, with
+ * NRCPTS recipients in all (0: not known)
+ */
+static int commit_n(const char *hostname, const char *crash_point, size_t nrcpts,
+                    struct enqueue_copy *out, char **why)
 {
     struct enqueue_dest d = {.store = st, .spool = sp, .hostname = hostname,
                              .crash_point = crash_point};
     struct enqueue_envelope env = {.sender = "alice@client.example",
                                    .mail_params = "BODY=8BITMIME", .mta_queue_id = "Q1",
-                                   .arrival = ARRIVAL};
+                                   .arrival = ARRIVAL, .nrcpts = nrcpts};
 
     return enqueue_commit(&d, conf, rcv, &env, &routing, out, why);
+}
+
+/* commit - commit_n with the number of recipients not known */
+static int commit(const char *hostname, const char *crash_point, struct enqueue_copy *out,
+                  char **why)
+{
+    return commit_n(hostname, crash_point, 0, out, why);
 }
 
 /* nothing_left - nothing of the message is queued, counted or left in incoming/ */
@@ -322,6 +336,203 @@ START_TEST(test_store_full)
 }
 END_TEST
 
+/* set_quota - target NAME gets monthly_quota LIMIT */
+static void set_quota(const char *name, uint64_t limit)
+{
+    struct target t;
+    char *err = NULL;
+
+    ck_assert_int_eq(store_target_get(st, name, &t, &err), 1);
+    t.monthly_quota = limit;
+    ck_assert_msg(store_target_put(st, &t, true, &err) == 0, "%s", err);
+    target_free(&t);
+}
+
+/* count - add N to the 'accepted' count of NAME, as a concurrent commit would */
+static void count(const char *name, uint64_t n)
+{
+    struct quota_record d = {n, 0, 0};
+    char *err = NULL;
+
+    ck_assert_msg(store_quota_add(st, name, MONTH, &d, &err) == 0, "%s", err);
+}
+
+/*
+ * route_three_then_fill - bob, carol (acme, quota 3) and dave (beta, quota BETA) routed while
+ * both had room; then other commits take acme to 2 of 3 and beta to BETA_USED, so acme's copy
+ * of 2 recipients no longer fits
+ */
+static void route_three_then_fill(uint64_t beta, uint64_t beta_used)
+{
+    set_quota("acme", 3);
+    set_quota("beta", beta);
+    route_three();
+    count("acme", 2);
+    count("beta", beta_used);
+}
+
+/* nothing_committed - no copy queued or left in incoming/, no record, counts as filled */
+static void nothing_committed(uint64_t beta_used)
+{
+    ck_assert_uint_eq(files("queue"), 0);
+    ck_assert_uint_eq(files("incoming"), 0);
+    ck_assert_uint_eq(records(), 0);
+    ck_assert_uint_eq(accepted("acme"), 2);
+    ck_assert_uint_eq(accepted("beta"), beta_used);
+    ck_assert_uint_eq(routing.ngroups, 2);
+}
+
+START_TEST(test_quota_tempfail)
+{
+    struct enqueue_copy out[2];
+    char *why = NULL;
+
+    /* acme is over, beta has room: nothing is committed, the message is deferred */
+    conf->quota.action = QUOTA_TEMPFAIL;
+    route_three_then_fill(0, 0);
+    ck_assert_int_eq(commit_n("mx.test.example", NULL, 3, out, &why), ENQUEUE_DEFERRED);
+    ck_assert_msg(strstr(why, "target acme has used its monthly quota (2 of 3 in " MONTH ")") ==
+                  why, "%s", why);
+    free(why);
+    ck_assert(out[0].over_quota && !out[1].over_quota);
+    ck_assert_str_eq(out[0].id, "");
+    ck_assert_str_eq(out[1].id, "");
+    nothing_committed(0);
+}
+END_TEST
+
+START_TEST(test_quota_reject_mixed)
+{
+    char *why = NULL;
+
+    /* reject, acme over and beta with room: the message has recipients left, so 451 */
+    conf->quota.action = QUOTA_REJECT;
+    route_three_then_fill(0, 0);
+    ck_assert_int_eq(commit_n("mx.test.example", NULL, 3, NULL, &why), ENQUEUE_DEFERRED);
+    free(why);
+    nothing_committed(0);
+}
+END_TEST
+
+START_TEST(test_quota_reject_all)
+{
+    struct enqueue_copy out[2];
+    char *why = NULL;
+
+    /* reject, both over: 550 when the three are all the message has, else 451 */
+    conf->quota.action = QUOTA_REJECT;
+    route_three_then_fill(1, 1);
+    ck_assert_int_eq(commit_n("mx.test.example", NULL, 3, out, &why), ENQUEUE_REJECTED);
+    ck_assert(out[0].over_quota && out[1].over_quota);
+    free(why);
+    why = NULL;
+    ck_assert_int_eq(commit_n("mx.test.example", NULL, 4, NULL, &why), ENQUEUE_DEFERRED);
+    free(why);
+    why = NULL;
+    ck_assert_int_eq(commit("mx.test.example", NULL, NULL, &why), ENQUEUE_DEFERRED);
+    free(why);
+    nothing_committed(1);
+}
+END_TEST
+
+START_TEST(test_quota_passthrough)
+{
+    struct enqueue_copy out[2];
+    char *why = NULL;
+
+    /* acme's copy is refused and its group leaves the routing; beta's copy is committed */
+    conf->quota.action = QUOTA_PASSTHROUGH;
+    route_three_then_fill(0, 0);
+    ck_assert_msg(commit_n("mx.test.example", NULL, 3, out, &why) == ENQUEUE_COMMITTED, "%s",
+                  why);
+    ck_assert(out[0].over_quota && !out[1].over_quota);
+    ck_assert_str_eq(out[0].id, "");
+    expect_copy(out[1].id, "beta", "noreply@beta.test", "dave@beta.example", 1,
+                "\r\nFrom: Alice <noreply@beta.test>\r\n");
+    ck_assert_uint_eq(files("queue"), 1);
+    ck_assert_uint_eq(files("incoming"), 0);
+    ck_assert_uint_eq(records(), 1);
+    ck_assert_uint_eq(accepted("acme"), 2);
+    ck_assert_uint_eq(accepted("beta"), 1);
+    ck_assert_uint_eq(routing.ngroups, 1);
+    ck_assert_str_eq(routing.groups[0].t.name, "beta");
+    /* the next message: dave alone, beta now full too: every recipient stays with the MTA */
+    rcpt_routing_free(&routing);
+    route("<dave@beta.example>");
+    set_quota("beta", 1);
+    ck_assert_int_eq(commit_n("mx.test.example", NULL, 1, out, &why), ENQUEUE_COMMITTED);
+    ck_assert(out[0].over_quota);
+    ck_assert_uint_eq(routing.ngroups, 0);
+    ck_assert_uint_eq(files("queue"), 1);
+    ck_assert_uint_eq(files("incoming"), 0);
+    ck_assert_uint_eq(records(), 1);
+}
+END_TEST
+
+/* One message of test_quota_concurrent: its own reception file and routing. */
+struct racer {
+    struct spool_msg *rcv;
+    struct rcpt_routing r;
+    int rc;
+};
+
+/* race_thread - commit the racers of ARG (every 8th of 80 from its first) one after another */
+static void *race_thread(void *arg)
+{
+    struct racer *x = arg;
+    struct enqueue_dest d = {.store = st, .spool = sp, .hostname = "mx.test.example"};
+    struct enqueue_envelope env = {.sender = "alice@client.example", .mail_params = "",
+                                   .mta_queue_id = "QR", .arrival = ARRIVAL, .nrcpts = 1};
+
+    for (size_t i = 0; i < 80; i += 8) {
+        char *why = NULL;
+
+        x[i].rc = enqueue_commit(&d, conf, x[i].rcv, &env, &x[i].r, NULL, &why);
+        free(why);
+    }
+    return NULL;
+}
+
+START_TEST(test_quota_concurrent)
+{
+    static struct racer x[80];
+    pthread_t th[8];
+    size_t ok = 0, deferred = 0;
+    char *err = NULL;
+
+    /* 80 messages routed while acme had room (quota 50), then committed by 8 threads at once */
+    conf->quota.action = QUOTA_TEMPFAIL;
+    set_quota("acme", 50);
+    for (size_t i = 0; i < 80; i++) {
+        struct rcpt_decision d;
+
+        ck_assert_int_eq(spool_msg_begin(sp, &x[i].rcv, &err), 0);
+        ck_assert_int_eq(spool_msg_header(x[i].rcv, "From", " a@client.example", &err), 0);
+        ck_assert_int_eq(spool_msg_body(x[i].rcv, BODY, strlen(BODY), &err), 0);
+        ck_assert_int_eq(rcpt_route(st, "<bob@acme.example>", MONTH, &x[i].r, &d),
+                         ROUTE_ROUTED);
+        ck_assert_ptr_nonnull(rcpt_routing_add(&x[i].r, "<bob@acme.example>", &d));
+        rcpt_decision_free(&d);
+    }
+    for (size_t t = 0; t < 8; t++)
+        ck_assert_int_eq(pthread_create(&th[t], NULL, race_thread, &x[t]), 0);
+    for (size_t t = 0; t < 8; t++)
+        pthread_join(th[t], NULL);
+    for (size_t i = 0; i < 80; i++) {
+        ok += x[i].rc == ENQUEUE_COMMITTED;
+        deferred += x[i].rc == ENQUEUE_DEFERRED;
+        rcpt_routing_free(&x[i].r);
+        spool_msg_discard(x[i].rcv);
+    }
+    ck_assert_uint_eq(ok, 50);
+    ck_assert_uint_eq(deferred, 30);
+    ck_assert_uint_eq(accepted("acme"), 50);
+    ck_assert_uint_eq(records(), 50);
+    ck_assert_uint_eq(files("queue"), 50);
+    ck_assert_uint_eq(files("incoming"), 0);
+}
+END_TEST
+
 static const char *const crash_points[] = {"written", "fsync", "commit", "publish"};
 
 /*
@@ -384,6 +595,11 @@ int main(void)
     tcase_add_test(tc, test_rewrite_fails);
     tcase_add_test(tc, test_publish_fails);
     tcase_add_loop_test(tc, test_crash, 0, 4);
+    tcase_add_test(tc, test_quota_tempfail);
+    tcase_add_test(tc, test_quota_reject_mixed);
+    tcase_add_test(tc, test_quota_reject_all);
+    tcase_add_test(tc, test_quota_passthrough);
+    tcase_add_test(tc, test_quota_concurrent);
     suite_add_tcase(s, tc);
     tcase_add_checked_fixture(full, setup_small, teardown);
     tcase_add_test(full, test_store_full);

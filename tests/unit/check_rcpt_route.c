@@ -2,7 +2,8 @@
  * check_rcpt_route - the RCPT decision (rcpt_route.c) against a real LMDB store: a route hit, a
  * miss, an address with a line break, a target at its monthly quota (counting the message's own
  * recipients), and the store errors; and the grouping of a message's recipients by target
- * (one copy and one count for a recipient given twice).
+ * (one copy and one count for a recipient given twice; a group dropped when its copy is
+ * refused at the commit).
  */
 #include "config.h"
 
@@ -218,6 +219,12 @@ START_TEST(test_routing)
     ck_assert_str_eq(r.groups[0].bare[1], "c@acme.example");
     ck_assert_str_eq(r.groups[1].t.name, "small");
     ck_assert_uint_eq(rcpt_routing_count(&r), 3);
+    /* a group the commit refused leaves the routing; the next one moves up */
+    rcpt_routing_drop(&r, 0);
+    ck_assert_uint_eq(r.ngroups, 1);
+    ck_assert_str_eq(r.groups[0].t.name, "small");
+    ck_assert_str_eq(r.groups[0].exact[0], "<b@small.example>");
+    ck_assert_uint_eq(rcpt_routing_count(&r), 1);
     rcpt_routing_free(&r);
     ck_assert_uint_eq(r.ngroups, 0);
     ck_assert_uint_eq(rcpt_routing_count(&r), 0);

@@ -1,6 +1,8 @@
 /*
  * check_store - the LMDB store: route lookup order, keys LMDB cannot hold, MAP_FULL,
- * load's all-or-nothing replace, quota and verification records, many reader threads.
+ * load's all-or-nothing replace, quota and verification records, many reader threads, and the
+ * commit of queue records that checks the monthly quota in its own transaction (copy by copy,
+ * all or nothing or the copies that fit; exact with many committing threads).
  */
 #include "config.h"
 
@@ -245,6 +247,128 @@ START_TEST(quota_records_add_up)
 }
 END_TEST
 
+/* quota_target - a target NAME with monthly_quota LIMIT and ACCEPTED counted in MONTH */
+static void quota_target(const char *name, uint64_t limit, uint64_t accepted, const char *month)
+{
+    struct target t;
+    struct quota_record d = {accepted, 0, 0};
+    char *err = NULL;
+
+    make_target(&t, name);
+    t.monthly_quota = limit;
+    ck_assert_msg(store_target_put(st, &t, false, &err) == 0, "%s", err);
+    target_free(&t);
+    ck_assert_msg(store_quota_add(st, name, month, &d, &err) == 0, "%s", err);
+}
+
+/* accepted_of - the 'accepted' count of NAME in MONTH */
+static uint64_t accepted_of(const char *name, const char *month)
+{
+    struct quota_record q;
+    char *err = NULL;
+
+    ck_assert_msg(store_quota_get(st, name, month, &q, &err) == 0, "%s", err);
+    return q.accepted;
+}
+
+/* recorded - whether the queue database has a record for ID */
+static bool recorded(const char *id)
+{
+    struct queue_record r;
+    char *err = NULL;
+    int rc = store_queue_get(st, id, &r, &err);
+
+    ck_assert_int_ge(rc, 0);
+    queue_record_free(&r);
+    return rc == 1;
+}
+
+START_TEST(queue_commit_checks_quota)
+{
+    struct queue_record recs[4] = {
+        {.id = "06B0000000000000AAAA", .target = "t", .nrcpts = 1, .month = "2026-11"},
+        {.id = "06B0000000000000BBBB", .target = "free", .nrcpts = 9, .month = "2026-11"},
+        {.id = "06B0000000000000CCCC", .target = "t", .nrcpts = 2, .month = "2026-11"},
+        {.id = "06B0000000000000DDDD", .target = "t", .nrcpts = 1, .month = "2026-11"},
+    };
+    struct queue_quota q[4];
+    char *err = NULL;
+
+    /* t: 3 of 5 used; "free" has no target record, so no quota */
+    quota_target("t", 5, 3, "2026-11");
+    /* the copies that fit, in order: 3+1 fits, 4+2 does not, 4+1 fits */
+    ck_assert_int_eq(store_queue_commit_quota(st, recs, 4, false, q, &err), 1);
+    ck_assert(!q[0].refused && !q[1].refused && q[2].refused && !q[3].refused);
+    ck_assert_uint_eq(q[0].accepted, 3);
+    ck_assert_uint_eq(q[2].accepted, 4);
+    ck_assert_uint_eq(q[2].limit, 5);
+    ck_assert_uint_eq(q[1].limit, 0);
+    ck_assert(recorded(recs[0].id) && recorded(recs[1].id) && recorded(recs[3].id));
+    ck_assert(!recorded(recs[2].id));
+    ck_assert_uint_eq(accepted_of("t", "2026-11"), 5);
+    ck_assert_uint_eq(accepted_of("free", "2026-11"), 9);
+    /* all or nothing: t is full, so the copy for "free" is not committed either */
+    recs[0].id = "06B0000000000000EEEE";
+    recs[1].id = "06B0000000000000FFFF";
+    ck_assert_int_eq(store_queue_commit_quota(st, recs, 2, true, q, &err), 1);
+    ck_assert(q[0].refused && !q[1].refused);
+    ck_assert(!recorded(recs[0].id) && !recorded(recs[1].id));
+    ck_assert_uint_eq(accepted_of("free", "2026-11"), 9);
+    /* store_queue_commit refuses the same with a reason */
+    ck_assert_int_eq(store_queue_commit(st, recs, 2, &err), -1);
+    ck_assert_msg(strstr(err, "target t has no room in its monthly quota for 1 more recipients "
+                              "(5 of 5 in 2026-11)") != NULL, "%s", err);
+    free(err);
+    err = NULL;
+    /* another month has room; a copy refused alone commits nothing */
+    ck_assert_int_eq(store_queue_commit_quota(st, &recs[2], 1, false, q, &err), 1);
+    recs[0].month[6] = '2';
+    ck_assert_int_eq(store_queue_commit_quota(st, recs, 1, true, q, &err), 0);
+    ck_assert_uint_eq(accepted_of("t", "2026-12"), 1);
+}
+END_TEST
+
+/* commit_thread - 25 single-recipient copies for target t, one commit each; how many fit */
+static void *commit_thread(void *arg)
+{
+    long fit = 0;
+
+    for (int i = 0; i < 25; i++) {
+        char id[32], *err = NULL;
+        struct queue_record r = {.id = id, .target = "t", .nrcpts = 1, .month = "2026-11"};
+        struct queue_quota q;
+        int rc;
+
+        snprintf(id, sizeof(id), "06B00000000%03ld%06d", (long)(intptr_t)arg, i);
+        rc = store_queue_commit_quota(st, &r, 1, true, &q, &err);
+        if (rc == 0)
+            fit++;
+        else if (rc < 0)
+            free(err);
+    }
+    return (void *)fit;
+}
+
+START_TEST(queue_commit_quota_is_exact_under_concurrency)
+{
+    pthread_t th[8];
+    long fit = 0;
+
+    /* 200 single-recipient commits from 8 threads against a quota of 50 */
+    quota_target("t", 50, 0, "2026-11");
+    for (long i = 0; i < 8; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, commit_thread, (void *)(intptr_t)i), 0);
+    for (int i = 0; i < 8; i++) {
+        void *n;
+
+        pthread_join(th[i], &n);
+        fit += (long)n;
+    }
+    ck_assert_int_eq(fit, 50);
+    ck_assert_uint_eq(accepted_of("t", "2026-11"), 50);
+}
+END_TEST
+
 START_TEST(verify_result_and_rate_limit)
 {
     struct verify_result v = {.time = 1000, .ok = false, .error_class = "auth_failed",
@@ -368,6 +492,8 @@ int main(void)
     tcase_add_test(tc, map_full_is_clear_and_harmless);
     tcase_add_test(tc, replace_all_is_atomic);
     tcase_add_test(tc, quota_records_add_up);
+    tcase_add_test(tc, queue_commit_checks_quota);
+    tcase_add_test(tc, queue_commit_quota_is_exact_under_concurrency);
     tcase_add_test(tc, verify_result_and_rate_limit);
     tcase_add_test(tc, many_threads_read_at_once);
     tcase_add_test(tc, missing_store_is_explained);
