@@ -466,7 +466,7 @@ static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
     return SMFIS_CONTINUE;
 }
 
-/* commit - hand the message to enqueue_commit (doc/spool.md, "Commit"); 0 or -1 with *why */
+/* commit - hand the message to enqueue_commit (doc/spool.md, "Commit"); an enqueue_result */
 static int commit(struct connctx *c, struct msgctx *m, char **why)
 {
     char *sender = rcpt_bare(m->sender);
@@ -475,11 +475,23 @@ static int commit(struct connctx *c, struct msgctx *m, char **why)
         .mail_params = m->mail_params,
         .mta_queue_id = m->qid,
         .arrival = time(NULL),
+        .nrcpts = m->nrcpts,
     };
     int rc = enqueue_commit(&g_dest, c->snap->conf, m->rcv, &env, &m->routing, NULL, why);
 
     free(sender);
     return rc;
+}
+
+/* quota_refused - the reply to a message the commit found over quota (enqueue logged each one) */
+static sfsistat quota_refused(SMFICTX *ctx, int rc)
+{
+    if (rc == ENQUEUE_REJECTED) {
+        reply(ctx, "550", "5.7.1", "monthly relay quota exhausted");
+        return SMFIS_REJECT;
+    }
+    reply(ctx, "451", "4.7.1", "monthly relay quota exhausted, try again later");
+    return SMFIS_TEMPFAIL;
 }
 
 static sfsistat cb_eom(SMFICTX *ctx)
@@ -490,6 +502,7 @@ static sfsistat cb_eom(SMFICTX *ctx)
     const char *qid;
     size_t relayed;
     sfsistat r;
+    int rc;
 
     if (m == NULL || m->routing.ngroups == 0) {
         end_message(c);
@@ -500,8 +513,9 @@ static sfsistat cb_eom(SMFICTX *ctx)
         end_message(c);
         return tempfail(ctx, qid, "cannot create the reception file in the spool");
     }
-    if (commit(c, m, &why) < 0) {
-        r = tempfail(ctx, qid, why ? why : "cannot spool the message");
+    if ((rc = commit(c, m, &why)) < 0) {
+        r = rc == ENQUEUE_FAILED ? tempfail(ctx, qid, why ? why : "cannot spool the message")
+                                 : quota_refused(ctx, rc);
         free(why);
         end_message(c);
         return r;
