@@ -61,6 +61,13 @@ static const struct refusal REFUSE_HEADER_SIZE = {SMFIS_REJECT, "552", "5.3.4",
 static const struct refusal REFUSE_MALFORMED = {SMFIS_REJECT, "554", "5.6.0",
                                                 "malformed message header field"};
 
+/*
+ * Bytes libmilter reads in one command beyond milter.max_header_size: a header field up to this
+ * much over the limit still reaches cb_header and gets the 552 (libmilter drops the connection
+ * on a larger command). The command's own overhead (two NULs in place of the colon) is within.
+ */
+#define HEADER_READ_SLACK ((size_t)1024 * 1024)
+
 struct msgctx {
     char *sender;      /* as received at MAIL */
     char *mail_params; /* ESMTP parameters of MAIL, space-separated */
@@ -88,6 +95,8 @@ static pthread_mutex_t g_snap_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct milter_snap *g_snap;
 static atomic_uint g_active;
 static atomic_ulong g_connections; /* since start: tells whether the MTA talks to us at all */
+/* Set in milter_init: the largest command libmilter reads (smfi_setmaxdatasize), for good. */
+static size_t g_read_limit;
 
 int milter_snap_new(struct byosmtp_conf *conf, struct milter_snap **out, char **err)
 {
@@ -122,6 +131,11 @@ void milter_set_snap(struct milter_snap *s)
 {
     struct milter_snap *old;
 
+    /* A field of max_header_size bytes is a command of one byte more (NULs for the colon). */
+    if (s != NULL && g_read_limit != 0 && s->conf->milter.max_header_size >= g_read_limit)
+        msg_warn("milter.max_header_size (%zu) is not below what libmilter reads since start "
+                 "(%zu bytes a command): a larger header field ends the milter connection until "
+                 "byosmtpd is restarted", s->conf->milter.max_header_size, g_read_limit);
     pthread_mutex_lock(&g_snap_lock);
     old = g_snap;
     g_snap = s;
@@ -648,6 +662,9 @@ int milter_init(const char *hostname, struct milter_snap *snap, char **err)
 
     snprintf(g_hostname, sizeof(g_hostname), "%s", hostname);
     g_dest.crash_point = getenv(ENQUEUE_CRASH_ENV);
+    /* libmilter's default (64K) would drop a larger header field before cb_header sees it. */
+    g_read_limit = snap->conf->milter.max_header_size + HEADER_READ_SLACK;
+    smfi_setmaxdatasize(g_read_limit);
     milter_set_snap(snap);
     if (smfi_register(desc) == MI_FAILURE)
         return set_err(err, "libmilter refused to register the callbacks");
