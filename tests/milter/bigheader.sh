@@ -2,8 +2,9 @@
 # bigheader.sh - a header field of 100 KB, over libmilter's default command limit (64K), through
 # the real byosmtpd with tests/lib/milterclient.py: with milter.max_header_size at its default
 # (64K) the message is refused with the documented 552 5.3.4, not a dropped connection; with
-# max_header_size = "128K" it is taken and spooled with the whole field. The same through Postfix
-# is tests/e2e/bigheader.sh.
+# max_header_size = "128K" it is taken and spooled with the whole field; a reload to "2M" warns
+# that libmilter's read limit, set at start, needs a restart. The same through Postfix is
+# tests/e2e/bigheader.sh.
 . "$top_srcdir/tests/milter/lib.sh"
 SIZE=100000
 
@@ -39,4 +40,11 @@ else
     fail "no copy for acme"
 fi
 expect_not_in "$LOG" "error:" "no errors logged"
+
+# libmilter's read limit is set at start (128K + 1M here): a reload to 2M says a restart is needed
+MILTER_EXTRA='max_header_size = "2M";'
+write_conf
+kill -HUP "$BYO_PID"
+check "byosmtpd reloaded its configuration" wait_for 5 grep -q "reloaded" "$LOG"
+expect_log "milter.max_header_size (2097152) is not below what libmilter reads since start (1179648 bytes a command)" "a reload beyond the read limit warns"
 finish
