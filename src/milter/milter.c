@@ -8,6 +8,13 @@
  * started with; struct msgctx lives from MAIL to eom/abort/close. Replies: a store or spool
  * failure is TEMPFAIL with a reason in the log, never a silent pass; a header beyond the limits
  * is a 552; a recipient over its target's quota gets quota.action.
+ *
+ * Protocol steps (cb_negotiate): HELO and unknown commands are not asked for; header fields and
+ * body chunks get no reply (SMFIP_NR_HDR, SMFIP_NR_BODY), so the MTA streams them without a
+ * round trip each. What those steps decide (a 552, a spool failure) is kept in the msgctx as a
+ * struct refusal and answered at the next step that replies: EOH for header fields, end of
+ * message for the body. The SMTP client sees the same reply either way: an MTA answers the
+ * message only after its final dot.
  * Thread-safety: see milter.h.
  */
 #include "config.h"
@@ -38,6 +45,29 @@ struct milter_snap {
     struct trusted *trusted;
 };
 
+/* A reply decided in a step that sends none (header field, body chunk), given at EOH or EOM. */
+struct refusal {
+    sfsistat status; /* SMFIS_REJECT or SMFIS_TEMPFAIL */
+    const char *code, *xcode, *text;
+};
+
+static const struct refusal REFUSE_TEMPFAIL = {
+    SMFIS_TEMPFAIL, "451", "4.3.0",
+    "byosmtpd: temporary failure queueing for relay, try again later"};
+static const struct refusal REFUSE_HEADER_COUNT = {SMFIS_REJECT, "552", "5.3.4",
+                                                   "message header has too many fields"};
+static const struct refusal REFUSE_HEADER_SIZE = {SMFIS_REJECT, "552", "5.3.4",
+                                                  "message header field too long"};
+static const struct refusal REFUSE_MALFORMED = {SMFIS_REJECT, "554", "5.6.0",
+                                                "malformed message header field"};
+
+/*
+ * Bytes libmilter reads in one command beyond milter.max_header_size: a header field up to this
+ * much over the limit still reaches cb_header and gets the 552 (libmilter drops the connection
+ * on a larger command). The command's own overhead (two NULs in place of the colon) is within.
+ */
+#define HEADER_READ_SLACK ((size_t)1024 * 1024)
+
 struct msgctx {
     char *sender;      /* as received at MAIL */
     char *mail_params; /* ESMTP parameters of MAIL, space-separated */
@@ -47,7 +77,7 @@ struct msgctx {
     struct rcpt_routing routing; /* the relayed ones, per target */
     struct spool_msg *rcv;
     bool loop;
-    bool failed;       /* a spool write failed: the message ends in TEMPFAIL */
+    const struct refusal *refusal; /* decided in a step without reply; NULL: none */
 };
 
 struct connctx {
@@ -65,6 +95,8 @@ static pthread_mutex_t g_snap_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct milter_snap *g_snap;
 static atomic_uint g_active;
 static atomic_ulong g_connections; /* since start: tells whether the MTA talks to us at all */
+/* Set in milter_init: the largest command libmilter reads (smfi_setmaxdatasize), for good. */
+static size_t g_read_limit;
 
 int milter_snap_new(struct byosmtp_conf *conf, struct milter_snap **out, char **err)
 {
@@ -99,6 +131,11 @@ void milter_set_snap(struct milter_snap *s)
 {
     struct milter_snap *old;
 
+    /* A field of max_header_size bytes is a command of one byte more (NULs for the colon). */
+    if (s != NULL && g_read_limit != 0 && s->conf->milter.max_header_size >= g_read_limit)
+        msg_warn("milter.max_header_size (%zu) is not below what libmilter reads since start "
+                 "(%zu bytes a command): a larger header field ends the milter connection until "
+                 "byosmtpd is restarted", s->conf->milter.max_header_size, g_read_limit);
     pthread_mutex_lock(&g_snap_lock);
     old = g_snap;
     g_snap = s;
@@ -180,15 +217,58 @@ static void reply(SMFICTX *ctx, const char *code, const char *xcode, const char 
         msg_warn("could not set the reply %s %s %s", code, xcode, text);
 }
 
-/* tempfail - log WHY and answer 451 4.3.0 */
-static sfsistat tempfail(SMFICTX *ctx, const char *qid, const char *why)
+/* log_tempfail - the log line of a 451 4.3.0, with WHY */
+static void log_tempfail(const char *qid, const char *why)
 {
     msg_error("%s: temporary failure: %s; answered 451 4.3.0 (the MTA keeps the message)", qid,
               why);
-    reply(ctx, "451", "4.3.0", "byosmtpd: temporary failure queueing for relay, try again later");
+}
+
+/* tempfail - log WHY and answer 451 4.3.0 */
+static sfsistat tempfail(SMFICTX *ctx, const char *qid, const char *why)
+{
+    log_tempfail(qid, why);
+    reply(ctx, REFUSE_TEMPFAIL.code, REFUSE_TEMPFAIL.xcode, REFUSE_TEMPFAIL.text);
     return SMFIS_TEMPFAIL;
 }
 
+/*
+ * refuse_later - a step without reply refuses M with R: kept for EOH or EOM; the reception file
+ * goes at once (nothing more is written). The first refusal stands.
+ */
+static void refuse_later(struct msgctx *m, const struct refusal *r)
+{
+    if (m->refusal != NULL)
+        return;
+    m->refusal = r;
+    spool_msg_discard(m->rcv);
+    m->rcv = NULL;
+}
+
+/* tempfail_later - log WHY now; M is answered 451 4.3.0 at EOH or EOM */
+static void tempfail_later(struct msgctx *m, const char *qid, const char *why)
+{
+    log_tempfail(qid, why);
+    refuse_later(m, &REFUSE_TEMPFAIL);
+}
+
+/* refused - give the refusal kept for the message of C (at EOH or EOM) and end the message */
+static sfsistat refused(SMFICTX *ctx, struct connctx *c)
+{
+    const struct refusal *r = c->msg->refusal;
+
+    reply(ctx, r->code, r->xcode, r->text);
+    end_message(c);
+    return r->status;
+}
+
+/*
+ * cb_negotiate - the right to remove recipients (required), and the protocol: no HELO and no
+ * unknown commands (no callback), no reply to header fields and body chunks, header values with
+ * their leading space, each when the MTA offers it. libmilter offers every SMFIP_NR_* itself and
+ * answers "continue" on the callback's behalf to an MTA without it, so cb_header and cb_body
+ * return SMFIS_NOREPLY whatever the MTA.
+ */
 static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
                              unsigned long f2, unsigned long f3, unsigned long *pf0,
                              unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
@@ -200,8 +280,8 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
         return SMFIS_REJECT;
     }
     *pf0 = SMFIF_DELRCPT;
-    /* Every step is wanted (no SMFIP_NO*); header values with their leading space when offered. */
-    *pf1 = f1 & SMFIP_HDR_LEADSPC;
+    *pf1 = (f1 & (SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_HDR_LEADSPC)) | SMFIP_NR_HDR |
+           SMFIP_NR_BODY;
     *pf2 = 0;
     *pf3 = 0;
     return SMFIS_CONTINUE;
@@ -236,12 +316,6 @@ static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
     }
     msg_debug("connect from %s: %s", c->client,
               c->trusted ? "trusted" : "may relay after SMTP AUTH");
-    return SMFIS_CONTINUE;
-}
-
-static sfsistat cb_helo(SMFICTX *ctx, char *helo)
-{
-    (void)ctx, (void)helo;
     return SMFIS_CONTINUE;
 }
 
@@ -373,6 +447,11 @@ static sfsistat cb_data(SMFICTX *ctx)
     return SMFIS_CONTINUE;
 }
 
+/*
+ * cb_header - one header field to the reception file, within the limits. No reply
+ * (SMFIP_NR_HDR): a refusal is kept for cb_eoh, which also passes through a message that is not
+ * ours.
+ */
 static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
 {
     struct connctx *c = conn_of(ctx);
@@ -382,44 +461,40 @@ static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
     char *err = NULL;
     size_t size;
 
-    if (m == NULL)
-        return SMFIS_CONTINUE;
-    if (m->routing.ngroups == 0) {
-        end_message(c);
-        return SMFIS_ACCEPT;
-    }
+    if (m == NULL || m->routing.ngroups == 0 || m->refusal != NULL)
+        return SMFIS_NOREPLY;
     conf = c->snap->conf;
     qid = qid_of(ctx, m);
-    if (start_reception(ctx, m) < 0)
-        return tempfail(ctx, qid, "cannot create the reception file in the spool");
+    if (start_reception(ctx, m) < 0) {
+        tempfail_later(m, qid, "cannot create the reception file in the spool");
+        return SMFIS_NOREPLY;
+    }
     if (spool_msg_header_count(m->rcv) + 1 > (size_t)conf->milter.max_headers) {
         msg_warn("%s: more than %d header fields (milter.max_headers): rejected with 552", qid,
                  conf->milter.max_headers);
-        reply(ctx, "552", "5.3.4", "message header has too many fields");
-        return SMFIS_REJECT;
+        refuse_later(m, &REFUSE_HEADER_COUNT);
+        return SMFIS_NOREPLY;
     }
     size = strlen(name) + 1 + strlen(value);
     if (size > conf->milter.max_header_size) {
         msg_warn("%s: header field %.64s is %zu bytes, over milter.max_header_size (%zu): "
                  "rejected with 552", qid, name, size, conf->milter.max_header_size);
-        reply(ctx, "552", "5.3.4", "message header field too long");
-        return SMFIS_REJECT;
+        refuse_later(m, &REFUSE_HEADER_SIZE);
+        return SMFIS_NOREPLY;
     }
     if (rewrite_field_ok(name, value, strlen(value), &err) < 0) {
         msg_warn("%s: malformed header field: %s: rejected with 554", qid, err);
         free(err);
-        reply(ctx, "554", "5.6.0", "malformed message header field");
-        return SMFIS_REJECT;
+        refuse_later(m, &REFUSE_MALFORMED);
+        return SMFIS_NOREPLY;
     }
     if (strcasecmp(name, "Received") == 0 && rewrite_is_ours(value, g_hostname))
         m->loop = true;
     if (spool_msg_header(m->rcv, name, value, &err) < 0) {
-        sfsistat r = tempfail(ctx, qid, err);
-
+        tempfail_later(m, qid, err);
         free(err);
-        return r;
     }
-    return SMFIS_CONTINUE;
+    return SMFIS_NOREPLY;
 }
 
 static sfsistat cb_eoh(SMFICTX *ctx)
@@ -429,6 +504,8 @@ static sfsistat cb_eoh(SMFICTX *ctx)
 
     if (m == NULL)
         return SMFIS_CONTINUE;
+    if (m->refusal != NULL)
+        return refused(ctx, c);
     if (m->loop) {
         msg_warn("%s: the message already carries byosmtpd's own Received: header from %s "
                  "(a mail loop): not relayed again, passed through untouched",
@@ -445,25 +522,29 @@ static sfsistat cb_eoh(SMFICTX *ctx)
     return SMFIS_CONTINUE;
 }
 
+/*
+ * cb_body - one body chunk to the reception file. No reply (SMFIP_NR_BODY): a failure is kept
+ * for cb_eom. (libmilter would skip xxfi_eom after SMFIS_NOREPLY from a chunk that came inside
+ * the end-of-message command; Postfix, Sendmail and miltertest send that command empty.)
+ */
 static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 {
     struct connctx *c = conn_of(ctx);
     struct msgctx *m = c ? c->msg : NULL;
     char *err = NULL;
 
-    if (m == NULL || m->routing.ngroups == 0)
-        return SMFIS_CONTINUE;
-    if (start_reception(ctx, m) < 0)
-        return tempfail(ctx, qid_of(ctx, m), "cannot create the reception file in the spool");
+    if (m == NULL || m->routing.ngroups == 0 || m->refusal != NULL)
+        return SMFIS_NOREPLY;
+    if (start_reception(ctx, m) < 0) {
+        tempfail_later(m, qid_of(ctx, m), "cannot create the reception file in the spool");
+        return SMFIS_NOREPLY;
+    }
     /* chunk is LEN bytes, not NUL-terminated. */
     if (spool_msg_body(m->rcv, chunk, len, &err) < 0) {
-        sfsistat r = tempfail(ctx, qid_of(ctx, m), err);
-
+        tempfail_later(m, qid_of(ctx, m), err);
         free(err);
-        end_message(c);
-        return r;
     }
-    return SMFIS_CONTINUE;
+    return SMFIS_NOREPLY;
 }
 
 /* commit - hand the message to enqueue_commit (doc/spool.md, "Commit"); an enqueue_result */
@@ -508,6 +589,8 @@ static sfsistat cb_eom(SMFICTX *ctx)
         end_message(c);
         return SMFIS_CONTINUE;
     }
+    if (m->refusal != NULL)
+        return refused(ctx, c);
     qid = qid_of(ctx, m);
     if (m->rcv == NULL && start_reception(ctx, m) < 0) {
         end_message(c);
@@ -563,12 +646,6 @@ static sfsistat cb_close(SMFICTX *ctx)
     return SMFIS_CONTINUE;
 }
 
-static sfsistat cb_unknown(SMFICTX *ctx, const char *cmd)
-{
-    (void)ctx, (void)cmd;
-    return SMFIS_CONTINUE;
-}
-
 void milter_attach(struct store *st, struct spool *sp)
 {
     g_dest.store = st;
@@ -581,23 +658,27 @@ int milter_init(const char *hostname, struct milter_snap *snap, char **err)
         .xxfi_name = "byosmtpd",
         .xxfi_version = SMFI_VERSION,
         .xxfi_flags = SMFIF_DELRCPT,
+        .xxfi_negotiate = cb_negotiate,
+        /* No xxfi_helo, xxfi_unknown: cb_negotiate asks the MTA not to send those steps. */
         .xxfi_connect = cb_connect,
-        .xxfi_helo = cb_helo,
         .xxfi_envfrom = cb_envfrom,
         .xxfi_envrcpt = cb_envrcpt,
+        .xxfi_data = cb_data,
+        /* No reply from these two (SMFIP_NR_HDR, SMFIP_NR_BODY)... */
         .xxfi_header = cb_header,
-        .xxfi_eoh = cb_eoh,
         .xxfi_body = cb_body,
+        /* ...whose refusals are answered at the end of the header section or of the message. */
+        .xxfi_eoh = cb_eoh,
         .xxfi_eom = cb_eom,
         .xxfi_abort = cb_abort,
         .xxfi_close = cb_close,
-        .xxfi_unknown = cb_unknown,
-        .xxfi_data = cb_data,
-        .xxfi_negotiate = cb_negotiate,
     };
 
     snprintf(g_hostname, sizeof(g_hostname), "%s", hostname);
     g_dest.crash_point = getenv(ENQUEUE_CRASH_ENV);
+    /* libmilter's default (64K) would drop a larger header field before cb_header sees it. */
+    g_read_limit = snap->conf->milter.max_header_size + HEADER_READ_SLACK;
+    smfi_setmaxdatasize(g_read_limit);
     milter_set_snap(snap);
     if (smfi_register(desc) == MI_FAILURE)
         return set_err(err, "libmilter refused to register the callbacks");

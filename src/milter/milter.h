@@ -33,15 +33,22 @@ const struct byosmtp_conf *milter_snap_conf(const struct milter_snap *s);
 /*
  * milter_init - register the callbacks with libmilter (smfi_register; before smfi_opensocket)
  * and set this host's name (Received: and loop detection) and the first snapshot (ownership
- * passes). The environment variable BYOSMTPD_TEST_CRASH (tests only; doc/spool.md) is read
- * here. Call once, before any thread. 0 or -1 with *err.
+ * passes). libmilter's largest command (smfi_setmaxdatasize) is sized from the snapshot's
+ * milter.max_header_size plus 1 MiB, so that a header field over the limit reaches the callback
+ * and gets its 552 instead of a dropped connection; it holds until smfi_main returns. The
+ * environment variable BYOSMTPD_TEST_CRASH (tests only; doc/spool.md) is read here. Call once,
+ * before any thread and before smfi_main. 0 or -1 with *err.
  */
 int milter_init(const char *hostname, struct milter_snap *snap, char **err);
 
 /* milter_attach - the store and spool the callbacks use; before smfi_main(), after opening LMDB */
 void milter_attach(struct store *st, struct spool *sp);
 
-/* milter_set_snap - make S (ownership passes) the snapshot of new connections; old ones keep theirs */
+/*
+ * milter_set_snap - make S (ownership passes) the snapshot of new connections; old ones keep
+ * theirs. libmilter's read limit stays as milter_init sized it: a warning says so when S's
+ * milter.max_header_size reaches it (raised by 1 MiB or more since start).
+ */
 void milter_set_snap(struct milter_snap *s);
 
 /* milter_active - connections open now (for a graceful stop) */

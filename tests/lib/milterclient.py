@@ -4,6 +4,11 @@ tests: what miltertest cannot do in tests/milter (hundreds of concurrent connect
 body, header fields larger than miltertest's buffer), and the messages that tests/delivery hands
 to byosmtpd without an MTA in front. Standard library only.
 
+It offers what Postfix offers with milter_protocol = 6 (every SMFIP_NO* step and SMFIP_NR_*
+reply may be left out, header values with their leading space) and keeps to what the milter
+asks for, as an MTA does: a step it does not want is not sent, a step it answers with no reply
+is not waited for (and counts as "continue").
+
 usage: milterclient.py SOCKET load N_CONN BIG_MB
        milterclient.py SOCKET bigheader SIZE
        milterclient.py SOCKET submit SENDER RCPT[,RCPT...] COUNT [SUBJECT-PREFIX]
@@ -15,8 +20,10 @@ load: N_CONN small messages, one connection each, all open and mid-message at on
 message of BIG_MB MB at the same time; prints the final reply letter of each as JSON
 ({"0": "d", ..., "big": "d"}, or "error: ..." for a conversation that broke).
 
-bigheader: one message whose header field X-Big is SIZE bytes; prints the milter's reply to it
-(its letter and text, e.g. "y 552 5.3.4 message header field too long").
+bigheader: one message to a routed recipient whose header field X-Big has a value of SIZE bytes;
+prints the milter's first reply that is not "continue" - to the field, to the end of the header
+section or to the end of the message - as its letter and text, e.g. "y 552 5.3.4 message header
+field too long", or "d" when the message was taken and the MTA's copy discarded.
 
 submit: COUNT messages, one conversation each, from SENDER ("" = the null sender) to the
 recipients, with the MTA queue id QTEST<n>, and one line per message: the milter's final reply
@@ -49,7 +56,28 @@ import threading
 import time
 
 SMFIF_ALL = 0x1FF
+SMFIP_NOCONNECT = 0x1
+SMFIP_NOHELO = 0x2
+SMFIP_NOMAIL = 0x4
+SMFIP_NORCPT = 0x8
+SMFIP_NOBODY = 0x10
+SMFIP_NOHDRS = 0x20
+SMFIP_NOEOH = 0x40
+SMFIP_NR_HDR = 0x80
+SMFIP_NOUNKNOWN = 0x100
+SMFIP_NODATA = 0x200
+SMFIP_NR_CONN = 0x1000
+SMFIP_NR_HELO = 0x2000
+SMFIP_NR_MAIL = 0x4000
+SMFIP_NR_RCPT = 0x8000
+SMFIP_NR_DATA = 0x10000
+SMFIP_NR_EOH = 0x40000
+SMFIP_NR_BODY = 0x80000
+SMFIP_HDR_LEADSPC = 0x100000
+# Postfix's offer with milter_protocol = 6 (its MILTER8_V6_PROTO_MASK): every protocol bit.
+PROTO_V6 = 0x1FFFFF
 FINAL_REPLIES = (b"c", b"a", b"d", b"r", b"t", b"y")
+CONTINUE = (b"c", b"")
 
 
 class Milter:
@@ -59,6 +87,7 @@ class Milter:
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.s.connect(path)
         self.last_reply = ""
+        self.pflags = 0  # the protocol the milter asked for at negotiation
 
     def send(self, cmd, data=b""):
         self.s.sendall(struct.pack(">I", len(data) + 1) + cmd + data)
@@ -81,22 +110,37 @@ class Milter:
         self.send(cmd, data)
         return self.recv()
 
+    def step(self, cmd, data, skip, noreply):
+        """one protocol step: not sent when the milter asked not to have it (flag SKIP), sent
+        without waiting when it asked to send no reply (flag NOREPLY): both count as continue"""
+        if self.pflags & skip:
+            return CONTINUE
+        self.send(cmd, data)
+        if self.pflags & noreply:
+            return CONTINUE
+        return self.recv()
+
     def start(self, qid, ip="127.0.0.1"):
-        """option negotiation (version 6, every action), a connection from IP, HELO, and the
-        queue id macro {i}; returns the reply letters to the connection and to HELO"""
-        r = self.call(b"O", struct.pack(">III", 6, SMFIF_ALL, 0))
+        """option negotiation (version 6, every action, Postfix's protocol offer), a connection
+        from IP, HELO, and the queue id macro {i}; returns the reply letters to the connection
+        and to HELO"""
+        r = self.call(b"O", struct.pack(">III", 6, SMFIF_ALL, PROTO_V6))
         assert r[0] == b"O", r
-        connect = self.call(b"C", b"localhost\0" + b"4" + struct.pack(">H", 25) + ip.encode()
-                            + b"\0")
-        helo = self.call(b"H", b"client.example\0")
+        self.pflags = struct.unpack(">III", r[1][:12])[2]
+        connect = self.step(b"C", b"localhost\0" + b"4" + struct.pack(">H", 25) + ip.encode()
+                            + b"\0", SMFIP_NOCONNECT, SMFIP_NR_CONN)
+        helo = self.step(b"H", b"client.example\0", SMFIP_NOHELO, SMFIP_NR_HELO)
         self.send(b"D", b"M" + b"i\0" + qid.encode() + b"\0")
         return connect[0], helo[0]
 
     def mail(self, sender):
-        return self.call(b"M", sender.encode() + b"\0")
+        return self.step(b"M", sender.encode() + b"\0", SMFIP_NOMAIL, SMFIP_NR_MAIL)
 
     def rcpt(self, addr):
-        return self.call(b"R", addr.encode() + b"\0")
+        return self.step(b"R", addr.encode() + b"\0", SMFIP_NORCPT, SMFIP_NR_RCPT)
+
+    def data(self):
+        return self.step(b"T", b"", SMFIP_NODATA, SMFIP_NR_DATA)
 
     def envelope(self, sender, rcpts):
         """MAIL and each RCPT, then DATA; the first reply that is not "continue" ends it"""
@@ -107,10 +151,21 @@ class Milter:
             r = self.rcpt(a)
             if r[0] != b"c":
                 return r
-        return self.call(b"T")
+        return self.data()
 
     def header(self, name, value):
-        return self.call(b"L", name.encode() + b"\0" + value.encode() + b"\0")
+        """a header field "NAME: VALUE"; the value goes with its leading space when the milter
+        asked for that (SMFIP_HDR_LEADSPC), without it otherwise, as Postfix sends it"""
+        if self.pflags & SMFIP_HDR_LEADSPC:
+            value = " " + value
+        return self.step(b"L", name.encode() + b"\0" + value.encode() + b"\0", SMFIP_NOHDRS,
+                         SMFIP_NR_HDR)
+
+    def eoh(self):
+        return self.step(b"N", b"", SMFIP_NOEOH, SMFIP_NR_EOH)
+
+    def body(self, chunk):
+        return self.step(b"B", chunk, SMFIP_NOBODY, SMFIP_NR_BODY)
 
     def eom(self):
         """end of message; returns the final reply letter and the (action, data) pairs before it,
@@ -137,8 +192,8 @@ def small_message(path, qid, barrier, results, i):
         assert m.envelope("<load@client.example>", ["<bob@acme.example>"])[0] == b"c"
         for name, value in (("From", "load@client.example"), ("Subject", "load %d" % i)):
             assert m.header(name, value)[0] == b"c"
-        assert m.call(b"N")[0] == b"c"
-        assert m.call(b"B", b"small body\r\n")[0] == b"c"
+        assert m.eoh()[0] == b"c"
+        assert m.body(b"small body\r\n")[0] == b"c"
         barrier.wait()  # all connections are open and mid-message at once
         reply, _ = m.eom()
         results[i] = reply.decode()
@@ -158,13 +213,13 @@ def big_message(path, mb, results):
         assert m.start("QBIG") == (b"c", b"c")
         assert m.envelope("<big@client.example>", ["<bob@acme.example>"])[0] == b"c"
         assert m.header("From", "big@client.example")[0] == b"c"
-        assert m.call(b"N")[0] == b"c"
+        assert m.eoh()[0] == b"c"
         line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\r\n"
         chunk = line * (65535 // len(line))
         left = mb * 1024 * 1024
         while left > 0:
             c = chunk[:left]
-            assert m.call(b"B", c)[0] == b"c"
+            assert m.body(c)[0] == b"c"
             left -= len(c)
         reply, _ = m.eom()
         results["big"] = reply.decode()
@@ -191,8 +246,16 @@ def bigheader(path, size):
     m = Milter(path)
     assert m.start("QBOMBSIZE") == (b"c", b"c")
     assert m.envelope("<a@client.example>", ["<bob@acme.example>"])[0] == b"c"
-    cmd, data = m.header("X-Big", "x" * size)
-    print(cmd.decode(), data.rstrip(b"\0").decode())
+    r = m.header("From", "a@client.example")
+    if r[0] == b"c":
+        r = m.header("X-Big", "x" * size)
+    if r[0] == b"c":
+        r = m.eoh()
+    if r[0] == b"c":
+        r = m.body(b"Body of the big header.\r\n")
+    if r[0] == b"c":
+        r = (m.eom()[0], b"")
+    print(" ".join(x for x in (r[0].decode(), r[1].rstrip(b"\0").decode()) if x))
     m.quit()
 
 
@@ -206,13 +269,13 @@ def submit_one(path, sender, rcpts, qid, subject):
         return r[0].decode(), []
     for a in rcpts:
         m.rcpt("<%s>" % a)
-    m.call(b"T")
+    m.data()
     for name, value in (("From", "Sender <%s>" % (sender or "mailer-daemon@client.example")),
                         ("To", ", ".join(rcpts)), ("Subject", subject),
                         ("Message-ID", "<%s@client.example>" % qid)):
-        m.header(name, " " + value)
-    m.call(b"N")
-    m.call(b"B", ("Hello, this is %s.\r\n.a line that starts with a dot\r\n" % subject).encode())
+        m.header(name, value)
+    m.eoh()
+    m.body(("Hello, this is %s.\r\n.a line that starts with a dot\r\n" % subject).encode())
     cmd, actions = m.eom()
     m.quit()
     return cmd.decode(), [data.rstrip(b"\0").decode() for action, data in actions if action == b"-"]
@@ -239,8 +302,8 @@ def session_message(m, n, sender, rcpts, barrier):
     steps += [("header", lambda h=h: m.header(h[0], " " + h[1]))
               for h in (("From", "Sender <%s>" % (sender or "mailer-daemon@client.example")),
                         ("Subject", "message %d" % n))]
-    steps += [("header", lambda: m.call(b"N")),
-              ("header", lambda: m.call(b"B", ("This is message %d.\r\n" % n).encode()))]
+    steps += [("header", lambda: m.eoh()),
+              ("header", lambda: m.body(("This is message %d.\r\n" % n).encode()))]
     for name, step in steps:
         cmd, data = step()
         if cmd != b"c":

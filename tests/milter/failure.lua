@@ -1,7 +1,8 @@
 -- failure.lua - one step of failure.sh, chosen with -D step=...: what byosmtpd answers when the
 -- store or the spool fails. "rcpt": the route lookup fails -> TEMPFAIL at RCPT; "data": the
 -- reception file cannot be made -> TEMPFAIL at DATA; "eom": writing or committing the copies
--- fails -> TEMPFAIL at end of message (body of -D kb=N kilobytes).
+-- fails -> TEMPFAIL at end of message (body of -D kb=N kilobytes); "body": the same when the
+-- body cannot be written (no reply to body chunks: the TEMPFAIL comes at end of message too).
 dofile(helpers)
 
 run("failure step " .. step, function()

@@ -3,7 +3,8 @@
 # leaves no spool file and no quota count: a corrupt target record (RCPT), the spool's
 # incoming/ replaced by a file (DATA), queue/ replaced by a file (the rename after the commit
 # fails: the commit is taken back), a full store (MDB_MAP_FULL at the commit), and a full
-# filesystem (ENOSPC, on a small tmpfs when this test may mount one). All hold as root.
+# filesystem (ENOSPC, on a small tmpfs when this test may mount one: at the commit, and while
+# the body is written). All hold as root.
 . "$top_srcdir/tests/milter/lib.sh"
 setup_store
 start
@@ -74,6 +75,12 @@ if mount -t tmpfs -o size=2m byosmtp-test "$SPOOL" 2>/dev/null; then
     expect_log "QFAILeom: temporary failure: spool" "ENOSPC"
     expect_log "No space left on device" "ENOSPC"
     nothing_left "full filesystem"
+    # a body larger than the filesystem: writing the reception file fails mid-body, where
+    # byosmtpd sends no reply (SMFIP_NR_BODY); the 451 comes at the end of the message
+    mt failure.lua -D step=body -D kb=3000
+    expect_log "QFAILbody: temporary failure: spool" "ENOSPC in the body"
+    expect_log ".rcv: write failed: No space left on device" "ENOSPC in the body"
+    nothing_left "full filesystem, body"
     stop
     umount "$SPOOL"
 else

@@ -1,8 +1,9 @@
 #!/bin/sh
-# headers.sh - From rewriting reaches the spool for several, malformed, folded (with and without
-# SMFIP_HDR_LEADSPC) and non-ASCII From fields; a header count bomb gets a clean 552 and leaves
-# no file (the size bomb is in load.sh);
-# a looping message is passed through untouched.
+# headers.sh - byosmtpd negotiates no HELO and no reply to header fields and body chunks; From
+# rewriting reaches the spool for several, malformed, folded (with and without
+# SMFIP_HDR_LEADSPC) and non-ASCII From fields; a header count bomb gets a clean 552 and a
+# malformed field name a 554 at the end of the header section, and neither leaves a file (the
+# size bomb is in load.sh and bigheader.sh); a looping message is passed through untouched.
 . "$top_srcdir/tests/milter/lib.sh"
 MILTER_EXTRA='max_headers = 50; max_header_size = "1K";'
 write_conf
@@ -31,11 +32,13 @@ expect_in "$T/h.QFOLDNOSPC" "$(printf 'Subject: folded\r\n\tsubject line\r')" "f
 expect_in "$T/h.QFOLDSPC" "$(printf 'Subject: folded\r\n\tspace\r')" "fold with LEADSPC"
 expect_in "$T/h.QFOLDSPC" "$(printf 'Original-From: Folded\r\n Space <spc@client.example>\r')" "folded From with LEADSPC"
 # bombs and loops leave nothing behind
-for q in QBOMBCOUNT QLOOP; do
+for q in QBOMBCOUNT QBOMBCOUNTV2 QBADNAME QLOOP; do
     expect_eq "$(copy_of "$q")" "" "$q spooled nothing"
 done
 expect_eq "$(incoming_files)" "" "incoming/ is empty"
-expect_log "more than 50 header fields (milter.max_headers): rejected with 552" "count bomb"
+expect_log "QBOMBCOUNT: more than 50 header fields (milter.max_headers): rejected with 552" "count bomb"
+expect_log "QBOMBCOUNTV2: more than 50 header fields (milter.max_headers): rejected with 552" "count bomb, MTA without SMFIP_NR_HDR"
+expect_log "QBADNAME: malformed header field: a header field name holds a space" "malformed field name"
 expect_log "QLOOP: the message already carries byosmtpd's own Received: header" "loop"
 expect_eq "$(quota_used acme)" 6 "quota counts only the spooled messages"
 finish
