@@ -37,11 +37,11 @@ def send(m, sender, rcpts, subject, chunks):
     steps.append(("data", lambda: m.call(b"T")))
     for name, value in (("From", "Sender <%s>" % sender), ("To", ", ".join(rcpts)),
                         ("Subject", subject), ("Message-ID", "<%s@client.example>" % subject)):
-        steps.append(("header", lambda n=name, v=value: m.header(n, " " + v)))
-    steps.append(("eoh", lambda: m.call(b"N")))
+        steps.append(("header", lambda n=name, v=value: m.header(n, v)))
+    steps.append(("eoh", lambda: m.eoh()))
     for i in range(chunks):
         line = ("%s, body part %d of %d.\r\n" % (subject, i + 1, chunks)).encode()
-        steps.append(("body", lambda c=line: m.call(b"B", c)))
+        steps.append(("body", lambda c=line: m.body(c)))
     for stage, step in steps:
         reply = step()
         if reply[0] != b"c":

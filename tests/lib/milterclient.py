@@ -299,7 +299,7 @@ def session_message(m, n, sender, rcpts, barrier):
     steps = [("mail", lambda: m.mail("<%s>" % sender))]
     steps += [("rcpt", lambda a=a: m.rcpt("<%s>" % a)) for a in rcpts]
     steps += [("data", lambda: m.call(b"T"))]
-    steps += [("header", lambda h=h: m.header(h[0], " " + h[1]))
+    steps += [("header", lambda h=h: m.header(h[0], h[1]))
               for h in (("From", "Sender <%s>" % (sender or "mailer-daemon@client.example")),
                         ("Subject", "message %d" % n))]
     steps += [("header", lambda: m.eoh()),
