@@ -338,7 +338,8 @@ int spool_copy_open(struct spool *sp, const char *dir, const char *id, struct sp
     c->fd = fd;
     if (rc == 1 && !parse_envelope(path, id, head.data, c, err))
         rc = SPOOL_CORRUPT;
-    if (rc == 1 && (uint64_t)head.len + c->header_size + c->body_size != len) {
+    if (rc == 1 && (c->header_size > len - head.len ||
+                    c->body_size != len - head.len - c->header_size)) {
         set_err(err, "%s: the sizes in the envelope do not add up to the file", path);
         rc = SPOOL_CORRUPT;
     }
