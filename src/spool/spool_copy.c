@@ -230,6 +230,10 @@ static bool parse_envelope(const char *path, const char *id, char *head, struct 
         char *colon = strstr(line, ": "), *v;
         uint64_t u;
 
+        if (strchr(line, '\r') != NULL) { /* never written: values are one line */
+            set_err(err, "%s: malformed envelope line", path);
+            return false;
+        }
         if (first) {
             if (strcmp(line, SPOOL_MAGIC) != 0) {
                 set_err(err, "%s: not a byosmtp spool file of version 1", path);
