@@ -266,7 +266,7 @@ static bool parse_envelope(const char *path, const char *id, char *head, struct 
         } else if (strcmp(line, "queue-id") == 0) {
             free(e->mta_queue_id);
             e->mta_queue_id = xstrdup(v);
-        } else if (strcmp(line, "arrival") == 0 && spool_parse_u64(v, &u)) {
+        } else if (strcmp(line, "arrival") == 0 && spool_parse_u64(v, &u) && u <= INT64_MAX) {
             e->arrival = (int64_t)u;
             have_arrival = true;
         } else if (strcmp(line, "sender") == 0) {

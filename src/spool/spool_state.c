@@ -103,7 +103,8 @@ int spool_state_read(struct spool *sp, const char *id, size_t nrcpts, struct spo
                    u <= UINT32_MAX) {
             st->attempts = (uint32_t)u;
             have_att = true;
-        } else if (strncmp(line, "next-attempt: ", 14) == 0 && spool_parse_u64(line + 14, &u)) {
+        } else if (strncmp(line, "next-attempt: ", 14) == 0 && spool_parse_u64(line + 14, &u) &&
+                   u <= INT64_MAX) {
             st->next_attempt = (int64_t)u;
             have_next = true;
         } else if (strncmp(line, "last-error:", 11) == 0) {
