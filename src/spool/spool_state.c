@@ -88,6 +88,10 @@ int spool_state_read(struct spool *sp, const char *id, size_t nrcpts, struct spo
     text[len] = '\0';
     rc = SPOOL_CORRUPT;
     for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (strchr(line, '\r') != NULL) { /* never written: a state that could not be again */
+            set_err(err, "%s: a line holds a carriage return", path);
+            goto out;
+        }
         if (first) {
             if (strcmp(line, STATE_MAGIC) != 0) {
                 set_err(err, "%s: not a byosmtp state file of version 1", path);
