@@ -230,6 +230,10 @@ static bool parse_envelope(const char *path, const char *id, char *head, struct 
         char *colon = strstr(line, ": "), *v;
         uint64_t u;
 
+        if (strchr(line, '\r') != NULL) { /* never written: values are one line */
+            set_err(err, "%s: malformed envelope line", path);
+            return false;
+        }
         if (first) {
             if (strcmp(line, SPOOL_MAGIC) != 0) {
                 set_err(err, "%s: not a byosmtp spool file of version 1", path);
@@ -262,7 +266,7 @@ static bool parse_envelope(const char *path, const char *id, char *head, struct 
         } else if (strcmp(line, "queue-id") == 0) {
             free(e->mta_queue_id);
             e->mta_queue_id = xstrdup(v);
-        } else if (strcmp(line, "arrival") == 0 && spool_parse_u64(v, &u)) {
+        } else if (strcmp(line, "arrival") == 0 && spool_parse_u64(v, &u) && u <= INT64_MAX) {
             e->arrival = (int64_t)u;
             have_arrival = true;
         } else if (strcmp(line, "sender") == 0) {
@@ -338,7 +342,8 @@ int spool_copy_open(struct spool *sp, const char *dir, const char *id, struct sp
     c->fd = fd;
     if (rc == 1 && !parse_envelope(path, id, head.data, c, err))
         rc = SPOOL_CORRUPT;
-    if (rc == 1 && (uint64_t)head.len + c->header_size + c->body_size != len) {
+    if (rc == 1 && (c->header_size > len - head.len ||
+                    c->body_size != len - head.len - c->header_size)) {
         set_err(err, "%s: the sizes in the envelope do not add up to the file", path);
         rc = SPOOL_CORRUPT;
     }

@@ -88,6 +88,10 @@ int spool_state_read(struct spool *sp, const char *id, size_t nrcpts, struct spo
     text[len] = '\0';
     rc = SPOOL_CORRUPT;
     for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (strchr(line, '\r') != NULL) { /* never written: a state that could not be again */
+            set_err(err, "%s: a line holds a carriage return", path);
+            goto out;
+        }
         if (first) {
             if (strcmp(line, STATE_MAGIC) != 0) {
                 set_err(err, "%s: not a byosmtp state file of version 1", path);
@@ -103,7 +107,8 @@ int spool_state_read(struct spool *sp, const char *id, size_t nrcpts, struct spo
                    u <= UINT32_MAX) {
             st->attempts = (uint32_t)u;
             have_att = true;
-        } else if (strncmp(line, "next-attempt: ", 14) == 0 && spool_parse_u64(line + 14, &u)) {
+        } else if (strncmp(line, "next-attempt: ", 14) == 0 && spool_parse_u64(line + 14, &u) &&
+                   u <= INT64_MAX) {
             st->next_attempt = (int64_t)u;
             have_next = true;
         } else if (strncmp(line, "last-error:", 11) == 0) {
