@@ -62,6 +62,17 @@ static void cut(struct buf *b, size_t max)
     buf_puts(b, "...");
 }
 
+/* utc_tm - T broken down in UTC; a time gmtime_r cannot give, or outside the years 0 to 9999
+ * (only a damaged copy holds one), is shown as the epoch rather than overflowing a field */
+static void utc_tm(time_t t, struct tm *tm)
+{
+    if (gmtime_r(&t, tm) == NULL || tm->tm_year < -1900 || tm->tm_year > 9999 - 1900) {
+        time_t epoch = 0;
+
+        gmtime_r(&epoch, tm);
+    }
+}
+
 /* put_date - append the RFC 5322 date of T in UTC, "Wed, 18 Nov 2026 11:06:40 +0000" */
 static void put_date(struct buf *b, time_t t)
 {
@@ -71,7 +82,7 @@ static void put_date(struct buf *b, time_t t)
     struct tm tm;
 
     /* names from our own tables: strftime's %a/%b would follow the locale */
-    gmtime_r(&t, &tm);
+    utc_tm(t, &tm);
     buf_printf(b, "%s, %d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday], tm.tm_mday,
                months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
@@ -522,7 +533,7 @@ int dsn_build(const struct dsn_params *p, struct buf *out, char **err)
 
     to = dsn_text_utf8(p->sender, DSN_ADDR_MAX);
     spool = id_chars(p->spool_id);
-    gmtime_r(&p->now, &tm);
+    utc_tm(p->now, &tm);
     buf_printf(out, "From: MAILER-DAEMON@%s (Mail Delivery System)\r\n", p->reporting_mta);
     buf_printf(out, "To: %s\r\n", to);
     buf_printf(out, "Subject: %s\r\n",
