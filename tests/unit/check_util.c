@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "testutil.h"
+#include "util/https.h"
 #include "util/msg.h"
 #include "util/util.h"
 
@@ -297,6 +298,36 @@ START_TEST(msg_stderr_gets_every_line_whole)
 }
 END_TEST
 
+/* A form value keeps RFC 3986's unreserved characters and escapes everything else. */
+START_TEST(url_encode_escapes_reserved)
+{
+    char *e = url_encode("a b+c/d=e&f~g.h_i-j\xc3\xa9");
+
+    ck_assert_str_eq(e, "a%20b%2Bc%2Fd%3De%26f~g.h_i-j%C3%A9");
+    free(e);
+}
+END_TEST
+
+/* Plain http is refused before any connection is tried, with a line that says why. */
+START_TEST(https_post_refuses_plain_http)
+{
+    struct https_response r;
+    char *err = NULL;
+    struct https_request q = {.url = "http://127.0.0.1:1/token", .body = "x", .body_len = 1};
+
+    https_init();
+    ck_assert_int_eq(https_post(&q, &r, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "is not an https:// URL"));
+    ck_assert_int_eq(r.status, 0);
+    free(err);
+    err = NULL;
+    q.url = "https://127.0.0.1:1/token"; /* nothing listens on port 1 */
+    ck_assert_int_eq(https_post(&q, &r, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "cannot reach https://127.0.0.1:1/token"));
+    free(err);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("util");
@@ -309,6 +340,8 @@ int main(void)
     tcase_add_test(tc, msg_syslog_reconnects_after_restart);
     tcase_add_test(tc, msg_syslog_absent_is_not_retried_per_line);
     tcase_add_test(tc, msg_stderr_gets_every_line_whole);
+    tcase_add_test(tc, url_encode_escapes_reserved);
+    tcase_add_test(tc, https_post_refuses_plain_http);
     suite_add_tcase(s, tc);
     return test_run(s);
 }
