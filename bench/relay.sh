@@ -26,6 +26,10 @@
 # (perf stat -e raw_syscalls:sys_enter attached to its three processes and their threads for the
 # whole run), peak RSS per process (VmHWM), and the accept->provider latency of each message
 # (the delay= of its status=sent line) as p50/p99 per size.
+# Scenarios (SCENARIO=a|b|c, default a; bench/scenarios.sh says how b and c are driven):
+#   a  2 KiB and 1 MiB messages, one target, through the harness's interleaved rounds
+#   b  50 customers: 50 targets / 50 sender-dependent entries, 50 clients at once
+#   c  a slow provider (final-dot reply DELAY_MS=50 later), at most 3 connections on both sides
 # Settings (environment): SIZES ("2048 1048576"), MSGS_SMALL (2000), MSGS_LARGE (200), RUNS (3),
 #   CONCURRENCY (20), WORKERS (delivery.workers; default: byosmtpd's), MAX_CONN (the target's
 #   max_connections; default: none set), IDLE (delivery.conn_idle_timeout; default: byosmtpd's),
@@ -46,11 +50,15 @@ if [[ -z ${BUILDDIR:-} ]]; then
     if [[ -x $TOP/build/byosmtpd ]]; then BUILDDIR=$TOP/build; else BUILDDIR=$TOP; fi
 fi
 MILTER_PORT=${MILTER_PORT:-8891}
+SCENARIO=${SCENARIO:-a}
 WORKERS=${WORKERS:-}
 MAX_CONN=${MAX_CONN:-}
+[[ $SCENARIO != c ]] || MAX_CONN=${MAX_CONN:-3} # scenario c: at most 3 connections, as Office 365 allows
 IDLE=${IDLE:-}
 
 say() { printf 'relay.sh: %s\n' "$*" >&2; }
+# shellcheck source=bench/scenarios.sh
+. "$HERE/scenarios.sh"
 
 # milter_cmd - the harness's MILTER_CMD: byosmtpd's private set-up, then exec byosmtpd -f.
 # The harness exports PROVIDER_HOST, PROVIDER_PORT, PROVIDER_USER, PROVIDER_PASS, PROVIDER_CA.
@@ -70,6 +78,12 @@ delivery = { ${WORKERS:+workers = $WORKERS; }helo_name = "mta.bench.test"; tls_c
 log = { level = "info"; };
 EOF
     "${ctl[@]}" key generate >/dev/null
+    if [[ $SCENARIO == b ]]; then
+        sc_targets "${ctl[@]}"
+        echo "byosmtpd: scenario b, $SC_CUSTOMERS targets; workers=${WORKERS:-default}"
+        observe "$d"
+        return
+    fi
     printf '%s\n' "$PROVIDER_PASS" | "${ctl[@]}" target add bench --host "$PROVIDER_HOST" \
         --port "$PROVIDER_PORT" --security starttls --username "$PROVIDER_USER" --password-stdin \
         --from relay@customer.example --from-name "Bench Relay" ${MAX_CONN:+--max-connections "$MAX_CONN"} >/dev/null
@@ -107,7 +121,7 @@ hwm() {
     local names=(milter supervisor delivery) i=0 p
     : >"$1/rss"
     for p in $(cat "$1/pids" 2>/dev/null); do
-        echo "${names[$i]} $(sed -n 's/^VmHWM: *\([0-9]*\) kB/\1/p' "/proc/$p/status" 2>/dev/null)" >>"$1/rss"
+        echo "${names[$i]} $(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$p/status" 2>/dev/null)" >>"$1/rss"
         i=$((i + 1))
     done
 }
@@ -274,6 +288,12 @@ main() {
         MILTER_SOCKET+=$'\n'"in_flow_delay = $IN_FLOW_DELAY"$'\n'"# (bench/relay.sh) milter port:$MILTER_PORT"
     fi
     export MILTER_CMD="$SELF --milter-cmd $WORKDIR/byosmtpd"
+    export SCENARIO SC_CUSTOMERS
+    case $SCENARIO in
+        a) ;;
+        b|c) scenario_main; exit ;;
+        *) say "SCENARIO is a, b or c"; exit 1 ;;
+    esac
     rm -f "$RESULTS_ROOT/latest"
     say "harness $BASELINE; state and results under $WORKDIR"
     bash "$BASELINE" || { say "FAIL: the harness failed (see above; logs under $WORKDIR)"; exit 1; }
