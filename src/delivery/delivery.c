@@ -74,7 +74,10 @@ static void *worker_main(void *arg)
             pthread_mutex_lock(&d->lock);
             del = sched_done(d->sched, time_now(), &job, &r);
             free(job.target);
-            pthread_cond_broadcast(&d->cond);
+            /* One slot of the target is free again: one more worker may take a job. A broadcast
+             * here woke every idle worker per message, each to find nothing and sleep again
+             * (2 x delivery.workers futex calls per message; bench/RESULTS-2026-12-02.md). */
+            pthread_cond_signal(&d->cond);
             if (del) {
                 pthread_mutex_unlock(&d->lock);
                 worker_remove_copy(d, job.id);
@@ -146,7 +149,8 @@ static void add_copy(struct delivery *d, const char *id, bool count_accepted, in
             dstats_get(&d->stats, c->env.target)->accepted += c->env.nrcpts;
             d->stats_dirty = true;
         }
-        pthread_cond_broadcast(&d->cond);
+        if (added)
+            pthread_cond_signal(&d->cond); /* one new job: one worker */
         pthread_mutex_unlock(&d->lock);
         if (added)
             msg_debug("%s: queued for %s, %zu recipient%s, mta_queue_id=%s", id, c->env.target,
@@ -265,7 +269,8 @@ static void close_idle(struct delivery *d, bool force)
 
     pthread_mutex_lock(&d->lock);
     n = sched_expire_idle(d->sched, time_now(), force, &conns);
-    pthread_cond_broadcast(&d->cond);
+    if (n > 0)
+        pthread_cond_broadcast(&d->cond); /* connection slots freed */
     pthread_mutex_unlock(&d->lock);
     for (size_t i = 0; i < n; i++)
         worker_close_conn(conns[i]);

@@ -501,6 +501,7 @@ static sfsistat cb_eoh(SMFICTX *ctx)
 {
     struct connctx *c = conn_of(ctx);
     struct msgctx *m = c ? c->msg : NULL;
+    char *err = NULL;
 
     if (m == NULL)
         return SMFIS_CONTINUE;
@@ -519,6 +520,12 @@ static sfsistat cb_eoh(SMFICTX *ctx)
     }
     if (start_reception(ctx, m) < 0)
         return tempfail(ctx, qid_of(ctx, m), "cannot create the reception file in the spool");
+    if (spool_msg_flush(m->rcv, &err) < 0) { /* the header section, in one write */
+        sfsistat s = tempfail(ctx, qid_of(ctx, m), err);
+
+        free(err);
+        return s;
+    }
     return SMFIS_CONTINUE;
 }
 

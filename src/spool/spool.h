@@ -54,6 +54,9 @@ struct spool_msg;
 int spool_msg_begin(struct spool *sp, struct spool_msg **out, char **err);
 /* spool_msg_header - append one header field (all headers come before any body); 0 or -1 */
 int spool_msg_header(struct spool_msg *m, const char *name, const char *value, char **err);
+/* spool_msg_flush - write the header fields held in memory (spool_msg_header gathers them; the
+ * body, spool_msg_headers and this write them); 0 or -1 */
+int spool_msg_flush(struct spool_msg *m, char **err);
 /* spool_msg_body - append N bytes of body (not NUL-terminated); 0 or -1 */
 int spool_msg_body(struct spool_msg *m, const void *p, size_t n, char **err);
 /* spool_msg_header_count - header fields written so far */

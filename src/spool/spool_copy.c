@@ -29,6 +29,7 @@ struct spool_copy_w {
     struct spool *sp;
     char id[SPOOL_ID_LEN + 1];
     char *in_path, *q_path;
+    int fd; /* incoming/ID, open from spool_copy_new until spool_copy_write; else -1 */
     bool published;
 };
 
@@ -62,7 +63,7 @@ int spool_copy_new(struct spool *sp, struct spool_copy_w **out, char **err)
         free(w);
         return -1;
     }
-    close(fd);
+    w->fd = fd; /* kept for spool_copy_write: one open per copy */
     w->q_path = xasprintf("%s/%s", sp->queue, w->id);
     *out = w;
     return 0;
@@ -127,9 +128,14 @@ int spool_copy_write(struct spool_copy_w *w, const struct spool_envelope *env, c
         e.id = w->id;
         envelope_text(&b, &e, (uint64_t)hlen + 2, m->body_bytes);
     }
-    fd = open(w->in_path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (m->pending.len > 0) {
+        set_err(err, "spool %s: the header was not read back before the copy", m->path);
+        goto out;
+    }
+    fd = w->fd;
+    w->fd = -1;
     if (fd < 0) {
-        set_err(err, "spool %s: cannot open: %s", w->in_path, strerror(errno));
+        set_err(err, "spool %s: the copy was already written", w->in_path);
         goto out;
     }
     md = EVP_MD_CTX_new();
@@ -137,12 +143,34 @@ int spool_copy_write(struct spool_copy_w *w, const struct spool_envelope *env, c
         set_err(err, "spool %s: cannot start SHA-256", w->in_path);
         goto out;
     }
-    if (hashed_write(fd, md, b.data, b.len) < 0 || hashed_write(fd, md, headers, hlen) < 0 ||
-        hashed_write(fd, md, "\r\n", 2) < 0)
-        goto werr;
-    total = b.len + hlen + 2;
-    chunk = xmalloc(COPY_CHUNK);
-    for (off = m->header_bytes, left = m->body_bytes; left > 0;) {
+    buf_append(&b, headers, hlen);
+    buf_append(&b, "\r\n", 2);
+    off = m->header_bytes;
+    left = m->body_bytes;
+    if (left <= COPY_CHUNK) {
+        /* A message that fits one chunk goes out in one write, its trailer included. */
+        size_t at = b.len;
+
+        buf_reserve(&b, (size_t)left + TRAILER_LEN);
+        if (left > 0 && spool_pread_all(m->fd, b.data + at, (size_t)left, off) < 0) {
+            set_err(err, "spool %s: cannot read the message back: %s", m->path,
+                    spool_errtext(errno));
+            goto out;
+        }
+        b.len = at + (size_t)left;
+        b.data[b.len] = '\0';
+        left = 0;
+        if (EVP_DigestUpdate(md, b.data, b.len) != 1)
+            goto werr;
+        total = b.len;
+    } else {
+        if (hashed_write(fd, md, b.data, b.len) < 0)
+            goto werr;
+        total = b.len;
+        buf_reset(&b);
+    }
+    chunk = left > 0 ? xmalloc(COPY_CHUNK) : NULL;
+    for (; left > 0;) {
         size_t n = left > COPY_CHUNK ? COPY_CHUNK : (size_t)left;
 
         if (spool_pread_all(m->fd, chunk, n, off) < 0) {
@@ -161,7 +189,8 @@ int spool_copy_write(struct spool_copy_w *w, const struct spool_envelope *env, c
         goto out;
     }
     spool_trailer_format(total, digest, trailer);
-    if (write_all(fd, trailer, TRAILER_LEN) < 0)
+    buf_append(&b, trailer, TRAILER_LEN);
+    if (write_all(fd, b.data, b.len) < 0)
         goto werr;
     if (fsync(fd) < 0) {
         set_err(err, "spool %s: fsync failed: %s", w->in_path, strerror(errno));
@@ -210,6 +239,8 @@ void spool_copy_release(struct spool_copy_w *w)
 {
     if (w == NULL)
         return;
+    if (w->fd >= 0)
+        close(w->fd);
     free(w->in_path);
     free(w->q_path);
     free(w);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "spool/spool.h"
+#include "util/util.h"
 
 #define COPY_CHUNK 65536
 #define TRAILER_TAG "byosmtp-end: "
@@ -30,7 +31,10 @@ struct spool_msg {
     uint64_t header_bytes; /* "name\0value\0" records at the start of the file */
     uint64_t body_bytes;   /* the body follows them */
     size_t nheaders;
+    struct buf pending; /* header records not yet written: flushed at SPOOL_MSG_BATCH bytes, before
+                           the body and before they are read back (one write for most headers) */
 };
+#define SPOOL_MSG_BATCH 65536
 
 /* spool_pread_all - read exactly N bytes at OFF; 0, or -1 (errno set; 0 for a short file) */
 int spool_pread_all(int fd, void *p, size_t n, uint64_t off);

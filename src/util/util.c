@@ -130,8 +130,8 @@ void buf_reset(struct buf *b)
     b->data[0] = '\0';
 }
 
-/* buf_grow - make room for n more bytes plus the NUL */
-static void buf_grow(struct buf *b, size_t n)
+/* buf_reserve - make room for n more bytes plus the NUL */
+void buf_reserve(struct buf *b, size_t n)
 {
     size_t need = b->len + n + 1;
 
@@ -149,7 +149,7 @@ static void buf_grow(struct buf *b, size_t n)
 
 void buf_append(struct buf *b, const void *p, size_t n)
 {
-    buf_grow(b, n);
+    buf_reserve(b, n);
     memcpy(b->data + b->len, p, n);
     b->len += n;
     b->data[b->len] = '\0';
@@ -177,7 +177,7 @@ void buf_printf(struct buf *b, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return;
-    buf_grow(b, (size_t)n);
+    buf_reserve(b, (size_t)n);
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);

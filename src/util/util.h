@@ -47,6 +47,8 @@ void buf_append(struct buf *b, const void *p, size_t n);
 void buf_puts(struct buf *b, const char *s);
 void buf_putc(struct buf *b, int c);
 void buf_printf(struct buf *b, const char *fmt, ...) BYO_PRINTF(2, 3);
+/* buf_reserve - room for N more bytes after len (and the NUL), for a caller filling data directly */
+void buf_reserve(struct buf *b, size_t n);
 /* buf_steal - hand the data to the caller (who frees it); the buffer needs buf_init() to be used again */
 char *buf_steal(struct buf *b);
 void buf_free(struct buf *b);

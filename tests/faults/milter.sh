@@ -54,16 +54,16 @@ tempfailed() {
 
 relayed "first" bob@acme.example
 
-# The reception file incoming/ID.rcv: header fields are written as they come, then the body.
-# Four header fields are eight writes; the tenth is the second of three body parts. Header fields
-# and body parts get no reply (SMFIP_NR_*): a failure is answered at the end of the header
-# section, or of the message.
+# The reception file incoming/ID.rcv: the header fields are gathered and written in one write at
+# the end of the header section (answered there), then the body parts as they come: the third
+# write is the second of three body parts, which get no reply (SMFIP_NR_BODY): a failure there
+# is answered at the end of the message.
 tempfailed "rcv header ENOSPC" bob@acme.example eoh \
     "write .*/spool/incoming/$ID_RE\.rcv: ENOSPC" "write failed: No space left on device" \
     "write ENOSPC */spool/incoming/*.rcv pid=$MPID"
 tempfailed "rcv body ENOSPC" bob@acme.example eom \
     "write .*/spool/incoming/$ID_RE\.rcv: ENOSPC" "write failed: No space left on device" \
-    "write ENOSPC */spool/incoming/*.rcv skip=9 pid=$MPID"
+    "write ENOSPC */spool/incoming/*.rcv skip=2 pid=$MPID"
 
 # The copy incoming/ID, written at end of message: envelope, header section, body, trailer,
 # then fsync.

@@ -7,8 +7,10 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include "spool/spool.h"
+#include "spool/spool_int.h"
 #include "store/store.h"
 #include "testutil.h"
 
@@ -88,6 +90,61 @@ START_TEST(test_headers_back)
     free(names);
     free(values);
     spool_msg_discard(m);
+}
+END_TEST
+
+/* rcv_size - bytes of M's reception file on disk */
+static off_t rcv_size(struct spool_msg *m)
+{
+    struct stat stt;
+
+    ck_assert_int_eq(stat(m->path, &stt), 0);
+    return stt.st_size;
+}
+
+/* Header fields are gathered in memory and written together: at spool_msg_flush (the end of the
+ * header section), before the first body part, or before they are read back. */
+START_TEST(test_headers_gathered)
+{
+    struct spool_msg *m;
+    char *err = NULL;
+
+    ck_assert_int_eq(spool_msg_begin(sp, &m, &err), 0);
+    ck_assert_int_eq(spool_msg_header(m, "From", "a@client.example", &err), 0);
+    ck_assert_int_eq(spool_msg_header(m, "To", "b@acme.example", &err), 0);
+    ck_assert_int_eq(rcv_size(m), 0);
+    ck_assert_int_eq(spool_msg_flush(m, &err), 0);
+    ck_assert_int_eq(rcv_size(m), (off_t)(sizeof("From") + sizeof("a@client.example") +
+                                          sizeof("To") + sizeof("b@acme.example")));
+    ck_assert_int_eq(spool_msg_header(m, "Subject", "s", &err), 0);
+    ck_assert_int_eq(spool_msg_body(m, "xy", 2, &err), 0); /* the third field goes first */
+    ck_assert_int_eq(rcv_size(m), 40 + (off_t)sizeof("Subject") + (off_t)sizeof("s") + 2);
+    spool_msg_discard(m);
+}
+END_TEST
+
+/* A body larger than one chunk is streamed into the copy, and comes back whole. */
+START_TEST(test_copy_large_body)
+{
+    size_t n = 3 * COPY_CHUNK + 5, total = 0;
+    char *body = malloc(n), *got = malloc(n), *err = NULL;
+    char *rcpts[] = {"bob@acme.example"};
+    struct spool_copy *c;
+    ssize_t k;
+
+    for (size_t i = 0; i < n; i++)
+        body[i] = (char)('a' + i % 23);
+    char *id = write_copy("acme", rcpts, 1, body, n);
+    ck_assert_int_eq(spool_copy_open(sp, "queue", id, &c, &err), 1);
+    while ((k = spool_copy_read_body(c, got + total, n - total, &err)) > 0)
+        total += (size_t)k;
+    ck_assert_int_eq(k, 0);
+    ck_assert_uint_eq(total, n);
+    ck_assert_mem_eq(got, body, n);
+    spool_copy_close(c);
+    free(id);
+    free(body);
+    free(got);
 }
 END_TEST
 
@@ -396,6 +453,8 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_headers_back);
     tcase_add_test(tc, test_copy_roundtrip);
+    tcase_add_test(tc, test_headers_gathered);
+    tcase_add_test(tc, test_copy_large_body);
     tcase_add_test(tc, test_torn_and_tampered);
     tcase_add_test(tc, test_envelope_line_breaks);
     tcase_add_test(tc, test_state);
