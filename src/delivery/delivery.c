@@ -186,8 +186,9 @@ struct run {
     pthread_t *threads;
     int nthreads;
     int lockfd;  /* the spool's delivery lock, held while running */
-    bool rescan; /* events were lost: scan queue/ now */
-    double last_scan, last_refresh, last_idle;
+    bool rescan;   /* events were lost: scan queue/ now */
+    bool requests; /* a request arrived (or events were lost): read delivery/requests/ now */
+    double last_scan, last_refresh, last_idle, last_requests;
 };
 
 /* on_wake - one inotify event */
@@ -197,8 +198,10 @@ static void on_wake(void *ctx, enum wake_event ev, const char *name)
 
     if (ev == WAKE_COPY && spool_valid_id(name))
         add_copy(&r->d, name, true, r->started, NULL);
+    else if (ev == WAKE_REQUEST)
+        r->requests = true;
     else if (ev == WAKE_RESCAN)
-        r->rescan = true;
+        r->rescan = r->requests = true;
 }
 
 /* on_request - one request of byosmtpctl */
@@ -528,10 +531,15 @@ static void serve(struct run *r)
             break;
         if (sigismember(&got, SIGHUP))
             reload(r);
-        r->rescan = false;
+        r->rescan = r->requests = false;
         wake_read(r->wk, on_wake, r);
-        deliverydir_requests_take(d->spool_path, on_request, d);
         now = time_now();
+        /* The requests directory is listed when inotify says a request came, and once a second
+         * besides (no inotify, or a missed event): not after every new copy. */
+        if (r->requests || now - r->last_requests >= 1) {
+            deliverydir_requests_take(d->spool_path, on_request, d);
+            r->last_requests = now;
+        }
         if (r->rescan || now - r->last_scan >= DELIVERY_RESCAN) {
             scan(d, false, r->started, NULL);
             r->last_scan = now;
