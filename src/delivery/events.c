@@ -403,8 +403,8 @@ static void *webhook_main(void *arg)
             backoff *= 2;
         }
         if (rc == 0)
-            msg_warn("events.webhook_url: an event was not taken after %d attempts: dropped",
-                     WEBHOOK_RETRIES + 1);
+            msg_warn("events.webhook_url: an event was not taken after its retries (or at "
+                     "stop): given up");
         tally(s, rc > 0);
         free(sig);
         free(line);
