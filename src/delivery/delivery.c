@@ -596,6 +596,7 @@ static void finish(struct run *r, int status)
     free(r->threads);
     metrics_http_stop(r->metrics);
     events_stop(d->events); /* the workers have stopped: no event comes any more */
+    d->events = NULL;
     if (d->sched != NULL) {
         d->stats_dirty = true;
         write_stats(d);
