@@ -61,8 +61,10 @@ static void reply(int fd, const char *status, const char *type, const char *body
     send_all(fd, body, strlen(body));
 }
 
-/* read_request_line - the first line of the request into BUF; false when none came in time */
-static bool read_request_line(int fd, char *buf, size_t size)
+/* read_request - the request's head (up to its blank line) into BUF, and its first line
+ * NUL-terminated there; false when it did not come whole within the limits. The whole head is
+ * read so that closing the connection never discards unread bytes (which would reset it). */
+static bool read_request(int fd, char *buf, size_t size)
 {
     size_t len = 0;
     double until = time_now() + REQUEST_TIMEOUT_MS / 1000.0;
@@ -78,7 +80,7 @@ static bool read_request_line(int fd, char *buf, size_t size)
             return false;
         len += (size_t)r;
         buf[len] = '\0';
-        if (strchr(buf, '\n') != NULL) {
+        if (strstr(buf, "\r\n\r\n") != NULL || strstr(buf, "\n\n") != NULL) {
             buf[strcspn(buf, "\r\n")] = '\0';
             return true;
         }
@@ -93,8 +95,8 @@ static void serve_one(struct metrics_http *h, int fd)
     struct timeval tv = {.tv_sec = 10};
 
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (!read_request_line(fd, req, sizeof(req))) {
-        reply(fd, "400 Bad Request", "text/plain", "a request line was expected\n");
+    if (!read_request(fd, req, sizeof(req))) {
+        reply(fd, "400 Bad Request", "text/plain", "a request of at most 4 KiB was expected\n");
         return;
     }
     if (sscanf(req, "%15s %4095s", method, path) != 2) {
@@ -112,6 +114,27 @@ static void serve_one(struct metrics_http *h, int fd)
     }
 }
 
+/* linger - after the reply: read and discard what the client still sends (a body), until it
+ * closes, for at most 500 ms and 64 KiB, so that the close does not reset the connection
+ * before the client read the reply */
+static void linger(int fd)
+{
+    char junk[4096];
+    size_t total = 0;
+    double until = time_now() + 0.5;
+
+    shutdown(fd, SHUT_WR);
+    while (total < 64 * 1024) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int left = (int)((until - time_now()) * 1000);
+        ssize_t r;
+
+        if (left <= 0 || poll(&p, 1, left) <= 0 || (r = recv(fd, junk, sizeof(junk), 0)) <= 0)
+            return;
+        total += (size_t)r;
+    }
+}
+
 /* serve - the server's thread: accept, answer, close, until stopped */
 static void *serve(void *arg)
 {
@@ -126,7 +149,7 @@ static void *serve(void *arg)
         if ((c = accept4(h->fd, NULL, NULL, SOCK_CLOEXEC)) < 0)
             continue;
         serve_one(h, c);
-        shutdown(c, SHUT_WR);
+        linger(c);
         close(c);
     }
     return NULL;
@@ -152,7 +175,7 @@ static int open_listener(const char *spec, char **err)
     free(port);
     if (rc != 0)
         return set_err(err, "metrics.listen = \"%s\": %s", spec, gai_strerror(rc));
-    if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+    if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
         bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 16) < 0) {
         set_err(err, "metrics.listen = \"%s\": cannot listen: %s (is the port in use?)", spec,

@@ -1,7 +1,7 @@
 /*
  * metrics_http - the exposition endpoint of metrics.listen: GET /metrics on one listening TCP
  * socket, answered by one thread, one connection at a time. It is not a web server: it reads
- * the request line (at most 4 KiB, within 2 seconds), answers 200 with the text of the
+ * the request (at most 4 KiB, within 2 seconds), answers 200 with the text of the
  * callback for "GET /metrics" (and "GET /"), 404 for any other path, 405 for any other
  * method, and closes the connection.
  *
