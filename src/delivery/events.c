@@ -118,7 +118,7 @@ char *events_json(const struct event *e)
     json_object_set_new(o, "reply", jstr(e->reply, EVENTS_REPLY_MAX));
     json_object_set_new(o, "attempt", json_integer(e->attempt));
     json_object_set_new(o, "delay", json_real((double)(long long)(e->delay * 1000) / 1000));
-    text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     json_decref(o);
     if (text == NULL)
         msg_fatal("events: cannot make JSON (out of memory)");

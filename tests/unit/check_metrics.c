@@ -189,7 +189,7 @@ START_TEST(event_json)
                       .cls = "recipient_rejected",
                       .reply = "550 5.1.1 \"bob\" unknown\xff",
                       .attempt = 2,
-                      .delay = 61.5};
+                      .delay = 61.5004};
     char *text = events_json(&e);
     json_error_t jerr;
     json_t *o = json_loads(text, 0, &jerr);
@@ -201,6 +201,7 @@ START_TEST(event_json)
 
     ck_assert_msg(o != NULL, "%s: %s", text, jerr.text);
     ck_assert_ptr_null(strchr(text, '\n'));
+    ck_assert_msg(strstr(text, ",\"attempt\":2,\"delay\":61.5}") != NULL, "%s", text);
     json_object_foreach(o, key, val)
     {
         ck_assert_uint_lt(i, 12);
