@@ -250,5 +250,8 @@ int conf_check_listen(const char *key, const char *v, char **why)
     if (strncmp(v, "unix:", 5) == 0)
         return value_err(why, key, v, "is a unix socket: Prometheus scrapes TCP; write "
                                       "inet:PORT@ADDRESS, e.g. \"inet:9466@127.0.0.1\"");
+    if (strncmp(v, "inet:", 5) != 0 && strncmp(v, "inet6:", 6) != 0)
+        return value_err(why, key, v, "is not a listening address: write inet:PORT@ADDRESS or "
+                                      "inet6:PORT@ADDRESS, e.g. \"inet:9466@127.0.0.1\"");
     return conf_check_socket(key, v, why);
 }

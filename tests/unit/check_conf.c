@@ -402,6 +402,9 @@ static const struct {
     {"metrics = { listen = \"inet:99999@127.0.0.1\"; };\n", 1,
      "metrics.listen = \"inet:99999@127.0.0.1\" has no valid port: use a number from 1 to 65535, "
      "as in \"inet:8891@127.0.0.1\""},
+    {"metrics = { listen = \"9466\"; };\n", 1,
+     "metrics.listen = \"9466\" is not a listening address: write inet:PORT@ADDRESS or "
+     "inet6:PORT@ADDRESS, e.g. \"inet:9466@127.0.0.1\""},
     {"metrics = { textfile = \"byosmtp.prom\"; };\n", 1,
      "metrics.textfile = \"byosmtp.prom\" must be an absolute path (starting with /), or \"\" for "
      "none"},
