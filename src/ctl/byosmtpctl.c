@@ -34,7 +34,7 @@ static const char usage_text[] =
     "  quota [TARGET] [--month YYYY-MM]     used / limit per target\n"
     "  providers                            the provider presets for target add --provider\n"
     "  queue [list] | show ID | flush [ID | --target T] | delete ID\n"
-    "  stats                                counters since byosmtpd started, per target\n"
+    "  stats                                counters per target, kept across restarts\n"
     "see byosmtpctl(8)\n";
 
 int ctl_usage(const char *text)

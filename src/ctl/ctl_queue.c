@@ -446,21 +446,25 @@ int ctl_cmd_stats(struct ctl *ctl, int argc, char **argv)
         return CTL_OK;
     }
     time_text(s.since, since, sizeof(since));
-    printf("since %s\n%-24s %10s %10s %10s %10s\n", since, "TARGET", "ACCEPTED", "DELIVERED",
-           "DEFERRED", "BOUNCED");
-    for (size_t i = 0; i < s.n; i++) {
-        printf("%-24s %10llu %10llu %10llu %10llu\n", s.t[i].name,
-               (unsigned long long)s.t[i].accepted, (unsigned long long)s.t[i].delivered,
-               (unsigned long long)s.t[i].deferred, (unsigned long long)s.t[i].bounced);
-        total.accepted += s.t[i].accepted;
-        total.delivered += s.t[i].delivered;
-        total.deferred += s.t[i].deferred;
-        total.bounced += s.t[i].bounced;
-        total.duplicates += s.t[i].duplicates;
+    printf("since %s\n%-24s %10s %10s %10s %10s %10s %10s\n", since, "TARGET", "ACCEPTED",
+           "DELIVERED", "DEFERRED", "BOUNCED", "EXPIRED", "FALLBACK");
+    for (size_t i = 0; i <= s.n; i++) {
+        const struct dstats_target *t = i < s.n ? &s.t[i] : &total;
+
+        printf("%-24s %10llu %10llu %10llu %10llu %10llu %10llu\n", t->name,
+               (unsigned long long)t->accepted, (unsigned long long)t->delivered,
+               (unsigned long long)t->deferred, (unsigned long long)t->bounced,
+               (unsigned long long)t->expired, (unsigned long long)t->fallback);
+        if (i == s.n)
+            break;
+        total.accepted += t->accepted;
+        total.delivered += t->delivered;
+        total.deferred += t->deferred;
+        total.bounced += t->bounced;
+        total.expired += t->expired;
+        total.fallback += t->fallback;
+        total.duplicates += t->duplicates;
     }
-    printf("%-24s %10llu %10llu %10llu %10llu\n", total.name, (unsigned long long)total.accepted,
-           (unsigned long long)total.delivered, (unsigned long long)total.deferred,
-           (unsigned long long)total.bounced);
     /* delivered after an attempt whose final dot got no reply (the log lines say which) */
     printf("possible duplicates: %llu", (unsigned long long)total.duplicates);
     for (size_t i = 0, shown = 0; i < s.n; i++)
@@ -468,6 +472,11 @@ int ctl_cmd_stats(struct ctl *ctl, int argc, char **argv)
             printf("%s%s %llu", shown++ ? ", " : " (", s.t[i].name,
                    (unsigned long long)s.t[i].duplicates);
     printf("%s\n", total.duplicates > 0 ? ")" : "");
+    /* the failures by class: "deferred rate_limited 3" */
+    for (size_t i = 0; i < s.n; i++)
+        for (size_t k = 0; k < s.t[i].ncls; k++)
+            printf("%s %s %s: %llu\n", s.t[i].name, s.t[i].cls[k].status, s.t[i].cls[k].cls,
+                   (unsigned long long)s.t[i].cls[k].n);
     dstats_free(&s);
     return CTL_OK;
 }

@@ -22,6 +22,10 @@
 #include "delivery/backoff.h"
 #include "delivery/delivery.h"
 #include "delivery/deliverydir.h"
+#include "delivery/events.h"
+#include "delivery/metrics.h"
+#include "delivery/metrics_http.h"
+#include "util/https.h"
 #include "util/daemon.h"
 #include "util/msg.h"
 #include "smtp/tls.h"
@@ -188,7 +192,8 @@ struct run {
     int lockfd;  /* the spool's delivery lock, held while running */
     bool rescan;   /* events were lost: scan queue/ now */
     bool requests; /* a request arrived (or events were lost): read delivery/requests/ now */
-    double last_scan, last_refresh, last_idle, last_requests;
+    double last_scan, last_refresh, last_idle, last_requests, last_textfile;
+    struct metrics_http *metrics; /* metrics.listen; NULL when not set */
 };
 
 /* on_wake - one inotify event */
@@ -280,34 +285,46 @@ static void close_idle(struct delivery *d, bool force)
     free(conns);
 }
 
-/* write_stats - the counters file, when something changed */
-static void write_stats(struct delivery *d)
+/* write_stats - the counters file, when something changed; true when it did */
+static bool write_stats(struct delivery *d)
 {
     char *err = NULL;
     struct dstats copy = {0};
 
     pthread_mutex_lock(&d->lock);
-    if (d->stats_dirty) {
-        copy.since = d->stats.since;
-        for (size_t i = 0; i < d->stats.n; i++) {
-            struct dstats_target *t = dstats_get(&copy, d->stats.t[i].name);
-
-            t->accepted = d->stats.t[i].accepted;
-            t->delivered = d->stats.t[i].delivered;
-            t->deferred = d->stats.t[i].deferred;
-            t->bounced = d->stats.t[i].bounced;
-            t->duplicates = d->stats.t[i].duplicates;
-        }
-        d->stats_dirty = false;
-    }
+    if (d->stats_dirty)
+        dstats_copy(&copy, &d->stats);
+    d->stats_dirty = false;
     pthread_mutex_unlock(&d->lock);
     if (copy.since == 0)
-        return;
+        return false;
     if (deliverydir_stats_write(d->spool_path, &copy, &err) < 0) {
         msg_warn("counters: %s", err);
         free(err);
     }
     dstats_free(&copy);
+    return true;
+}
+
+/* render_metrics - metrics_http's callback */
+static char *render_metrics(void *ctx)
+{
+    return metrics_text(ctx);
+}
+
+/* write_textfile - metrics.textfile, when set */
+static void write_textfile(struct delivery *d, const char *path)
+{
+    char *text, *err = NULL;
+
+    if (path == NULL || *path == '\0')
+        return;
+    text = metrics_text(d);
+    if (metrics_textfile_write(path, text, &err) < 0) {
+        msg_warn("%s", err);
+        free(err);
+    }
+    free(text);
 }
 
 /* become_user - drop root for NAME (milter.user) after the key is read; 0, or -1 with *err */
@@ -408,14 +425,15 @@ static int open_tls(struct delivery *d, char **err)
     return tls_ctx_new(&ts, &d->tls, err);
 }
 
-/* restore_stats - the counters run from byosmtpd's start: kept across a restart of this process */
+/* restore_stats - the counters of SPOOL/delivery/stats: kept across restarts, of this process
+ * and of byosmtpd (a new file counts from STARTED) */
 static void restore_stats(struct delivery *d, int64_t started)
 {
     struct dstats old;
     char *err = NULL;
     int rc = deliverydir_stats_read(d->spool_path, &old, &err);
 
-    if (rc > 0 && old.since == started) {
+    if (rc > 0 && old.since > 0) {
         d->stats = old;
     } else {
         if (rc < 0) {
@@ -451,13 +469,19 @@ static int start(struct run *r)
     if (load_settings(r, &err) < 0)
         return failed(err);
     /* Only this process reads the key, then it gives up root like the milter process. */
+    https_init(); /* before any thread */
+    /* the webhook's key, like the master key, is read before root is given up */
     if (secret_key_load(d->conf->secrets.key_file, &d->key, &err) < 0 ||
+        events_new(d->conf, &d->events, &err) < 0 ||
         become_user(d->conf->milter.user, &err) < 0 || open_spool(r, &err) < 0 ||
         store_open(d->conf->store.path, d->conf->store.map_size, STORE_WRITE, &d->store,
                    &err) < 0 ||
         open_tls(d, &err) < 0)
         return failed(err);
     restore_stats(d, r->started);
+    if (*d->conf->metrics.listen &&
+        metrics_http_start(d->conf->metrics.listen, render_metrics, d, &r->metrics, &err) < 0)
+        return failed(err);
     /* delivery/pid, for admins and tests */
     pid = deliverydir_path(d->spool_path, "pid");
     daemon_pidfile_write(pid, NULL);
@@ -480,6 +504,7 @@ static void start_workers(struct run *r)
     deliverydir_requests_take(d->spool_path, on_request, d);
     refresh_targets(d);
     r->last_scan = r->last_refresh = time_now();
+    events_start(d->events);
 
     r->threads = xcalloc((size_t)n, sizeof(*r->threads));
     for (r->nthreads = 0; r->nthreads < n; r->nthreads++)
@@ -512,6 +537,13 @@ static void reload(struct run *r)
     d->conf = nc;
     sched_set_config(d->sched, &sc);
     pthread_mutex_unlock(&d->lock);
+    if (strcmp(prev->events.command, nc->events.command) != 0 ||
+        strcmp(prev->events.webhook_url, nc->events.webhook_url) != 0 ||
+        strcmp(prev->events.webhook_secret_file, nc->events.webhook_secret_file) != 0 ||
+        prev->events.queue_limit != nc->events.queue_limit ||
+        strcmp(prev->metrics.listen, nc->metrics.listen) != 0)
+        msg_warn("delivery: reload: the events settings and metrics.listen take effect only "
+                 "when byosmtpd is restarted");
     conf_unref(prev);
     msg_info("delivery: configuration reloaded (delivery.workers applies after a restart)");
 }
@@ -550,7 +582,14 @@ static void serve(struct run *r)
         }
         if (now - r->last_idle >= 1) {
             close_idle(d, false);
-            write_stats(d);
+            /* the textfile when the counters changed, and every 10 s for the gauges */
+            if ((write_stats(d) || now - r->last_textfile >= 10)) {
+                struct byosmtp_conf *c = worker_conf(d);
+
+                write_textfile(d, c->metrics.textfile);
+                conf_unref(c);
+                r->last_textfile = now;
+            }
             r->last_idle = now;
         }
     }
@@ -568,9 +607,14 @@ static void finish(struct run *r, int status)
     for (int i = 0; i < r->nthreads; i++)
         pthread_join(r->threads[i], NULL);
     free(r->threads);
+    metrics_http_stop(r->metrics);
+    events_stop(d->events); /* the workers have stopped: no event comes any more */
+    d->events = NULL;
     if (d->sched != NULL) {
         d->stats_dirty = true;
         write_stats(d);
+        if (d->conf != NULL)
+            write_textfile(d, d->conf->metrics.textfile);
         sched_free(d->sched, worker_close_conn);
     }
     if (d->spool_path != NULL && status == 0) {

@@ -3,9 +3,11 @@
  * requests (see deliverydir.h). The counters file is a few lines of text:
  *     byosmtp-stats: 1
  *     since: UNIX
- *     target NAME ACCEPTED DELIVERED DEFERRED BOUNCED DUPLICATES
- * (a file without DUPLICATES, from an older byosmtpd, reads as 0 of them). A doubt mark is one
- * recipient index a line.
+ *     target NAME ACCEPTED DELIVERED DEFERRED BOUNCED DUPLICATES EXPIRED FALLBACK
+ *     class NAME STATUS CLASS COUNT
+ *     latency NAME COUNT SUM B0 ... B13
+ * (a file from an older byosmtpd, without the last columns of a target line, reads as 0 of
+ * them). A doubt mark is one recipient index a line.
  */
 #include "config.h"
 
@@ -99,10 +101,61 @@ struct dstats_target *dstats_get(struct dstats *s, const char *name)
     return &s->t[s->n++];
 }
 
+const double dstats_bucket_le[DSTATS_NBUCKETS] = {0.1, 0.25, 0.5, 1,    2.5,   5,     10,
+                                                  30,  60,   300, 900, 3600, 14400, 86400};
+
+void dstats_class_add(struct dstats_target *t, const char *status, const char *cls, uint64_t n)
+{
+    for (size_t i = 0; i < t->ncls; i++)
+        if (strcmp(t->cls[i].status, status) == 0 && strcmp(t->cls[i].cls, cls) == 0) {
+            t->cls[i].n += n;
+            return;
+        }
+    t->cls = xrealloc(t->cls, (t->ncls + 1) * sizeof(*t->cls));
+    t->cls[t->ncls++] = (struct dstats_class){.status = xstrdup(status), .cls = xstrdup(cls), .n = n};
+}
+
+void dstats_latency_add(struct dstats_target *t, double seconds)
+{
+    if (seconds < 0)
+        seconds = 0;
+    for (size_t i = 0; i < DSTATS_NBUCKETS; i++)
+        if (seconds <= dstats_bucket_le[i]) {
+            t->lat_bucket[i]++;
+            break;
+        }
+    t->lat_count++;
+    t->lat_sum += seconds;
+}
+
+void dstats_copy(struct dstats *dst, const struct dstats *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->since = src->since;
+    for (size_t i = 0; i < src->n; i++) {
+        struct dstats_target *t = dstats_get(dst, src->t[i].name);
+        char *name = t->name;
+
+        *t = src->t[i];
+        t->name = name;
+        t->cls = NULL;
+        t->ncls = 0;
+        for (size_t k = 0; k < src->t[i].ncls; k++)
+            dstats_class_add(t, src->t[i].cls[k].status, src->t[i].cls[k].cls,
+                             src->t[i].cls[k].n);
+    }
+}
+
 void dstats_free(struct dstats *s)
 {
-    for (size_t i = 0; i < s->n; i++)
+    for (size_t i = 0; i < s->n; i++) {
+        for (size_t k = 0; k < s->t[i].ncls; k++) {
+            free(s->t[i].cls[k].status);
+            free(s->t[i].cls[k].cls);
+        }
+        free(s->t[i].cls);
         free(s->t[i].name);
+    }
     free(s->t);
     memset(s, 0, sizeof(*s));
 }
@@ -153,10 +206,22 @@ int deliverydir_stats_write(const char *spool, const struct dstats *s, char **er
 
     buf_init(&b);
     buf_printf(&b, "%s\nsince: %lld\n", STATS_MAGIC, (long long)s->since);
-    for (size_t i = 0; i < s->n; i++)
-        buf_printf(&b, "target %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-                   s->t[i].name, s->t[i].accepted, s->t[i].delivered, s->t[i].deferred,
-                   s->t[i].bounced, s->t[i].duplicates);
+    for (size_t i = 0; i < s->n; i++) {
+        const struct dstats_target *t = &s->t[i];
+
+        buf_printf(&b,
+                   "target %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+                   " %" PRIu64 " %" PRIu64 "\n",
+                   t->name, t->accepted, t->delivered, t->deferred, t->bounced, t->duplicates,
+                   t->expired, t->fallback);
+        for (size_t k = 0; k < t->ncls; k++)
+            buf_printf(&b, "class %s %s %s %" PRIu64 "\n", t->name, t->cls[k].status,
+                       t->cls[k].cls, t->cls[k].n);
+        buf_printf(&b, "latency %s %" PRIu64 " %.3f", t->name, t->lat_count, t->lat_sum);
+        for (size_t k = 0; k < DSTATS_NBUCKETS; k++)
+            buf_printf(&b, " %" PRIu64, t->lat_bucket[k]);
+        buf_puts(&b, "\n");
+    }
     rc = replace_file(p, b.data, NULL, err);
     buf_free(&b);
     free(p);
@@ -170,11 +235,61 @@ int deliverydir_stats_reset(const char *spool, int64_t since, char **err)
     return deliverydir_stats_write(spool, &s, err);
 }
 
+/* latency_line - "NAME COUNT SUM B0 ... B13" into S; 0 or -1 */
+static int latency_line(struct dstats *s, const char *rest)
+{
+    char name[128], *end;
+    uint64_t count;
+    double sum;
+    int used = 0;
+    struct dstats_target *t;
+
+    if (sscanf(rest, "%127s %" SCNu64 " %lf%n", name, &count, &sum, &used) < 3)
+        return -1;
+    t = dstats_get(s, name);
+    t->lat_count = count;
+    t->lat_sum = sum;
+    rest += used;
+    for (size_t k = 0; k < DSTATS_NBUCKETS; k++) {
+        t->lat_bucket[k] = strtoull(rest, &end, 10);
+        if (end == rest)
+            return -1;
+        rest = end;
+    }
+    return 0;
+}
+
+/* stats_line - one line of the counters file into S; 0 or -1 */
+static int stats_line(struct dstats *s, const char *line)
+{
+    char name[128], status[32], cls[64];
+    uint64_t a, d, f, b, x = 0, e = 0, fb = 0, n;
+    long long since;
+
+    if (sscanf(line, "since: %lld", &since) == 1) {
+        s->since = since;
+    } else if (sscanf(line, "target %127s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+                      " %" SCNu64 " %" SCNu64 " %" SCNu64,
+                      name, &a, &d, &f, &b, &x, &e, &fb) >= 5) {
+        struct dstats_target *t = dstats_get(s, name);
+
+        t->accepted = a, t->delivered = d, t->deferred = f, t->bounced = b;
+        t->duplicates = x, t->expired = e, t->fallback = fb;
+    } else if (sscanf(line, "class %127s %31s %63s %" SCNu64, name, status, cls, &n) == 4) {
+        dstats_class_add(dstats_get(s, name), status, cls, n);
+    } else if (strncmp(line, "latency ", 8) == 0) {
+        return latency_line(s, line + 8);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
 int deliverydir_stats_read(const char *spool, struct dstats *s, char **err)
 {
     char *p = deliverydir_path(spool, "stats");
     FILE *fp = fopen(p, "r");
-    char line[512];
+    char line[1024];
     int rc = -1;
 
     memset(s, 0, sizeof(*s));
@@ -188,19 +303,7 @@ int deliverydir_stats_read(const char *spool, struct dstats *s, char **err)
         goto out;
     }
     while (fgets(line, sizeof(line), fp) != NULL) {
-        char name[128];
-        uint64_t a, d, f, b, x = 0;
-        long long since;
-
-        if (sscanf(line, "since: %lld", &since) == 1) {
-            s->since = since;
-        } else if (sscanf(line, "target %127s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-                          " %" SCNu64, name, &a, &d, &f, &b, &x) >= 5) {
-            struct dstats_target *t = dstats_get(s, name);
-
-            t->accepted = a, t->delivered = d, t->deferred = f, t->bounced = b;
-            t->duplicates = x;
-        } else {
+        if (stats_line(s, line) < 0) {
             set_err(err, "%s: malformed line: %s", p, line);
             dstats_free(s);
             goto out;

@@ -3,7 +3,8 @@
  *
  *   delivery/lock        held (flock) by the running delivery process: one per spool
  *   delivery/pid         its process id, for tests and admins
- *   delivery/stats       counters since byosmtpd started (rewritten whole, by rename)
+ *   delivery/stats       the counters of byosmtpctl stats and the metrics, kept across restarts
+ *                        (rewritten whole, by rename)
  *   delivery/inflight/ID one empty file per copy that a worker is sending: what is left here at
  *                        start was being sent when the process died (a possible duplicate)
  *   delivery/doubt/ID    the recipients of copy ID that an attempt may have delivered without
@@ -37,24 +38,50 @@ int deliverydir_lock(const char *spool, bool wait, int *fd, char **err);
 
 /* ---- counters ---- */
 
+/* The latency histogram's buckets (upper bounds, seconds; +Inf is the count). */
+#define DSTATS_NBUCKETS 14
+extern const double dstats_bucket_le[DSTATS_NBUCKETS];
+
+/* A count of recipient outcomes of one status and error class ("deferred", "rate_limited"). */
+struct dstats_class {
+    char *status;
+    char *cls;
+    uint64_t n;
+};
+
 struct dstats_target {
     char *name;
     uint64_t accepted;  /* recipients of copies that entered the queue */
     uint64_t delivered; /* recipients accepted by the provider */
     uint64_t deferred;  /* deferrals of a recipient (one per failed attempt) */
-    uint64_t bounced;   /* recipients bounced (5xx or expired) */
+    uint64_t bounced;   /* recipients bounced for a permanent failure (5xx) */
     uint64_t duplicates; /* recipients delivered after an attempt that may have delivered them
                             already (no reply to its final dot): possible duplicates */
+    uint64_t expired;   /* recipients bounced after delivery.retry.max_lifetime */
+    uint64_t fallback;  /* recipients handed back to the local MTA */
+    struct dstats_class *cls; /* failures by status and class */
+    size_t ncls;
+    /* acceptance to final outcome (sent, bounced, expired, fallback), per recipient; each
+     * bucket counts the observations above the previous bound and up to its own */
+    uint64_t lat_bucket[DSTATS_NBUCKETS];
+    uint64_t lat_count;
+    double lat_sum; /* seconds */
 };
 
 struct dstats {
-    int64_t since;     /* when byosmtpd started (unix seconds) */
+    int64_t since;     /* when counting began (unix seconds); kept across restarts */
     struct dstats_target *t;
     size_t n;
 };
 
 /* dstats_get - the counters of NAME in S, made (zero) when missing */
 struct dstats_target *dstats_get(struct dstats *s, const char *name);
+/* dstats_class_add - add N to the count of STATUS and CLS of T */
+void dstats_class_add(struct dstats_target *t, const char *status, const char *cls, uint64_t n);
+/* dstats_latency_add - one observation of SECONDS in T's histogram */
+void dstats_latency_add(struct dstats_target *t, double seconds);
+/* dstats_copy - a deep copy of SRC into DST (dstats_free it) */
+void dstats_copy(struct dstats *dst, const struct dstats *src);
 void dstats_free(struct dstats *s);
 
 /* deliverydir_stats_reset - start counting afresh at SINCE (byosmtpd's start); 0 or -1 */

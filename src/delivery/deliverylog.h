@@ -28,6 +28,8 @@ enum deliverylog_status {
     DELIVERYLOG_DEFERRED, /* will be retried */
     DELIVERYLOG_BOUNCED,  /* permanent failure: a DSN goes to the sender */
     DELIVERYLOG_EXPIRED,  /* gave up after max_lifetime: a DSN goes to the sender */
+    DELIVERYLOG_FALLBACK, /* handed back to the local MTA (target fallback = "mta") */
+    DELIVERYLOG_NSTATUS
 };
 
 /* Postfix's four delays, in milliseconds; delay= is their sum. */
@@ -55,7 +57,7 @@ struct deliverylog_entry {
                                 only) */
 };
 
-/* deliverylog_status_name - "sent", "deferred", "bounced", "expired" */
+/* deliverylog_status_name - "sent", "deferred", "bounced", "expired", "fallback" */
 const char *deliverylog_status_name(enum deliverylog_status s);
 
 /* deliverylog_line - the log line for E, without a trailing newline. Caller frees. */

@@ -166,6 +166,14 @@ static struct starget *find_target(struct sched *s, const char *name)
     return t;
 }
 
+int sched_target_open(const struct sched *s, const char *name)
+{
+    for (size_t i = 0; i < s->ntargets; i++)
+        if (strcmp(s->targets[i]->name, name) == 0)
+            return s->targets[i]->open;
+    return 0;
+}
+
 void sched_set_target(struct sched *s, const char *name, int max_connections, const char *rate)
 {
     struct starget *t = find_target(s, name);

@@ -16,6 +16,8 @@
 #include "delivery/bounce.h"
 #include "delivery/deliverylog.h"
 #include "delivery/dsn.h"
+#include "delivery/events.h"
+#include "delivery/metrics.h"
 #include "delivery/outcome.h"
 #include "util/msg.h"
 #include "util/util.h"
@@ -73,17 +75,14 @@ void worker_close_conn(void *conn)
     free(w);
 }
 
-/* count - add the recipients of outcome O to the counters of TARGET */
+/* count - add the possible duplicates of outcome O to the counters of TARGET (each
+ * recipient's outcome is counted by report()) */
 static void count(struct delivery *d, const char *target, const struct outcome *o)
 {
-    struct dstats_target *s;
-
+    if (o->nduplicate == 0)
+        return;
     pthread_mutex_lock(&d->lock);
-    s = dstats_get(&d->stats, target);
-    s->delivered += o->nsent;
-    s->deferred += o->ndeferred;
-    s->bounced += o->nlost;
-    s->duplicates += o->nduplicate;
+    dstats_get(&d->stats, target)->duplicates += o->nduplicate;
     d->stats_dirty = true;
     pthread_mutex_unlock(&d->lock);
 }
@@ -174,6 +173,33 @@ void worker_remove_copy(struct delivery *d, const char *id)
 }
 
 
+/* report - the outcome of log line E, whose class is CLS ("" when sent), LATENCY seconds after
+ * acceptance: counted (metrics.h) and made an event (events.h); the one hook of both */
+static void report(const struct attempt *a, const struct deliverylog_entry *e, const char *cls,
+                   double latency)
+{
+    struct event ev = {
+        .time = time_now(),
+        .status = e->status,
+        .id = e->spool_id,
+        .mta_queue_id = e->mta_queue_id,
+        .target = e->target,
+        .recipient = e->rcpt,
+        .sender = a->c->env.sender,
+        .dsn = e->dsn,
+        .cls = cls,
+        .reply = e->reply,
+        .attempt = a->st.attempts + 1,
+        .delay = latency,
+    };
+
+    pthread_mutex_lock(&a->d->lock);
+    metrics_count(&a->d->stats, e->target, e->status, cls, latency);
+    a->d->stats_dirty = true;
+    pthread_mutex_unlock(&a->d->lock);
+    events_emit(a->d->events, &ev);
+}
+
 /* log_rcpt - one Postfix-shaped line for the outcome of pending recipient K */
 static void log_rcpt(const struct attempt *a, size_t k)
 {
@@ -220,6 +246,7 @@ static void log_rcpt(const struct attempt *a, size_t k)
     msg_info("%s%s%s", line, o->cls != SMTP_OK ? ", class=" : "",
              o->cls != SMTP_OK ? smtp_class_name(o->cls) : "");
     free(line);
+    report(a, &e, o->cls != SMTP_OK ? smtp_class_name(o->cls) : "", time_now() - arrival);
 }
 
 /* open_session - a new authenticated session to T; NULL with RES on failure */

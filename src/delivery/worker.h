@@ -38,6 +38,7 @@
 #include "store/store.h"
 
 struct tls_ctx;
+struct events;
 
 struct delivery {
     struct byosmtp_conf *conf; /* the current snapshot; replaced under lock on reload */
@@ -50,8 +51,9 @@ struct delivery {
     pthread_mutex_t lock; /* guards sched, stats, conf (the pointer), stopping */
     pthread_cond_t cond;
     struct sched *sched;
-    struct dstats stats;
+    struct dstats stats;  /* counted by metrics_count() */
     bool stats_dirty;
+    struct events *events; /* events.h; NULL when no sink is configured */
     bool stopping;
 };
 

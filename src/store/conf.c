@@ -139,6 +139,26 @@ const struct conf_setting conf_settings[] = {
      .desc = "syslog facility: mail, daemon, user or local0 to local7"},
     {"log.stderr", CT_BOOL, OFF(log.to_stderr), "false",
      .desc = "also write log lines to standard error"},
+
+    {"events.command", CT_STRING, OFF(events.command), Q(""), .check = conf_check_command,
+     .desc = "long-running command that reads one JSON object a line on its standard input, "
+             "one per recipient outcome; \"\" for none"},
+    {"events.webhook_url", CT_STRING, OFF(events.webhook_url), Q(""),
+     .check = conf_check_https_url,
+     .desc = "https:// URL that gets each event as a signed JSON POST; \"\" for none"},
+    {"events.webhook_secret_file", CT_STRING, OFF(events.webhook_secret_file), Q(""),
+     .flags = CF_PATH | CF_EMPTY,
+     .desc = "file holding the key of the webhook's HMAC-SHA256 signature (mode 0600)"},
+    {"events.queue_limit", CT_INT, OFF(events.queue_limit), "10000", 1, 10000000,
+     .desc = "events waiting per sink; beyond that they are dropped and counted, never "
+             "holding up delivery"},
+
+    {"metrics.listen", CT_STRING, OFF(metrics.listen), Q(""), .check = conf_check_listen,
+     .desc = "where Prometheus scrapes /metrics: inet:PORT@ADDRESS or inet6:PORT@ADDRESS; "
+             "\"\" for none"},
+    {"metrics.textfile", CT_STRING, OFF(metrics.textfile), Q(""), .flags = CF_PATH | CF_EMPTY,
+     .desc = "file the same metrics are written to (node_exporter textfile collector); "
+             "\"\" for none"},
 };
 
 const size_t conf_nsettings = sizeof(conf_settings) / sizeof(conf_settings[0]);

@@ -90,6 +90,16 @@ struct byosmtp_conf {
         char *facility; /* syslog facility name */
         bool to_stderr;
     } log;
+    struct {
+        char *command;             /* "" = none; one JSON object a line on its stdin */
+        char *webhook_url;         /* "" = none; https:// only */
+        char *webhook_secret_file; /* the HMAC-SHA256 key of the webhook's signature */
+        int queue_limit;           /* events waiting per sink; beyond: dropped and counted */
+    } events;
+    struct {
+        char *listen;   /* "" = none; "inet:PORT@ADDR" or "inet6:PORT@ADDR": GET /metrics */
+        char *textfile; /* "" = none; the same text, replaced atomically */
+    } metrics;
 };
 
 /*

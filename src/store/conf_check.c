@@ -225,3 +225,33 @@ int conf_check_network(const char *key, const char *v, char **why)
     }
     return 0;
 }
+
+/* conf_check_https_url - "" or an https:// URL with a host and no white space or control bytes */
+int conf_check_https_url(const char *key, const char *v, char **why)
+{
+    if (*v == '\0')
+        return 0;
+    if (strncmp(v, "https://", 8) != 0 || v[8] == '\0' || v[8] == '/')
+        return value_err(why, key, v,
+                         "is not an https URL: write \"https://HOST[:PORT]/PATH\" (plain http is "
+                         "refused: events carry addresses)");
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return value_err(why, key, v, "holds white space or a control character: "
+                                          "percent-encode it (%%20)");
+    return 0;
+}
+
+/* conf_check_listen - "" or inet:PORT@ADDRESS / inet6:PORT@ADDRESS (a milter socket without unix:) */
+int conf_check_listen(const char *key, const char *v, char **why)
+{
+    if (*v == '\0')
+        return 0;
+    if (strncmp(v, "unix:", 5) == 0)
+        return value_err(why, key, v, "is a unix socket: Prometheus scrapes TCP; write "
+                                      "inet:PORT@ADDRESS, e.g. \"inet:9466@127.0.0.1\"");
+    if (strncmp(v, "inet:", 5) != 0 && strncmp(v, "inet6:", 6) != 0)
+        return value_err(why, key, v, "is not a listening address: write inet:PORT@ADDRESS or "
+                                      "inet6:PORT@ADDRESS, e.g. \"inet:9466@127.0.0.1\"");
+    return conf_check_socket(key, v, why);
+}

@@ -85,7 +85,8 @@ void conf_strlist_free(struct conf_strlist *l);
 /* ---- the checks of string values the table names (conf_check.c) ---- */
 
 conf_check_fn conf_check_socket, conf_check_level, conf_check_facility, conf_check_hostname,
-    conf_check_user, conf_check_command, conf_check_network;
+    conf_check_user, conf_check_command, conf_check_network, conf_check_https_url,
+    conf_check_listen;
 
 /* ---- reading a value (conf_load.c) ---- */
 

@@ -436,6 +436,10 @@ static int cross_check(struct conf_load *ld, char **err)
         return cross_err(ld, "store.path", "spool.path", err,
                          "store.path and spool.path are both \"%s\": give each its own directory",
                          c->store.path);
+    if (c->events.webhook_url[0] != '\0' && c->events.webhook_secret_file[0] == '\0')
+        return cross_err(ld, "events.webhook_url", "events.webhook_secret_file", err,
+                         "events.webhook_url is set but events.webhook_secret_file is not: name "
+                         "a file (mode 0600) holding the key that signs each event");
     return 0;
 }
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # byosmtpctl queue on deferred messages, with byosmtpd running and stopped: list (id, target,
 # age, recipients, last error class), show, flush ID (retried at once, delivered), flush
-# --target, delete ID (removed, never sent); then stats.
+# --target, delete ID (removed, never sent); then stats, which count across the restart.
 . "$top_srcdir/tests/delivery/lib.sh"
 
 MIN_BACKOFF=300 MAX_BACKOFF=600
@@ -37,5 +37,5 @@ submit "alice@client.example" "three@qa.example" 1 "third" || exit 1
 check "third delivered (the provider's deferrals are used up)" wait_for 10 has_messages qa 2
 check "flush --target with nothing queued works" ctl queue flush --target qa
 check "usage errors exit 2" sh -c "\"\$BYOSMTPCTL\" -c '$CONF' queue frobnicate >/dev/null 2>&1; [ \$? -eq 2 ]"
-check "stats lists qa" sh -c "sleep 1.5; \"\$BYOSMTPCTL\" -c '$CONF' stats | grep -Eq '^qa +1 +1 +0 +0'"
+check "stats lists qa, counted across the restart: 3 accepted, 2 delivered, 2 deferrals" sh -c "sleep 1.5; \"\$BYOSMTPCTL\" -c '$CONF' stats | grep -Eq '^qa +3 +2 +2 +0 +0 +0$'"
 finish

@@ -114,6 +114,6 @@ check "Postfix's Maildir holds only carol's message" [ "$(pf_count "$FRONT")" -e
 check "byosmtpctl quota: 3 used, 3 delivered" wait_for 10 sh -c "\"\$BYOSMTPCTL\" -c '$CONF' quota cust | grep -Eq '^cust +[0-9]{4}-[0-9]{2} +3 +unlimited +3 +0'"
 check "byosmtpctl queue is empty at the end" wait_for 10 sh -c "\"\$BYOSMTPCTL\" -c '$CONF' queue | grep -q '^0 messages in the queue'"
 check "byosmtpctl stats: 3 accepted, 3 delivered, 0 deferred, 0 bounced" \
-    sh -c "\"\$BYOSMTPCTL\" -c '$CONF' stats | grep -Eq '^cust +3 +3 +0 +0\$'"
+    sh -c "\"\$BYOSMTPCTL\" -c '$CONF' stats | grep -Eq '^cust +3 +3 +0 +0 +0 +0\$'"
 check "no password in Postfix's log" sh -c "! grep -qF -- '$PROV_PW' '$FRONT/log/maillog'"
 finish

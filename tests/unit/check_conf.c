@@ -388,6 +388,26 @@ static const struct {
     {"delivery = { bounce = { command = \"sendmail -i\"; }; };\n", 1,
      "delivery.bounce.command = \"sendmail -i\" must start with the absolute path of the program, "
      "e.g. \"/usr/sbin/sendmail -i -f <> --\""},
+    {"events = { webhook_url = \"http://hooks.example/x\"; };\n", 1,
+     "events.webhook_url = \"http://hooks.example/x\" is not an https URL: write "
+     "\"https://HOST[:PORT]/PATH\" (plain http is refused: events carry addresses)"},
+    {"events = { command = \"logger -t ev\"; };\n", 1,
+     "events.command = \"logger -t ev\" must start with the absolute path of the program, e.g. "
+     "\"/usr/sbin/sendmail -i -f <> --\""},
+    {"events = { queue_limit = 0; };\n", 1,
+     "events.queue_limit = 0 is out of range: use a value from 1 to 10000000"},
+    {"metrics = { listen = \"unix:/run/m.sock\"; };\n", 1,
+     "metrics.listen = \"unix:/run/m.sock\" is a unix socket: Prometheus scrapes TCP; write "
+     "inet:PORT@ADDRESS, e.g. \"inet:9466@127.0.0.1\""},
+    {"metrics = { listen = \"inet:99999@127.0.0.1\"; };\n", 1,
+     "metrics.listen = \"inet:99999@127.0.0.1\" has no valid port: use a number from 1 to 65535, "
+     "as in \"inet:8891@127.0.0.1\""},
+    {"metrics = { listen = \"9466\"; };\n", 1,
+     "metrics.listen = \"9466\" is not a listening address: write inet:PORT@ADDRESS or "
+     "inet6:PORT@ADDRESS, e.g. \"inet:9466@127.0.0.1\""},
+    {"metrics = { textfile = \"byosmtp.prom\"; };\n", 1,
+     "metrics.textfile = \"byosmtp.prom\" must be an absolute path (starting with /), or \"\" for "
+     "none"},
     /* rules between settings */
     {"delivery = { retry = { min_backoff = 600;\n max_backoff = 500; }; };\n", 2,
      "delivery.retry.min_backoff (600) is greater than delivery.retry.max_backoff (500): lower "
@@ -400,6 +420,9 @@ static const struct {
      "set enabled = false"},
     {"store = { path = \"/srv/b\"; };\nspool = { path = \"/srv/b\"; };\n", 2,
      "store.path and spool.path are both \"/srv/b\": give each its own directory"},
+    {"events = {\n webhook_url = \"https://hooks.example/x\"; };\n", 2,
+     "events.webhook_url is set but events.webhook_secret_file is not: name a file (mode 0600) "
+     "holding the key that signs each event"},
     /* the first error wins */
     {"log = { level = \"loud\"; };\nbogus = 1;\n", 1,
      "log.level = \"loud\" is not a log level: use one of \"error\", \"warning\", \"info\", "
@@ -711,7 +734,7 @@ START_TEST(every_setting_is_shipped_and_documented)
     config_init(&all);
     ck_assert_msg(config_read_string(&all, printed) == CONFIG_TRUE, "%s", config_error_text(&all));
     collect_keys(config_root_setting(&all), "", &keys, &n);
-    ck_assert_int_eq(n, 39);
+    ck_assert_int_eq(n, 45);
 
     etc = uncommented_etc(&settings);
     ck_assert_int_eq(settings, n); /* each setting shown once */
