@@ -13,7 +13,7 @@ run systemd-analyze verify --man=no "$T/byosmtpd.service"
 own=$(printf '%s\n' "$ERR" | grep -F "byosmtpd.service" | grep -v "postfix.service\|sendmail.service")
 [ -z "$own" ] && ok || fail "systemd-analyze verify: $own"
 for key in Type=forking PIDFile= RuntimeDirectory=byosmtp ProtectSystem=strict KillMode=mixed \
-    ConditionPathExists=/var/lib/byosmtp/data.mdb; do
+    "ConditionPathExists=/.*/lib/byosmtp/data\.mdb$"; do
     grep -q "^$key" "$T/byosmtpd.service" && ok || fail "the unit lacks $key"
 done
 finish
