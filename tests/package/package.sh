@@ -140,6 +140,7 @@ else
         die "cannot copy the tree into $SRC"
 fi
 [ ! -e "$SRC/build" ] && ok "the scratch copy holds no build output" || fail "build/ was copied"
+git -C "$top" status --porcelain >"$T/tree-before" 2>/dev/null
 # the README's commands, as it gives them ("On Debian: build and install the package"); the first
 # one simulated, as the Build-Depends are there (quickstart installed them with it)
 for l in "apt-get build-dep -y ./" "dpkg-buildpackage -us -uc -b" "dpkg -i ../byosmtp_${VERSION}_"; do
@@ -151,6 +152,9 @@ echo "building the package in $SRC (dpkg-buildpackage -us -uc -b)"
 (cd "$SRC" && dpkg-buildpackage -us -uc -b) >"$T/build.log" 2>&1 || die "dpkg-buildpackage failed"
 ARCH=$(dpkg --print-architecture)
 DEB=$SRC/../${PKG}_${VERSION}_$ARCH.deb
+git -C "$top" status --porcelain >"$T/tree-after" 2>/dev/null
+cmp -s "$T/tree-before" "$T/tree-after" && ok "the tree itself is untouched by the build" ||
+    fail "the build changed the tree: $(diff "$T/tree-before" "$T/tree-after")"
 [ -f "$DEB" ] && ok "dpkg-buildpackage made $(basename "$DEB")" ||
     die "no $(basename "$DEB"): $(ls "$T/build")"
 expect_eq "$(dpkg-deb -f "$DEB" Version)" "$VERSION" "debian/changelog's version is configure.ac's"
