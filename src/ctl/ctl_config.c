@@ -40,7 +40,7 @@ static bool picked(int argc, char **argv, const char *name)
     return false;
 }
 
-/* read_file - FILE with libconfig into *cfg (an @include relative to FILE, as conf_load reads it) */
+/* read_file - FILE into *cfg with libconfig (an @include relative to FILE, as conf_load does) */
 static int read_file(const char *file, config_t *cfg)
 {
     char *dir = xstrdup(file), *slash = strrchr(dir, '/');
@@ -89,7 +89,8 @@ static int unknown_names(int argc, char **argv)
             found = selects(argv[i], name);
         if (!found) {
             msg_error("'%s' is no setting of byosmtp.conf: 'byosmtpctl config' lists them all "
-                      "(byosmtp.conf(5) describes them)", argv[i]);
+                      "(byosmtp.conf(5) describes them)",
+                      argv[i]);
             bad++;
         }
     }
