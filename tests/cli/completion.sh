@@ -71,6 +71,7 @@ expect_completion "globex" "$B" -c "$CONF" target set g
 expect_completion "acme globex" "$B" -c "$CONF" verify ""
 expect_completion "acme" "$B" -c "$CONF" route add @acme.example a
 expect_completion "" "$B" -c "$CONF" route add ""
+expect_completion "acme globex" "$B" -c "$CONF" route add --sender @acme.example ""
 expect_completion "acme globex" "$B" -c "$CONF" queue flush --target ""
 expect_completion "" "$B" -c "$CONF" target show acme ""
 # without a readable store: no names and nothing on the terminal
@@ -86,7 +87,9 @@ expect_completion "--month" "$B" -c "$CONF" quota acme -
 # option values
 expect_completion "none starttls tls" "$B" -c "$CONF" target add new --security ""
 expect_completion "login" "$B" -c "$CONF" target set acme --auth l
-expect_completion "sendgrid ses" "$B" -c "$CONF" target add new --provider s
+expect_completion_has sendgrid "$B" -c "$CONF" target add new --provider s
+expect_completion_has ses "$B" -c "$CONF" target add new --provider s
+expect_completion "" "$B" -c "$CONF" target add new --provider x
 expect_completion "" "$B" -c "$CONF" target add new --host ""
 expect_completion "$T/byosmtp.conf" "$B" -c "$CONF" load "$T/byosmtp."
 expect_completion "$T/master.key" "$B" -c "$CONF" target set acme --password-file "$T/mas"
