@@ -18,6 +18,7 @@
 
 static const char usage_text[] =
     "usage: byosmtpctl [-c CONFIG] COMMAND [ARGS]\n"
+    "       byosmtpctl --help | --version\n"
     "commands:\n"
     "  key generate                         create the master key (refuses to overwrite)\n"
     "  encrypt NAME                         read a password on stdin, print enc:v1:... for target NAME\n"
@@ -35,6 +36,8 @@ static const char usage_text[] =
     "  providers                            the provider presets for target add --provider\n"
     "  queue [list] | show ID | flush [ID | --target T] | delete ID\n"
     "  stats                                counters per target, kept across restarts\n"
+    "  config [-n | -d] [NAME...]           the byosmtp.conf settings in effect, like postconf:\n"
+    "                                       -n those the file sets, -d the defaults\n"
     "see byosmtpctl(8)\n";
 
 int ctl_usage(const char *text)
@@ -153,23 +156,28 @@ static const struct {
     {"key", ctl_cmd_key},       {"encrypt", ctl_cmd_encrypt}, {"load", ctl_cmd_load},
     {"dump", ctl_cmd_dump},     {"target", ctl_cmd_target},   {"route", ctl_cmd_route},
     {"quota", ctl_cmd_quota},   {"verify", ctl_cmd_verify},   {"providers", ctl_cmd_providers},
-    {"queue", ctl_cmd_queue},   {"stats", ctl_cmd_stats},
+    {"queue", ctl_cmd_queue},   {"stats", ctl_cmd_stats},     {"config", ctl_cmd_config},
 };
 
 int main(int argc, char **argv)
 {
     struct ctl ctl = {.conf_file = NULL};
     char *err = NULL;
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
     int opt, status = -1;
 
     msg_open("byosmtpctl", false, true, NULL);
-    while ((opt = getopt(argc, argv, "+c:h")) != -1) {
+    while ((opt = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             ctl.conf_file = optarg;
             break;
         case 'h':
             fputs(usage_text, stdout);
+            return CTL_OK;
+        case 'V':
+            printf("byosmtpctl %s\n", PACKAGE_VERSION);
             return CTL_OK;
         default:
             fputs(usage_text, stderr);

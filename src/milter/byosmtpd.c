@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -54,9 +55,13 @@
 
 static const char usage[] =
     "usage: byosmtpd [-c FILE] [-f] [-R]\n"
-    "  -c FILE  read FILE instead of " CONF_DEFAULT_FILE "\n"
-    "  -f       stay in the foreground and log to stderr as well as syslog\n"
-    "  -R       recover the spool (doc/spool.md), print what was done, and exit\n";
+    "       byosmtpd --help | --version\n"
+    "  -c FILE    read FILE instead of " CONF_DEFAULT_FILE "\n"
+    "  -f         stay in the foreground and log to stderr as well as syslog\n"
+    "  -R         recover the spool (doc/spool.md), print what was done, and exit\n"
+    "  -h, --help print this and exit\n"
+    "  --version  print the version and exit\n"
+    "see byosmtpd(8)\n";
 
 /* The command line. */
 struct options {
@@ -263,10 +268,12 @@ static void recover(const struct byosmtp_conf *conf, struct spool *sp, bool prin
 /* parse_options - the command line into *O; -1 to go on, else the exit status (usage, -h) */
 static int parse_options(int argc, char **argv, struct options *o)
 {
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
     int opt;
 
     *o = (struct options){.conf_file = CONF_DEFAULT_FILE};
-    while ((opt = getopt(argc, argv, "c:fRh")) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:fRh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             o->conf_file = optarg;
@@ -280,6 +287,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case 'h':
             fputs(usage, stdout);
+            return 0;
+        case 'V':
+            printf("byosmtpd %s\n", PACKAGE_VERSION);
             return 0;
         default:
             fputs(usage, stderr);

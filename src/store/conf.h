@@ -121,4 +121,12 @@ void conf_unref(struct byosmtp_conf *c);
  */
 void conf_print(const struct byosmtp_conf *c, FILE *fp, bool only_changed);
 
+/*
+ * conf_setting_name - the dotted name of the Ith setting ("delivery.retry.min_backoff"), in the
+ * order of byosmtp.conf(5); NULL past the last one. byosmtpctl config walks the table with it.
+ */
+const char *conf_setting_name(size_t i);
+/* conf_format_value - setting NAME of C in byosmtp.conf syntax (caller frees); NULL: no such setting */
+char *conf_format_value(const struct byosmtp_conf *c, const char *name);
+
 #endif

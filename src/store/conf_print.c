@@ -196,3 +196,24 @@ void conf_print(const struct byosmtp_conf *c, FILE *fp, bool only_changed)
     buf_free(&b);
     conf_unref(defaults);
 }
+
+/* conf_setting_name - the dotted name of the Ith setting of the table; NULL past the last */
+const char *conf_setting_name(size_t i)
+{
+    return i < conf_nsettings ? conf_settings[i].name : NULL;
+}
+
+/* conf_format_value - setting NAME of C in byosmtp.conf syntax (caller frees); NULL: unknown */
+char *conf_format_value(const struct byosmtp_conf *c, const char *name)
+{
+    struct buf b;
+
+    for (size_t i = 0; i < conf_nsettings; i++) {
+        if (strcmp(conf_settings[i].name, name) == 0) {
+            buf_init(&b);
+            format_value(&b, &conf_settings[i], c);
+            return buf_steal(&b);
+        }
+    }
+    return NULL;
+}

@@ -12,7 +12,8 @@ run systemd-analyze verify --man=no "$T/byosmtpd.service"
 # verify also lints units the host may lack (postfix.service): only lines about our unit count
 own=$(printf '%s\n' "$ERR" | grep -F "byosmtpd.service" | grep -v "postfix.service\|sendmail.service")
 [ -z "$own" ] && ok || fail "systemd-analyze verify: $own"
-for key in Type=forking PIDFile= RuntimeDirectory=byosmtp ProtectSystem=strict KillMode=mixed; do
+for key in Type=forking PIDFile= RuntimeDirectory=byosmtp ProtectSystem=strict KillMode=mixed \
+    "ConditionPathExists=/.*/lib/byosmtp/data\.mdb$"; do
     grep -q "^$key" "$T/byosmtpd.service" && ok || fail "the unit lacks $key"
 done
 finish
