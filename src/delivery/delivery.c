@@ -22,7 +22,9 @@
 #include "delivery/backoff.h"
 #include "delivery/delivery.h"
 #include "delivery/deliverydir.h"
+#include "delivery/oauth.h"
 #include "util/daemon.h"
+#include "util/https.h"
 #include "util/msg.h"
 #include "smtp/tls.h"
 #include "delivery/wake.h"
@@ -449,6 +451,9 @@ static int start(struct run *r)
                    &err) < 0 ||
         open_tls(d, &err) < 0)
         return failed(err);
+    /* libcurl's global set-up for the OAuth2 token endpoints, before any thread starts */
+    https_init();
+    d->oauth = oauth_cache_new();
     restore_stats(d, r->started);
     /* delivery/pid, for admins and tests */
     pid = deliverydir_path(d->spool_path, "pid");
@@ -569,6 +574,7 @@ static void finish(struct run *r, int status)
     wake_close(r->wk);
     dstats_free(&d->stats);
     tls_ctx_free(d->tls);
+    oauth_cache_free(d->oauth);
     store_close(d->store);
     spool_close(d->spool);
     secret_key_free(d->key);

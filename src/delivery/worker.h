@@ -38,6 +38,7 @@
 #include "store/store.h"
 
 struct tls_ctx;
+struct oauth_cache;
 
 struct delivery {
     struct byosmtp_conf *conf; /* the current snapshot; replaced under lock on reload */
@@ -46,6 +47,7 @@ struct delivery {
     const char *spool_path;
     struct secret_key *key;
     struct tls_ctx *tls;
+    struct oauth_cache *oauth; /* the targets' OAuth2 access tokens (oauth.h; its own locks) */
     char hostname[256];
     pthread_mutex_t lock; /* guards sched, stats, conf (the pointer), stopping */
     pthread_cond_t cond;
