@@ -57,11 +57,14 @@ static const struct target_field *check_secrets(const struct secret_key *key,
 {
     for (size_t i = 0; i < target_nfields; i++) {
         const struct target_field *f = &target_fields[i];
-        const char *enc = *(char *const *)((const char *)t + f->offset);
+        const char *enc;
         char *plain = NULL;
         size_t len;
 
-        if (f->type != TT_SECRET || f->file_key != NULL || enc == NULL || *enc == '\0')
+        if (f->type != TT_SECRET || f->file_key != NULL)
+            continue;
+        enc = *(char *const *)((const char *)t + f->offset);
+        if (enc == NULL || *enc == '\0')
             continue;
         if (secret_decrypt(key, t->name, enc, &plain, &len, err) < 0)
             return f;
