@@ -128,6 +128,13 @@ sleep 4.5 # the last access token has expired
 submit "alice@client.example" "carol@gm.example" 1 "gm revoked" || exit 1
 check "revoked: deferred as oauth_refresh_failed with invalid_grant's meaning" wait_for 15 log_has \
     "to=<carol@gm.example>.*status=deferred (target gm: the token endpoint answered HTTP 400 invalid_grant: the refresh token was revoked or has expired: consent again.*class=oauth_refresh_failed"
+ctl verify gm --no-send >"$T/verify-gm.out" 2>&1
+VRC=$?
+check "revoked: verify fails (exit 1) at the token step" [ "$VRC" -eq 1 ]
+check "revoked: verify says oauth_refresh_failed with its hint and the endpoint's reason" sh -c "
+    grep -q '^  oauth    refused: the token endpoint answered HTTP 400 invalid_grant: the refresh token was revoked or has expired' '$T/verify-gm.out' &&
+    grep -qF 'result: failed: oauth_refresh_failed (re-consent and store the new refresh token, or check oauth_client_id and oauth_client_secret (Google revokes the refresh tokens of apps left in \"Testing\" after 7 days))' '$T/verify-gm.out' &&
+    ! grep -q 'AUTH' '$T/verify-gm.out'"
 stop_provider epg
 check "endpoint down: deferred as oauth_refresh_failed, cannot reach" wait_for 15 log_has \
     "to=<carol@gm.example>.*status=deferred (target gm: token endpoint: cannot reach https://localhost:$EPG_PORT/token.*class=oauth_refresh_failed"
@@ -136,7 +143,8 @@ start_oauth epg --port "$EPG_PORT" --client-id cid-gm --client-secret "$CS_GM" -
 # refused_grants: the restarted endpoint refused a grant (invalid_grant: the old refresh token)
 refused_grants() { [ "$(grants epg 400)" -ge 1 ]; }
 check "back up, the old refresh token still refused" wait_for 15 refused_grants
-check "not bounced: no DSN, still queued" sh -c "[ ! -s '$MBOX' ] && ! grep -q 'to=<carol@gm.example>.*status=bounced' '$LOG' && ! queue_empty"
+check "not bounced: no DSN, still queued" sh -c "[ ! -s '$MBOX' ] && ! grep -q 'to=<carol@gm.example>.*status=bounced' '$LOG' &&
+    [ -n \"\$(ls '$SPOOL/queue')\" ]"
 check "target set with the new refresh token" ctl target set gm --oauth-refresh-token-file "$T/rt-gm2"
 check "re-consented: delivered" wait_for 20 log_has "to=<carol@gm.example>.*status=sent (250"
 check "re-consented: the provider has it" wait_for 5 pyrec gm 'any("gm revoked" in m["message"] for m in msgs)'
@@ -193,7 +201,7 @@ check "the queue is empty" wait_for 10 queue_empty
 stop
 ctl dump >"$T/dump2.out" 2>&1
 ctl target show ms >"$T/show-ms.out" 2>&1
-for f in "$LOG" "$T/verify-ms.out" "$T/show-gm.out" "$T/show-ms.out" "$T/dump1.out" "$T/dump2.out" \
+for f in "$LOG" "$T/verify-ms.out" "$T/verify-gm.out" "$T/show-gm.out" "$T/show-ms.out" "$T/dump1.out" "$T/dump2.out" \
     "$T/add-gm.out" "$T/add-ms.out"; do
     for s in "$CS_GM" "$RT_GM" "$RT_GM2" "$CS_MS" "$RT_MS" tok-cmd-1b7; do
         check "no $s in $(basename "$f")" lacks "$f" "$s"
