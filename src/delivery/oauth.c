@@ -23,8 +23,12 @@ struct entry {
     char *fp;           /* what the token was obtained with (fingerprint()); another: not used */
     char *access;       /* the access token (a secret), or NULL */
     double refresh_at;  /* monotonic seconds: obtain a new one from then on */
-    char *stored_enc;   /* the refresh token in the store when a rotated one could not be */
-    char *rotated_enc;  /* stored: the rotated one (encrypted), used in its place; else NULL */
+    /* A rotated refresh token: USE_ENC (encrypted) is used in place of REPLACED_ENC, the one a
+     * target read before the rotation holds; IN_STORE: USE_ENC is the store's now (otherwise
+     * the store would not take it, and REPLACED_ENC still is). NULL, NULL: none. */
+    char *replaced_enc;
+    char *use_enc;
+    bool in_store;
     pthread_mutex_t lock;
     struct entry *next;
 };
@@ -62,8 +66,8 @@ void oauth_cache_free(struct oauth_cache *c)
         free(e->name);
         free(e->fp);
         free_secret(e->access);
-        free(e->stored_enc);
-        free(e->rotated_enc);
+        free(e->replaced_enc);
+        free(e->use_enc);
         pthread_mutex_destroy(&e->lock);
         free(e);
     }
@@ -394,41 +398,60 @@ static int keep_rotated(const struct oauth_env *env, const struct target *t,
     return 2;
 }
 
-/* refresh - a new access token for T into E (under its lock); OAUTH_OK or an error with *err */
-static enum oauth_result refresh(struct entry *e, const struct oauth_env *env,
-                                 const struct target *t, char **err)
+/* forget_rotation - E no longer maps an old refresh token to a rotated one */
+static void forget_rotation(struct entry *e)
 {
-    const char *stored = t->oauth_refresh_token_enc;
-    bool rotated = e->stored_enc != NULL && strcmp(e->stored_enc, stored) == 0;
-    struct oauth_reply r;
-    enum oauth_result rc = grant(env, t, rotated ? e->rotated_enc : stored, &r, err);
-    char *enc = NULL;
+    free(e->replaced_enc);
+    free(e->use_enc);
+    e->replaced_enc = e->use_enc = NULL;
+    e->in_store = false;
+}
 
-    if (rc != OAUTH_OK)
+/* current_enc - the refresh token to use for T: the rotated one when T was read before the
+ * rotation (or the store would not take it), else T's */
+static const char *current_enc(const struct entry *e, const struct target *t)
+{
+    if (e->replaced_enc != NULL && strcmp(e->replaced_enc, t->oauth_refresh_token_enc) == 0)
+        return e->use_enc;
+    return t->oauth_refresh_token_enc;
+}
+
+/* refresh - a new access token for T into E (under its lock), with refresh token CUR; OAUTH_OK
+ * or an error with *err */
+static enum oauth_result refresh(struct entry *e, const struct oauth_env *env,
+                                 const struct target *t, const char *cur, char **err)
+{
+    /* what the store holds, as far as this process knows */
+    char *stored = xstrdup(cur == e->use_enc && !e->in_store ? e->replaced_enc : cur);
+    struct oauth_reply r;
+    enum oauth_result rc = grant(env, t, cur, &r, err);
+    char *enc = NULL;
+    int kept;
+
+    if (rc != OAUTH_OK) {
+        free(stored);
         return rc;
+    }
     free_secret(e->access);
     e->access = r.access_token;
     r.access_token = NULL;
     e->refresh_at = oauth_refresh_at(mono(), r.expires_in);
     msg_debug("target %s: OAuth2 access token obtained, valid for %ld s", t->name, r.expires_in);
-    switch (r.refresh_token != NULL ? keep_rotated(env, t, stored, r.refresh_token, &enc) : 0) {
-    case 1: /* the record now holds it: the token stays valid for the record as it is now */
+    kept = r.refresh_token != NULL ? keep_rotated(env, t, stored, r.refresh_token, &enc) : -1;
+    if (kept == 0) {
+        /* an admin's newer refresh token is in the store: the next read of the target has it */
+        forget_rotation(e);
+    } else if (kept > 0) {
+        /* targets read before, with the old one, use the new one too */
+        forget_rotation(e);
+        e->replaced_enc = stored;
+        stored = NULL;
+        e->use_enc = enc;
+        e->in_store = kept == 1;
         free(e->fp);
         e->fp = fingerprint(t, enc);
-        free(enc);
-        free(e->stored_enc);
-        free(e->rotated_enc);
-        e->stored_enc = e->rotated_enc = NULL;
-        break;
-    case 2:
-        free(e->stored_enc);
-        free(e->rotated_enc);
-        e->stored_enc = xstrdup(stored);
-        e->rotated_enc = enc;
-        break;
-    default:
-        break;
     }
+    free(stored);
     oauth_reply_free(&r);
     return OAUTH_OK;
 }
@@ -441,24 +464,28 @@ static enum oauth_result from_cache(struct oauth_cache *cache, const struct oaut
                                     bool *cached, char **err)
 {
     struct entry *e = entry_of(cache, t->name);
-    char *fp = fingerprint(t, t->oauth_refresh_token_enc);
     enum oauth_result rc = OAUTH_OK;
+    const char *cur;
+    char *fp;
 
     pthread_mutex_lock(&e->lock);
+    cur = current_enc(e, t);
+    fp = fingerprint(t, cur);
     if (e->fp == NULL || strcmp(e->fp, fp) != 0) {
         /* another account, client or refresh token: what was cached is not for it */
         free_secret(e->access);
         e->access = NULL;
-        free(e->stored_enc);
-        free(e->rotated_enc);
-        e->stored_enc = e->rotated_enc = NULL;
+        forget_rotation(e);
+        cur = t->oauth_refresh_token_enc;
+        free(fp);
+        fp = fingerprint(t, cur);
         free(e->fp);
         e->fp = fp;
         fp = NULL;
     }
     *cached = !renew && e->access != NULL && mono() < e->refresh_at;
     if (!*cached)
-        rc = refresh(e, env, t, err);
+        rc = refresh(e, env, t, cur, err);
     if (rc == OAUTH_OK)
         *secret = xstrdup(e->access);
     pthread_mutex_unlock(&e->lock);
