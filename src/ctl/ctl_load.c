@@ -50,9 +50,33 @@ int ctl_cmd_encrypt(struct ctl *ctl, int argc, char **argv)
     return CTL_OK;
 }
 
+/* check_secrets - every other secret of T (OAuth2) decrypts for T: NULL, or the field that does
+ * not, with *err */
+static const struct target_field *check_secrets(const struct secret_key *key,
+                                                const struct target *t, char **err)
+{
+    for (size_t i = 0; i < target_nfields; i++) {
+        const struct target_field *f = &target_fields[i];
+        const char *enc;
+        char *plain = NULL;
+        size_t len;
+
+        if (f->type != TT_SECRET || f->file_key != NULL)
+            continue;
+        enc = *(char *const *)((const char *)t + f->offset);
+        if (enc == NULL || *enc == '\0')
+            continue;
+        if (secret_decrypt(key, t->name, enc, &plain, &len, err) < 0)
+            return f;
+        free_secret(plain);
+    }
+    return NULL;
+}
+
 /*
- * seal_passwords - make every target of SET hold a password that decrypts with the master key:
- * password_file entries are read and encrypted, enc:v1 values are test-decrypted.
+ * seal_passwords - make every target of SET hold secrets that decrypt with the master key:
+ * password_file entries are read and encrypted, enc:v1 values are test-decrypted (a target
+ * without a password, OAuth2, has none to check).
  */
 static int seal_passwords(struct ctl *ctl, const char *file, struct target_set *set,
                           char **pwfiles)
@@ -63,9 +87,10 @@ static int seal_passwords(struct ctl *ctl, const char *file, struct target_set *
         return -1;
     for (size_t i = 0; i < set->ntargets; i++) {
         struct target *t = &set->targets[i];
+        const struct target_field *bad;
         char *plain = NULL, *err = NULL;
         size_t len;
-        int rc;
+        int rc = 0;
 
         if (pwfiles && pwfiles[i]) {
             if ((plain = ctl_read_password_file(pwfiles[i])) == NULL)
@@ -73,12 +98,17 @@ static int seal_passwords(struct ctl *ctl, const char *file, struct target_set *
             free(t->password_enc);
             t->password_enc = NULL;
             rc = secret_encrypt(key, t->name, plain, strlen(plain), &t->password_enc, &err);
-        } else {
+        } else if (*t->password_enc != '\0' || !target_uses_oauth(t)) {
             rc = secret_decrypt(key, t->name, t->password_enc, &plain, &len, &err);
         }
         free_secret(plain);
         if (rc < 0) {
             msg_error("%s:%d: password of target '%s': %s", file, t->line, t->name, err);
+            free(err);
+            return -1;
+        }
+        if ((bad = check_secrets(key, t, &err)) != NULL) {
+            msg_error("%s:%d: %s of target '%s': %s", file, t->line, bad->key, t->name, err);
             free(err);
             return -1;
         }

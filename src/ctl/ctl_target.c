@@ -38,7 +38,9 @@ enum form {
     "(--password-stdin | "                                                                         \
     "--password-file F) --from ADDR [--security starttls|tls|none] [--from-name N] [--reply-to "   \
     "ADDR] [--quota N] [--rate N/s|N/m] [--max-connections N] [--verify-to ADDR] [--auth "         \
-    "auto|plain|login|cram-md5|xoauth2] [--no-tls-verify | --tls-verify]"
+    "auto|plain|login|cram-md5|xoauth2] [--no-tls-verify | --tls-verify] [--oauth-token-url URL "  \
+    "--oauth-client-id ID [--oauth-client-secret-file F] --oauth-refresh-token-file F "          \
+    "[--oauth-scope S] | --oauth-token-command CMD]"
 
 /* option_add - append option --PREFIX OPT SUFFIX (one word) to O */
 static void option_add(struct option *o, size_t *n, const char *prefix, const char *opt,
@@ -163,6 +165,12 @@ static int apply_preset(struct target *t, int argc, char **argv, const struct op
         t->max_connections = p->max_connections;
     if (*p->rate)
         set_string(&t->rate, p->rate);
+    if (p->auth != SMTP_AUTH_AUTO)
+        t->auth = p->auth;
+    if (p->oauth_token_url != NULL)
+        set_string(&t->oauth_token_url, p->oauth_token_url);
+    if (p->oauth_scope != NULL)
+        set_string(&t->oauth_scope, p->oauth_scope);
     return 0;
 }
 
@@ -200,49 +208,61 @@ static int apply_value(struct target *t, const struct target_field *f, const cha
     return 0;
 }
 
-/* A secret read from an option, waiting to be encrypted once the target's name is settled. */
+/* The secrets read from options (one per TT_SECRET field), waiting to be encrypted once the
+ * target's name is settled; standard input can give only one of them. */
 struct secret_input {
-    const struct target_field *field;
-    char *plain;
+    char **plain;         /* target_nfields entries; NULL: not given */
+    bool stdin_used;
 };
 
-/* read_secret - "--OPTION-stdin" or "--OPTION-file F": at most once; CTL_OK, or the exit status */
+/* read_secret - "--OPTION-stdin" or "--OPTION-file F": each at most once, standard input once;
+ * CTL_OK, or the exit status */
 static int read_secret(struct secret_input *in, const struct target_field *f, enum form form,
                        const char *file)
 {
-    char *prompt;
+    char **plain = &in->plain[f - target_fields];
+    char *prompt, *why = NULL;
+    int rc;
 
-    if (in->plain != NULL) {
-        char *why =
-            xasprintf("give the %s once: --%s-stdin or --%s-file F", f->key, f->option, f->option);
-        int rc = ctl_usage(why);
-
+    if (*plain != NULL)
+        why = xasprintf("give the %s once: --%s-stdin or --%s-file F", f->key, f->option,
+                        f->option);
+    else if (form == FORM_STDIN && in->stdin_used)
+        why = xasprintf("standard input can give only one secret: give the %s with --%s-file F",
+                        f->key, f->option);
+    if (why != NULL) {
+        rc = ctl_usage(why);
         free(why);
         return rc;
     }
-    in->field = f;
     if (form == FORM_FILE) {
-        in->plain = ctl_read_password_file(file);
+        *plain = ctl_read_password_file(file);
     } else {
+        in->stdin_used = true;
         prompt = xasprintf("%c%s: ", toupper((unsigned char)f->key[0]), f->key + 1);
-        in->plain = ctl_read_password(prompt);
+        *plain = ctl_read_password(prompt);
         free(prompt);
     }
-    return in->plain != NULL ? CTL_OK : CTL_ERROR;
+    return *plain != NULL ? CTL_OK : CTL_ERROR;
 }
 
-/* seal_secret - encrypt the secret read, for T's name, into its field; CTL_OK or CTL_ERROR */
-static int seal_secret(struct ctl *ctl, struct target *t, const struct secret_input *in)
+/* seal_secrets - encrypt each secret read, for T's name, into its field; CTL_OK or CTL_ERROR */
+static int seal_secrets(struct ctl *ctl, struct target *t, const struct secret_input *in)
 {
-    struct secret_key *key = ctl_key(ctl);
+    struct secret_key *key = NULL;
     char *enc = NULL, *err = NULL;
 
-    if (key == NULL)
-        return CTL_ERROR;
-    if (secret_encrypt(key, t->name, in->plain, strlen(in->plain), &enc, &err) < 0)
-        return ctl_fail(err);
-    target_field_set_string(t, in->field, enc);
-    free(enc);
+    for (size_t i = 0; i < target_nfields; i++) {
+        if (in->plain[i] == NULL)
+            continue;
+        if (key == NULL && (key = ctl_key(ctl)) == NULL)
+            return CTL_ERROR;
+        if (secret_encrypt(key, t->name, in->plain[i], strlen(in->plain[i]), &enc, &err) < 0)
+            return ctl_fail(err);
+        target_field_set_string(t, &target_fields[i], enc);
+        free(enc);
+        enc = NULL;
+    }
     return CTL_OK;
 }
 
@@ -276,13 +296,13 @@ static int apply_option(struct target *t, int opt, struct secret_input *in, char
 }
 
 /*
- * apply_options - apply "target add/set" options to T. *secret_given tells whether a secret came.
- * Returns 0, or CTL_USAGE / CTL_ERROR after printing the reason.
+ * apply_options - apply "target add/set" options to T. GIVEN[i] (target_nfields entries) tells
+ * whether the secret of field i came. Returns 0, or CTL_USAGE / CTL_ERROR after printing why.
  */
 static int apply_options(struct ctl *ctl, struct target *t, int argc, char **argv,
-                         const struct option *options, bool *secret_given)
+                         const struct option *options, bool *given)
 {
-    struct secret_input in = {NULL, NULL};
+    struct secret_input in = {xcalloc(target_nfields, sizeof(char *)), false};
     int opt, rc = CTL_OK;
 
     optind = 0;
@@ -291,18 +311,22 @@ static int apply_options(struct ctl *ctl, struct target *t, int argc, char **arg
         rc = apply_option(t, opt, &in, argv);
     if (rc == CTL_OK && optind < argc)
         rc = ctl_usage(TARGET_USAGE);
-    if (rc == CTL_OK && in.plain != NULL)
-        rc = seal_secret(ctl, t, &in);
-    *secret_given = rc == CTL_OK && in.plain != NULL;
-    free_secret(in.plain);
+    if (rc == CTL_OK)
+        rc = seal_secrets(ctl, t, &in);
+    for (size_t i = 0; i < target_nfields; i++) {
+        given[i] = rc == CTL_OK && in.plain[i] != NULL;
+        free_secret(in.plain[i]);
+    }
+    free(in.plain);
     return rc;
 }
 
-/* missing_secret - the required secret that "target add" was not given, or NULL */
-static const struct target_field *missing_secret(bool secret_given)
+/* missing_secret - a secret that T needs and "target add" was not given, or NULL */
+static const struct target_field *missing_secret(const struct target *t, const bool *given)
 {
     for (size_t i = 0; i < target_nfields; i++)
-        if (target_fields[i].type == TT_SECRET && target_fields[i].required && !secret_given)
+        if (target_fields[i].type == TT_SECRET && target_field_required(&target_fields[i], t) &&
+            !given[i])
             return &target_fields[i];
     return NULL;
 }
@@ -315,7 +339,7 @@ static int target_add_set(struct ctl *ctl, bool add, int argc, char **argv)
     struct store *st;
     struct target t;
     char *err = NULL;
-    bool given = false;
+    bool *given;
     int rc;
 
     if (argc < 2 || argv[1][0] == '-')
@@ -331,10 +355,11 @@ static int target_add_set(struct ctl *ctl, bool add, int argc, char **argv)
         return CTL_ERROR;
     }
     options = options_build();
+    given = xcalloc(target_nfields, sizeof(bool));
     if ((rc = apply_preset(&t, argc - 1, argv + 1, options)) == 0)
-        rc = apply_options(ctl, &t, argc - 1, argv + 1, options, &given);
+        rc = apply_options(ctl, &t, argc - 1, argv + 1, options, given);
     options_free(options);
-    if (rc == 0 && add && (secret = missing_secret(given)) != NULL) {
+    if (rc == 0 && add && (secret = missing_secret(&t, given)) != NULL) {
         err = xasprintf("target add needs the %s: --%s-stdin or --%s-file F", secret->key,
                         secret->option, secret->option);
         rc = ctl_usage(err);
@@ -346,6 +371,7 @@ static int target_add_set(struct ctl *ctl, bool add, int argc, char **argv)
     if (rc == 0)
         printf("target %s %s\n", t.name, add ? "added" : "changed");
     target_free(&t);
+    free(given);
     return rc;
 }
 
@@ -564,6 +590,13 @@ int ctl_cmd_providers(struct ctl *ctl, int argc, char **argv)
         printf("\n  username = %s\n", p->username ? p->username
                                                    : p->username_is_from ? "(the from address)"
                                                                           : "(give --username)");
+        if (p->auth != SMTP_AUTH_AUTO)
+            printf("  auth = %s", smtp_auth_name(p->auth));
+        if (p->oauth_token_url != NULL)
+            printf(", oauth_token_url = %s,\n  oauth_scope = %s", p->oauth_token_url,
+                   p->oauth_scope);
+        if (p->auth != SMTP_AUTH_AUTO)
+            printf("\n");
         printf("  credentials: %s\n  notes: %s\n", p->username_note, p->notes);
     }
     return CTL_OK;

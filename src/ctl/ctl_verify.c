@@ -17,7 +17,9 @@
 #include "ctl/ctl.h"
 #include "util/msg.h"
 #include "smtp/smtp_client.h"
+#include "delivery/oauth.h"
 #include "delivery/target_smtp.h"
+#include "util/https.h"
 
 #define VERIFY_USAGE "byosmtpctl verify TARGET [--to ADDR] [--no-send]"
 
@@ -27,6 +29,39 @@ static void trace_step(void *ctx, enum smtp_stage stage, const char *line)
     (void)ctx;
     printf("  %-8s %s\n", smtp_stage_name(stage), line);
     fflush(stdout);
+}
+
+/* trace_oauth - print one step of obtaining the OAuth2 access token (never the token) */
+static void trace_oauth(void *ctx, const char *line)
+{
+    (void)ctx;
+    printf("  %-8s %s\n", "oauth", line);
+    fflush(stdout);
+}
+
+/* credential - what AUTH sends for T: the password, or an access token obtained as delivery
+ * obtains it (the token step printed); CTL_OK with *secret, else the result is recorded */
+static int credential(struct ctl *ctl, struct store *st, const struct target *t, char **secret,
+                      struct smtp_result *res)
+{
+    struct oauth_env env = {.store = st, .key = ctl->key, .ca_file = ctl->conf->delivery.tls_ca_file,
+                            .ca_path = ctl->conf->delivery.tls_ca_path,
+                            .timeout = ctl->conf->delivery.connect_timeout,
+                            .trace = trace_oauth};
+    enum oauth_result rc;
+    char *err = NULL;
+
+    if (target_uses_oauth(t)) {
+        https_init();
+        printf("obtaining an OAuth2 access token for %s\n", t->username);
+    }
+    rc = oauth_credential(NULL, &env, t, false, secret, NULL, &err);
+    if (rc == OAUTH_OK)
+        return CTL_OK;
+    res->cls = rc == OAUTH_SECRET ? SMTP_AUTH_FAILED : SMTP_OAUTH_REFRESH_FAILED;
+    res->action = SMTP_RETRY;
+    res->text = err;
+    return CTL_ERROR;
 }
 
 /* rfc5322_date - the current time as an RFC 5322 date in UTC */
@@ -139,18 +174,23 @@ int ctl_cmd_verify(struct ctl *ctl, int argc, char **argv)
         return CTL_ERROR;
     if (ctl_target_get(st, name, &t) != CTL_OK)
         return CTL_ERROR;
-    if ((key = ctl_key(ctl)) == NULL ||
+    if ((key = ctl_key(ctl)) == NULL) {
+        target_free(&t);
+        return CTL_ERROR;
+    }
+    /* a password that does not decrypt is refused before it counts as an attempt */
+    if (!target_uses_oauth(&t) &&
         secret_decrypt(key, t.name, t.password_enc, &password, &pwlen, &err) < 0) {
         target_free(&t);
-        if (err)
-            msg_error("target '%s': %s", name, err);
+        msg_error("target '%s': %s", name, err);
         free(err);
         return CTL_ERROR;
     }
+    free_secret(password);
+    password = NULL;
     rc = store_verify_attempt(st, t.name, now, ctl->conf->verify.attempts,
                               ctl->conf->verify.window, &next, &err);
     if (rc <= 0) {
-        free_secret(password);
         target_free(&t);
         return rc < 0 ? ctl_fail(err) : refuse_rate(ctl, name, now, next);
     }
@@ -160,11 +200,14 @@ int ctl_cmd_verify(struct ctl *ctl, int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     printf("verifying target %s: %s:%d, security %s, user %s%s\n", t.name, t.host, t.port,
            smtp_security_name(t.security), t.username, send ? "" : " (no test message)");
-    target_smtp_params(&t, ctl->conf, password, &p);
-    p.trace = trace_step;
     smtp_result_init(&res);
-    client = smtp_client_open(&p, &res);
-    free_secret(password);
+    client = NULL;
+    if (credential(ctl, st, &t, &password, &res) == CTL_OK) {
+        target_smtp_params(&t, ctl->conf, password, &p);
+        p.trace = trace_step;
+        client = smtp_client_open(&p, &res);
+        free_secret(password);
+    }
     if (client != NULL && send) {
         char *message = test_message(&t, to, now);
         const char *rcpt[1] = {to};

@@ -25,8 +25,9 @@
 #include "delivery/events.h"
 #include "delivery/metrics.h"
 #include "delivery/metrics_http.h"
-#include "util/https.h"
+#include "delivery/oauth.h"
 #include "util/daemon.h"
+#include "util/https.h"
 #include "util/msg.h"
 #include "smtp/tls.h"
 #include "delivery/wake.h"
@@ -478,6 +479,9 @@ static int start(struct run *r)
                    &err) < 0 ||
         open_tls(d, &err) < 0)
         return failed(err);
+    /* libcurl's global set-up for the OAuth2 token endpoints, before any thread starts */
+    https_init();
+    d->oauth = oauth_cache_new();
     restore_stats(d, r->started);
     if (*d->conf->metrics.listen &&
         metrics_http_start(d->conf->metrics.listen, render_metrics, d, &r->metrics, &err) < 0)
@@ -626,6 +630,7 @@ static void finish(struct run *r, int status)
     wake_close(r->wk);
     dstats_free(&d->stats);
     tls_ctx_free(d->tls);
+    oauth_cache_free(d->oauth);
     store_close(d->store);
     spool_close(d->spool);
     secret_key_free(d->key);

@@ -61,7 +61,7 @@ struct events {
     size_t limit;
     char *command;
     char *url;
-    char *ca_file;
+    char *ca_file, *ca_path;
     unsigned char *key;
     size_t keylen;
     struct sink sink[EVENTS_NSINKS];
@@ -366,6 +366,7 @@ static int post(struct sink *s, const char *line, char *sig)
                               .body_len = strlen(line),
                               .headers = headers,
                               .ca_file = s->ev->ca_file,
+                              .ca_path = s->ev->ca_path,
                               .timeout_ms = WEBHOOK_TIMEOUT_MS};
     struct https_response resp;
     char *err = NULL;
@@ -464,6 +465,7 @@ static void free_events(struct events *ev)
     free(ev->command);
     free(ev->url);
     free(ev->ca_file);
+    free(ev->ca_path);
     pthread_cond_destroy(&ev->cond);
     pthread_mutex_destroy(&ev->lock);
     free(ev);
@@ -486,6 +488,7 @@ int events_new(const struct byosmtp_conf *conf, struct events **out, char **err)
     ev->command = xstrdup(conf->events.command);
     ev->url = xstrdup(conf->events.webhook_url);
     ev->ca_file = xstrdup(conf->delivery.tls_ca_file);
+    ev->ca_path = xstrdup(conf->delivery.tls_ca_path);
     for (int k = 0; k < EVENTS_NSINKS; k++) {
         struct sink *s = &ev->sink[k];
 

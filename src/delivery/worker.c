@@ -18,6 +18,7 @@
 #include "delivery/dsn.h"
 #include "delivery/events.h"
 #include "delivery/metrics.h"
+#include "delivery/oauth.h"
 #include "delivery/outcome.h"
 #include "util/msg.h"
 #include "util/util.h"
@@ -249,19 +250,32 @@ static void log_rcpt(const struct attempt *a, size_t k)
     report(a, &e, o->cls != SMTP_OK ? smtp_class_name(o->cls) : "", time_now() - arrival);
 }
 
-/* open_session - a new authenticated session to T; NULL with RES on failure */
+/*
+ * open_session - a new authenticated session to T; NULL with RES on failure, or with *ev and *err
+ * when there was no credential (SMTP_EV_SECRET: a secret does not decrypt; SMTP_EV_OAUTH: no
+ * access token). RENEW: the cached access token was refused, get another; *cached: the token
+ * came from the cache.
+ */
 static struct wconn *open_session(struct delivery *d, const struct byosmtp_conf *conf,
-                                  const struct target *t, const char *fingerprint,
-                                  struct smtp_result *res, char **err)
+                                  const struct target *t, const char *fingerprint, bool renew,
+                                  bool *cached, struct smtp_result *res, enum smtp_event *ev,
+                                  char **err)
 {
+    struct oauth_env env = {.store = d->store, .key = d->key,
+                            .ca_file = conf->delivery.tls_ca_file,
+                            .ca_path = conf->delivery.tls_ca_path,
+                            .timeout = conf->delivery.connect_timeout};
     struct smtp_params p;
     struct smtp_client *client;
     struct wconn *w;
     char *password = NULL;
-    size_t pwlen;
+    enum oauth_result rc;
 
-    if (secret_decrypt(d->key, t->name, t->password_enc, &password, &pwlen, err) < 0)
+    rc = oauth_credential(d->oauth, &env, t, renew, &password, cached, err);
+    if (rc != OAUTH_OK) {
+        *ev = rc == OAUTH_SECRET ? SMTP_EV_SECRET : SMTP_EV_OAUTH;
         return NULL;
+    }
     target_smtp_params(t, conf, password, &p);
     p.tls = d->tls;
     client = smtp_client_open(&p, res);
@@ -379,24 +393,35 @@ static bool load_target(struct attempt *a)
     return false;
 }
 
-/* connect_target - a new session to the target; false, with every recipient's outcome, when none */
+/* connect_target - a new session to the target; false, with every recipient's outcome, when none.
+ * An OAuth2 access token from the cache that AUTH refuses is renewed once. */
 static bool connect_target(struct attempt *a, const char *fingerprint)
 {
+    enum smtp_event ev = SMTP_EV_LOCAL;
+    bool cached = false;
     char *err = NULL;
 
     a->r->opened = true;
     a->r->conn_messages = 0;
-    a->w = open_session(a->d, a->conf, &a->t, fingerprint, &a->res, &err);
+    a->w = open_session(a->d, a->conf, &a->t, fingerprint, false, &cached, &a->res, &ev, &err);
+    if (a->w == NULL && err == NULL && cached && a->res.cls == SMTP_AUTH_FAILED) {
+        msg_info("%s: target %s refused the cached OAuth2 access token: obtaining a new one",
+                 a->id, a->t.name);
+        smtp_result_free(&a->res);
+        smtp_result_init(&a->res);
+        a->w = open_session(a->d, a->conf, &a->t, fingerprint, true, &cached, &a->res, &ev,
+                            &err);
+    }
     a->t_conn = time_now();
     if (a->w != NULL) {
         smtp_result_free(&a->res);
         smtp_result_init(&a->res);
         return true;
     }
-    if (err != NULL) { /* the password: an admin's problem, never a provider's */
+    if (err != NULL) { /* the credential: an admin's problem, never a provider's */
         a->why = xasprintf("target %s: %s", a->t.name, err);
         free(err);
-        outcome_event(&a->o, SMTP_EV_SECRET, a->why);
+        outcome_event(&a->o, ev, a->why);
     } else {
         outcome_results(&a->o, &a->res);
     }

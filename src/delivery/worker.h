@@ -39,6 +39,7 @@
 
 struct tls_ctx;
 struct events;
+struct oauth_cache;
 
 struct delivery {
     struct byosmtp_conf *conf; /* the current snapshot; replaced under lock on reload */
@@ -47,6 +48,7 @@ struct delivery {
     const char *spool_path;
     struct secret_key *key;
     struct tls_ctx *tls;
+    struct oauth_cache *oauth; /* the targets' OAuth2 access tokens (oauth.h; its own locks) */
     char hostname[256];
     pthread_mutex_t lock; /* guards sched, stats, conf (the pointer), stopping */
     pthread_cond_t cond;

@@ -64,6 +64,9 @@ static const struct provider_quirk resend_quirks[] = {
     {0, NULL, SMTP_OK, SMTP_DONE},
 };
 
+/* the last three members of a preset that is not OAuth2 */
+#define NO_OAUTH SMTP_AUTH_AUTO, NULL, NULL
+
 static const struct provider providers[] = {
     {"ses", "Amazon SES", "email-smtp.%s.amazonaws.com", 587, SMTP_SEC_STARTTLS, NULL, false,
      "the SMTP user name and password from the SES console (SMTP settings); they are not IAM "
@@ -72,38 +75,62 @@ static const struct provider providers[] = {
      "needs --region (e.g. us-east-1, eu-west-1); the from address or its domain must be a "
      "verified identity; in the sandbox recipients must be verified too; 465 with security tls "
      "also works",
-     ses_quirks},
+     ses_quirks, NO_OAUTH},
     {"sendgrid", "SendGrid", "smtp.sendgrid.net", 587, SMTP_SEC_STARTTLS, "apikey", false,
      "the user name is the word apikey; the password is an API key with Mail Send permission", 0,
      "", ".sendgrid.net",
      "the from address must be a verified Sender Identity or on an authenticated domain",
-     sendgrid_quirks},
+     sendgrid_quirks, NO_OAUTH},
     {"postmark", "Postmark", "smtp.postmarkapp.com", 587, SMTP_SEC_STARTTLS, NULL, false,
      "user name and password are both the Server API token", 0, "", ".postmarkapp.com",
      "the from address must be a confirmed Sender Signature or on a verified domain",
-     postmark_quirks},
+     postmark_quirks, NO_OAUTH},
     {"mailgun", "Mailgun", "smtp.mailgun.org", 587, SMTP_SEC_STARTTLS, NULL, false,
      "the domain's SMTP login (e.g. postmaster@mg.example.com) and its SMTP password", 0, "",
      ".mailgun.org",
      "for a domain in the EU region give --host smtp.eu.mailgun.org; sandbox domains deliver "
      "only to authorised recipients",
-     mailgun_quirks},
+     mailgun_quirks, NO_OAUTH},
     {"office365", "Microsoft 365 / Office 365", "smtp.office365.com", 587, SMTP_SEC_STARTTLS, NULL, true,
      "the mailbox's address and password; SMTP AUTH must be enabled for the mailbox", 3, "30/m",
      ".office365.com",
      "at most 3 concurrent connections and 30 messages a minute per mailbox; sending as "
      "another address needs the Send As permission",
-     office365_quirks},
+     office365_quirks, NO_OAUTH},
     {"gmail", "Gmail / Google Workspace", "smtp.gmail.com", 587, SMTP_SEC_STARTTLS, NULL, true,
      "the full Gmail address and an app password (the account password does not work with "
      "2-step verification)",
      0, "", ".gmail.com",
      "a daily sending limit applies (about 500 for Gmail, 2000 for Workspace); Gmail sets From "
      "to the account unless the address is a configured alias",
-     gmail_quirks},
+     gmail_quirks, NO_OAUTH},
+    /* OAuth2 (XOAUTH2): both providers are retiring password AUTH. The refresh token comes
+     * from the admin's consent to an OAuth2 client registered with the provider. */
+    {"gmail-oauth", "Gmail / Google Workspace, OAuth2", "smtp.gmail.com", 587, SMTP_SEC_STARTTLS,
+     NULL, true,
+     "the full Gmail address; no password: an OAuth2 client id and secret (Google Cloud "
+     "console, OAuth client) and a refresh token obtained by consenting to the scope "
+     "https://mail.google.com/",
+     0, "", ".gmail.com",
+     "give --oauth-client-id, --oauth-client-secret-file and --oauth-refresh-token-file; an app "
+     "left in \"Testing\" has its refresh tokens revoked after 7 days: publish it (or use an "
+     "internal Workspace app)",
+     gmail_quirks, SMTP_AUTH_XOAUTH2, "https://oauth2.googleapis.com/token",
+     "https://mail.google.com/"},
+    {"office365-oauth", "Microsoft 365 / Office 365, OAuth2", "smtp.office365.com", 587,
+     SMTP_SEC_STARTTLS, NULL, true,
+     "the mailbox's address; no password: an Entra ID app registration's client id (and secret "
+     "for a confidential client) and a refresh token obtained by consenting to SMTP.Send",
+     3, "30/m", ".office365.com",
+     "the token URL uses the tenant 'common'; a single-tenant app gives --oauth-token-url "
+     "https://login.microsoftonline.com/TENANT-ID/oauth2/v2.0/token; SMTP AUTH must be enabled "
+     "for the mailbox; Microsoft rotates the refresh token, and byosmtp stores each new one",
+     office365_quirks, SMTP_AUTH_XOAUTH2,
+     "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+     "https://outlook.office.com/SMTP.Send offline_access"},
     {"resend", "Resend", "smtp.resend.com", 587, SMTP_SEC_STARTTLS, "resend", false,
      "the user name is the word resend; the password is an API key", 0, "", ".resend.com",
-     "the from address must be on a verified domain", resend_quirks},
+     "the from address must be on a verified domain", resend_quirks, NO_OAUTH},
 };
 
 #define NPROVIDERS (sizeof(providers) / sizeof(providers[0]))

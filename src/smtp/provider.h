@@ -35,6 +35,9 @@ struct provider {
     const char *host_suffix; /* recognises the provider from a target's host */
     const char *notes;
     const struct provider_quirk *quirks; /* ends with a quirk whose text is NULL */
+    enum smtp_auth auth;         /* the mechanism the preset sets; AUTO leaves the default */
+    const char *oauth_token_url; /* OAuth2 presets: the token endpoint, else NULL */
+    const char *oauth_scope;     /* OAuth2 presets: the scope asked for, else NULL */
 };
 
 /* provider_find - the preset called NAME, or NULL */

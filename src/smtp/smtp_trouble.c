@@ -51,6 +51,10 @@ static const struct {
     [SMTP_QUOTA_EXCEEDED] = {"quota_exceeded", "raise monthly_quota"},
     [SMTP_TEMPORARY] = {"temporary", "will retry"},
     [SMTP_PROTOCOL] = {"protocol", "the port does not speak SMTP"},
+    [SMTP_OAUTH_REFRESH_FAILED] = {"oauth_refresh_failed",
+                                   "re-consent and store the new refresh token, or check "
+                                   "oauth_client_id and oauth_client_secret (Google revokes the "
+                                   "refresh tokens of apps left in \"Testing\" after 7 days)"},
 };
 
 static const char *const action_names[] = {
@@ -151,6 +155,11 @@ struct smtp_verdict smtp_trouble_event(enum smtp_event ev)
         return verdict(SMTP_TEMPORARY, SMTP_RETRY);
     case SMTP_EV_SECRET:
         return verdict(SMTP_AUTH_FAILED, SMTP_RETRY);
+    /* Like a refused password: an admin can mend it (consent again, fix the client), so the
+     * mail waits for retry.max_lifetime instead of bouncing; an unreachable endpoint is
+     * temporary anyway. */
+    case SMTP_EV_OAUTH:
+        return verdict(SMTP_OAUTH_REFRESH_FAILED, SMTP_RETRY);
     }
     return verdict(SMTP_PROTOCOL, SMTP_RETRY);
 }

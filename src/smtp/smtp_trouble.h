@@ -58,6 +58,7 @@ enum smtp_class {
     SMTP_QUOTA_EXCEEDED,
     SMTP_TEMPORARY,
     SMTP_PROTOCOL,
+    SMTP_OAUTH_REFRESH_FAILED, /* no access token: the token endpoint or command refused, or unreachable */
 };
 
 /* What the caller does about it. */
@@ -88,6 +89,7 @@ enum smtp_event {
     SMTP_EV_NO_OUTCOME,      /* a recipient that no step of the transaction answered */
     SMTP_EV_NO_TARGET,       /* the copy's target was removed from the store */
     SMTP_EV_SECRET,          /* the target's password cannot be decrypted (master key) */
+    SMTP_EV_OAUTH,           /* no OAuth2 access token: the endpoint or the command failed */
 };
 
 

@@ -89,6 +89,16 @@ int store_get_all(struct store *st, struct target_set *set, char **err);
  */
 int store_target_put(struct store *st, const struct target *t, bool must_exist, char **err);
 
+/*
+ * store_oauth_rotate - the OAuth2 token endpoint returned a new refresh token for target NAME:
+ * NEW_ENC ("enc:v1:...", encrypted for NAME) replaces the stored oauth_refresh_token when that
+ * is still OLD_ENC, the one the request used, in one transaction; nothing else of the record
+ * changes, and the verification result is kept. Returns 1 replaced, 0 not (the target is gone,
+ * or its refresh token changed meanwhile: the newer one stays), -1 with *err.
+ */
+int store_oauth_rotate(struct store *st, const char *name, const char *old_enc,
+                       const char *new_enc, char **err);
+
 /* store_target_del - remove a target and its verification result; refused while routes name it */
 int store_target_del(struct store *st, const char *name, char **err);
 

@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util/addr.h"
 #include "store/secret.h"
@@ -234,7 +235,7 @@ static int check_string(const struct target *t, const struct target_field *f, ch
     target_check_fn *check = f->type == TT_ADDRESS ? valid_address : f->check;
 
     if (v[0] == '\0') {
-        if (!f->required)
+        if (!target_field_required(f, t))
             return 0;
         if (f->note != NULL)
             return set_err(err, "%s: is required (%s)", f->key, f->note);
@@ -252,15 +253,21 @@ static int check_secret(const struct target *t, const struct target_field *f, ch
 {
     const char *v = target_field_string(t, f);
 
-    if (v[0] == '\0' && !f->required)
+    const char *name = t->name != NULL && valid_target_name(t->name, NULL) == 0 ? t->name : "NAME";
+
+    if (v[0] == '\0' && !target_field_required(f, t))
         return 0;
-    if (strncmp(v, SECRET_PREFIX, strlen(SECRET_PREFIX)) != 0)
+    if (strncmp(v, SECRET_PREFIX, strlen(SECRET_PREFIX)) != 0 && f->file_key != NULL)
         return set_err(err,
                        "%s must be encrypted: run 'byosmtpctl encrypt %s' and paste its "
                        "enc:v1:\xe2\x80\xa6 output, or use %s",
-                       f->key,
-                       t->name != NULL && valid_target_name(t->name, NULL) == 0 ? t->name : "NAME",
-                       f->file_key);
+                       f->key, name, f->file_key);
+    if (strncmp(v, SECRET_PREFIX, strlen(SECRET_PREFIX)) != 0)
+        return set_err(err,
+                       "%s must be encrypted: run 'byosmtpctl encrypt %s' and paste its "
+                       "enc:v1:\xe2\x80\xa6 output, or give it with 'byosmtpctl target set %s "
+                       "--%s-file F'",
+                       f->key, name, name, f->option);
     return valid_header_text(f->key, v, err);
 }
 
@@ -302,11 +309,75 @@ int target_check_field(const struct target *t, const struct target_field *f, cha
     return 0;
 }
 
-/* target_validate - every field, in the order of the field table */
+/* target_validate - every field, in the order of the field table, then those that go together */
 int target_validate(const struct target *t, char **err)
 {
     for (size_t i = 0; i < target_nfields; i++)
         if (target_check_field(t, &target_fields[i], err) < 0)
             return -1;
+    return target_check_oauth(t, err);
+}
+
+/* ---- OAuth2 ---- */
+
+/* valid_oauth_url - https://HOST..., printable ASCII without blanks; never plain http */
+int valid_oauth_url(const char *url, char **err)
+{
+    char *v;
+
+    if (strncasecmp(url, "https://", 8) == 0 && url[8] != '\0' && url[8] != '/') {
+        const char *p = url;
+
+        while (*p > 0x20 && *p < 0x7f)
+            p++;
+        if (*p == '\0')
+            return 0;
+    }
+    v = target_shown(url);
+    set_err(err,
+            "'%s' is not an https:// URL: the token endpoint is reached over HTTPS only, e.g. "
+            "https://oauth2.googleapis.com/token",
+            v);
+    free(v);
+    return -1;
+}
+
+/* target_uses_oauth - auth xoauth2 with a token endpoint or a token command */
+bool target_uses_oauth(const struct target *t)
+{
+    return t->auth == SMTP_AUTH_XOAUTH2 &&
+           ((t->oauth_token_url != NULL && *t->oauth_token_url) ||
+            (t->oauth_token_command != NULL && *t->oauth_token_command));
+}
+
+/* is_set - a string field that holds a value */
+static bool is_set(const char *s)
+{
+    return s != NULL && *s != '\0';
+}
+
+/* target_check_oauth - the OAuth2 fields together (see target.h) */
+int target_check_oauth(const struct target *t, char **err)
+{
+    bool url = is_set(t->oauth_token_url), cmd = is_set(t->oauth_token_command);
+
+    if (url && cmd)
+        return set_err(err, "oauth_token_command: set either oauth_token_url (a refresh token "
+                            "grant) or oauth_token_command, not both");
+    if ((url || cmd) && t->auth != SMTP_AUTH_XOAUTH2)
+        return set_err(err,
+                       "%s: is used only with auth = \"xoauth2\" (byosmtpctl: --auth xoauth2); "
+                       "or clear it (--%s \"\")",
+                       url ? "oauth_token_url" : "oauth_token_command",
+                       url ? "oauth-token-url" : "oauth-token-command");
+    if (url && !is_set(t->oauth_client_id))
+        return set_err(err, "oauth_client_id: is required with oauth_token_url (the OAuth2 "
+                            "client id of the app registration)");
+    if (url && !is_set(t->oauth_refresh_token_enc))
+        return set_err(err,
+                       "oauth_refresh_token: is required with oauth_token_url (byosmtpctl: "
+                       "--oauth-refresh-token-file F; targets.conf: the output of 'byosmtpctl "
+                       "encrypt %s')",
+                       is_set(t->name) ? t->name : "NAME");
     return 0;
 }

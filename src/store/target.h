@@ -39,6 +39,14 @@ struct target {
     char *username;
     char *password_enc; /* "enc:v1:..." only; never clear text */
     enum smtp_auth auth;
+    /* OAuth2 for auth = "xoauth2" (byosmtp-targets(5), "OAuth2"): a refresh token grant at
+     * oauth_token_url, or an access token printed by oauth_token_command; "" = not used */
+    char *oauth_token_url;
+    char *oauth_client_id;
+    char *oauth_client_secret_enc; /* "enc:v1:..." only */
+    char *oauth_refresh_token_enc; /* "enc:v1:..." only */
+    char *oauth_scope;
+    char *oauth_token_command;
     char *from_address;
     char *from_name;  /* "" = keep the original author's display name */
     char *reply_to;   /* "" = policy of rewrite.reply_to_original */
@@ -103,6 +111,8 @@ struct target_field {
     const struct target_words *words; /* TT_ENUM */
     const char *file_key;   /* TT_SECRET: targets.conf may instead name a file that holds it */
     const char *show_after; /* "target show" prints it right after this key, not in table order */
+    /* when not NULL: a required field that target T does not need when optional_when(T) holds */
+    bool (*optional_when)(const struct target *t);
 };
 
 /*
@@ -125,6 +135,8 @@ void target_field_set_number(struct target *t, const struct target_field *f, lon
 #define TARGET_TEXT_MAX 24
 const char *target_field_text(const struct target *t, const struct target_field *f,
                               char buf[TARGET_TEXT_MAX]);
+/* target_field_required - F must be set in T: its row's required, unless optional_when(T) */
+bool target_field_required(const struct target_field *f, const struct target *t);
 /* target_field_words - the words of TT_ENUM field F joined by ", ", LAST before the last one */
 char *target_field_words(const struct target_field *f, const char *last);
 
@@ -139,6 +151,19 @@ int valid_host(const char *host, char **err);       /* DNS name or IP literal (v
 int valid_address(const char *addr, char **err);    /* RFC 5321 Mailbox: local-part@domain */
 int valid_header_text(const char *what, const char *value, char **err); /* no CR, LF, NUL; <= 998 bytes */
 int valid_rate(const char *rate, char **err);       /* "" or N/s or N/m, N >= 1 */
+int valid_oauth_url(const char *url, char **err);   /* https://HOST[...], no blank */
+
+/*
+ * target_uses_oauth - T gets its XOAUTH2 access token from oauth_token_url or
+ * oauth_token_command (auth = "xoauth2" and one of them set), so it needs no password
+ */
+bool target_uses_oauth(const struct target *t);
+/*
+ * target_check_oauth - the OAuth2 fields of T together: oauth_token_url or oauth_token_command,
+ * not both, only with auth = "xoauth2"; oauth_token_url needs oauth_client_id and
+ * oauth_refresh_token. Returns 0, or -1 with *err "field: what is wrong".
+ */
+int target_check_oauth(const struct target *t, char **err);
 
 /*
  * target_show - "key = value" a line for every field, in the order of "target show": strings as

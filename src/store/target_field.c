@@ -47,11 +47,23 @@ const struct target_field target_fields[] = {
     {"username", "username", TT_STRING, OFF(username), .required = true,
      .note = "the SMTP AUTH user name"},
     {"password", "password", TT_SECRET, OFF(password_enc), .required = true,
-     .file_key = "password_file"},
+     .file_key = "password_file", .optional_when = target_uses_oauth},
     {"from_address", "from", TT_ADDRESS, OFF(from_address), .required = true},
     {"from_name", "from-name", TT_STRING, OFF(from_name), .required = false},
     {"reply_to", "reply-to", TT_ADDRESS, OFF(reply_to), .required = false},
     {"auth", "auth", TT_ENUM, OFF(auth), .def = "auto", .words = &auth_words,
+     .show_after = "password"},
+    /* OAuth2 (auth = "xoauth2"); target_check_oauth() checks them together */
+    {"oauth_token_url", "oauth-token-url", TT_STRING, OFF(oauth_token_url),
+     .check = valid_oauth_url, .show_after = "password"},
+    {"oauth_client_id", "oauth-client-id", TT_STRING, OFF(oauth_client_id),
+     .show_after = "password"},
+    {"oauth_client_secret", "oauth-client-secret", TT_SECRET, OFF(oauth_client_secret_enc),
+     .show_after = "password"},
+    {"oauth_refresh_token", "oauth-refresh-token", TT_SECRET, OFF(oauth_refresh_token_enc),
+     .show_after = "password"},
+    {"oauth_scope", "oauth-scope", TT_STRING, OFF(oauth_scope), .show_after = "password"},
+    {"oauth_token_command", "oauth-token-command", TT_STRING, OFF(oauth_token_command),
      .show_after = "password"},
     {"monthly_quota", "quota", TT_UINT64, OFF(monthly_quota), .max = INT64_MAX,
      .option_max = QUOTA_OPTION_MAX, .note = "0 = unlimited"},
@@ -207,6 +219,12 @@ bool target_field_decode(struct target *t, const struct target_field *f, const c
     }
     target_field_set_string(t, f, text);
     return true;
+}
+
+/* target_field_required - the row's required, unless T is a target that does without F */
+bool target_field_required(const struct target_field *f, const struct target *t)
+{
+    return f->required && !(f->optional_when != NULL && f->optional_when(t));
 }
 
 /* target_field_words - "starttls, tls, none" (LAST ", ") or "starttls, tls or none" (" or ") */

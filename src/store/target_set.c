@@ -243,7 +243,7 @@ static int check_presence(struct parse *p, const config_setting_t *g, const stru
         if (seen->at[i] != NULL && seen->file[i] != NULL)
             return perr(p, seen->file[i], "target '%s': set either %s or %s, not both", t->name,
                         f->key, f->file_key);
-        if (f->required && seen->at[i] == NULL && seen->file[i] == NULL)
+        if (target_field_required(f, t) && seen->at[i] == NULL && seen->file[i] == NULL)
             return perr(p, g,
                         "target '%s': missing %s: set %s = \"enc:v1:\xe2\x80\xa6\" (the output "
                         "of 'byosmtpctl encrypt %s') or %s = \"PATH\"",
@@ -258,6 +258,7 @@ static int check_target(struct parse *p, const config_setting_t *g, const struct
 {
     const struct target_field *name = target_field_find("name");
     const config_setting_t *at_name = seen->at[name - target_fields];
+    char *why = NULL;
 
     if (at_name == NULL)
         return perr(p, g, "a target without a name: every target needs name = \"...\";");
@@ -273,6 +274,11 @@ static int check_target(struct parse *p, const config_setting_t *g, const struct
     for (size_t i = 0; i < target_nfields; i++)
         if (seen->at[i] != NULL && target_check_field(t, &target_fields[i], p->err) < 0)
             return perr_from(p, seen->at[i]);
+    if (target_check_oauth(t, &why) < 0) {
+        perr(p, g, "target '%s': %s", t->name, why);
+        free(why);
+        return -1;
+    }
     return 0;
 }
 

@@ -71,6 +71,8 @@ int https_post(const struct https_request *r, struct https_response *resp, char 
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
     if (r->ca_file && *r->ca_file)
         curl_easy_setopt(c, CURLOPT_CAINFO, r->ca_file);
+    if (r->ca_path && *r->ca_path)
+        curl_easy_setopt(c, CURLOPT_CAPATH, r->ca_path);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, r->timeout_ms > 0 ? r->timeout_ms : 10000L);
     curl_easy_setopt(c, CURLOPT_POST, 1L);

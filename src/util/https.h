@@ -3,7 +3,8 @@
  * endpoint (a form) and a delivery-event webhook (JSON). Never hand-written HTTP.
  *
  * Only https:// URLs are accepted (plain http is refused before any connection), the peer's
- * certificate and host name are always verified (against ca_file when set, else the system store),
+ * certificate and host name are always verified (against ca_path, the system's CAs by default,
+ * and ca_file besides, like delivery.tls_ca_path and delivery.tls_ca_file for providers),
  * redirects are not followed, and the whole exchange is bounded by timeout_ms. The reply body is
  * kept (up to HTTPS_MAX_BODY bytes) for the caller to parse; the request body is never logged.
  *
@@ -23,7 +24,8 @@ struct https_request {
     const char *body;
     size_t body_len;
     const char *const *headers; /* extra "Name: value" lines, NULL-terminated; NULL = none */
-    const char *ca_file;        /* PEM bundle; NULL or "" = the system store */
+    const char *ca_file; /* PEM bundle trusted besides CA_PATH; NULL or "" = none */
+    const char *ca_path; /* hashed CA directory; NULL or "" = libcurl's default (the system's) */
     long timeout_ms;            /* whole exchange; <= 0 = 10000 */
 };
 

@@ -1,7 +1,8 @@
 # common.sh - what every shell test shares (sourced, POSIX sh), written once: the tally of checks
 # (ok, fail, check, expect_*, finish, die, skip), polling (wait_for), the private directory $T and
 # the clean-up on exit, the test provider (tests/provider/byo-provider.py) started and stopped by
-# its PID with a bounded stop, checks over its JSON record (pyrec, tests/lib/records.py), and the
+# its PID with a bounded stop, checks over its JSON record (pyrec, tests/lib/records.py), the test
+# OAuth2 token endpoint (start_oauth, grants), and the
 # real byosmtpd on a private configuration (write_conf, delivery_conf, ctl, start_byosmtpd,
 # stop_byosmtpd, log_has).
 #
@@ -217,6 +218,41 @@ stop_provider() {
     done
     PROVIDER_PIDS=$st_left
     stop_pid "$st_pid"
+}
+
+# start_oauth NAME ARGS...: the test OAuth2 token endpoint (tests/provider/byo-oauth.py) on
+# 127.0.0.1 over HTTPS with the test CA's good certificate ($T/certs, make_certs first) and ARGS;
+# its port file, request record (made afresh), issued-token file and log are $T/NAME.port, $T/NAME.jsonl,
+# $T/NAME.tokens and $T/NAME.log; waits until it listens and sets $port, and pid_NAME for
+# stop_provider NAME (signals: kill -USR1 revokes the refresh token, -USR2 the access tokens)
+start_oauth() {
+    so_name=$1
+    shift
+    rm -f "$T/$so_name.port" "$T/$so_name.jsonl"
+    "$PY" "$top_srcdir/tests/provider/byo-oauth.py" --port-file "$T/$so_name.port" \
+        --record "$T/$so_name.jsonl" --tokens "$T/$so_name.tokens" --cert "$T/certs/good.pem" \
+        --key "$T/certs/good.key" "$@" 2>>"$T/$so_name.log" &
+    so_pid=$!
+    PROVIDER_PIDS="$PROVIDER_PIDS $so_pid"
+    eval "pid_$so_name=\$so_pid"
+    so_n=0
+    while [ ! -s "$T/$so_name.port" ]; do
+        if ! kill -0 "$so_pid" 2>/dev/null || [ "$so_n" -ge 100 ]; then
+            cat "$T/$so_name.log"
+            die "the token endpoint $so_name did not start"
+        fi
+        sleep 0.1
+        so_n=$((so_n + 1))
+    done
+    port=$(cat "$T/$so_name.port")
+    : >>"$T/$so_name.jsonl"
+}
+
+# grants NAME [STATUS]: how many requests token endpoint NAME answered (with HTTP STATUS)
+grants() {
+    "$PY" -c 'import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+print(len([r for r in recs if len(sys.argv) < 3 or r["status"] == int(sys.argv[2])]))' "$T/$1.jsonl" ${2:+"$2"}
 }
 
 # pyrec NAME CHECK: CHECK (a Python expression, or statements with assertions) holds over the

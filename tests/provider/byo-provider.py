@@ -605,9 +605,23 @@ class Session(socketserver.BaseRequestHandler):
         """credentials_match - constant-time comparison with the configured account"""
         return (
             self.opts.user is not None
+            and self.opts.password is not None
             and hmac.compare_digest(user.encode("utf-8"), self.opts.user.encode("utf-8"))
             and hmac.compare_digest(password.encode("utf-8"), self.opts.password.encode("utf-8"))
         )
+
+    def token_current(self, user, token):
+        """token_current - with --xoauth2-tokens: TOKEN is one the test token endpoint issued to
+        this account and it has not expired (the endpoint keeps the file: {token: expiry})"""
+        if self.opts.user is None or not hmac.compare_digest(user.encode("utf-8"), self.opts.user.encode("utf-8")):
+            return False
+        try:
+            with open(self.opts.xoauth2_tokens, encoding="utf-8") as f:
+                tokens = json.load(f)
+        except (OSError, ValueError):
+            return False
+        expiry = tokens.get(token)
+        return isinstance(expiry, (int, float)) and expiry > time.time()
 
     def auth_finish(self, mech, user, ok):
         """auth_finish - send 235 or 535 and record the outcome"""
@@ -666,7 +680,10 @@ class Session(socketserver.BaseRequestHandler):
         fields = dict(f.split("=", 1) for f in data.decode("utf-8", "replace").split("\x01") if "=" in f)
         user = fields.get("user")
         token = fields.get("auth", "")
-        ok = user is not None and token.startswith("Bearer ") and self.credentials_match(user, token[7:])
+        if self.opts.xoauth2_tokens:
+            ok = user is not None and token.startswith("Bearer ") and self.token_current(user, token[7:])
+        else:
+            ok = user is not None and token.startswith("Bearer ") and self.credentials_match(user, token[7:])
         if ok:
             self.auth_finish("XOAUTH2", user, True)
             return
@@ -827,6 +844,8 @@ def parse_args(argv):
     p.add_argument("--auth-before-tls", action="store_true", help="starttls mode: offer AUTH before TLS too")
     p.add_argument("--user", help="the account's username")
     p.add_argument("--password", help="the account's password (the bearer token for XOAUTH2)")
+    p.add_argument("--xoauth2-tokens", metavar="FILE",
+                   help="XOAUTH2 accepts only the unexpired tokens in FILE (JSON {token: expiry}, kept by byo-oauth.py)")
     p.add_argument("--require-auth", action="store_true", help="530 5.7.0 to MAIL before AUTH")
     p.add_argument("--require-tls", action="store_true", help="530 5.7.0 to anything but EHLO/HELO/STARTTLS/NOOP/RSET/QUIT before TLS")
     p.add_argument("--size", type=int, default=10240000, help="advertised and enforced SIZE; 0: none")
@@ -852,8 +871,8 @@ def parse_args(argv):
     for mech in opts.auth_mechanisms:
         if mech not in MECHANISMS:
             p.error("--auth: unknown mechanism %s (known: %s)" % (mech, ",".join(MECHANISMS)))
-    if opts.auth_mechanisms and (opts.user is None or opts.password is None):
-        p.error("--auth needs --user and --password")
+    if opts.auth_mechanisms and (opts.user is None or (opts.password is None and not opts.xoauth2_tokens)):
+        p.error("--auth needs --user and --password (or --xoauth2-tokens for XOAUTH2 alone)")
     if opts.mode in ("starttls", "tls") and not (opts.cert and opts.key):
         p.error("--mode %s needs --cert and --key" % opts.mode)
     return opts, p

@@ -55,7 +55,7 @@ START_TEST(presets_and_hosts)
 
     while (provider_at(n) != NULL)
         n++;
-    ck_assert_uint_eq(n, 7);
+    ck_assert_uint_eq(n, 9);
     ck_assert_ptr_null(provider_find("nosuch"));
     p = provider_find("ses");
     ck_assert_ptr_null(provider_host(p, NULL, &err));

@@ -144,6 +144,7 @@ static const struct {
     {SMTP_EV_NO_OUTCOME, "temporary", SMTP_RETRY, NULL}, /* unanswered: defer, never "sent" */
     {SMTP_EV_NO_TARGET, "temporary", SMTP_RETRY, NULL},  /* the admin may add it again */
     {SMTP_EV_SECRET, "auth_failed", SMTP_RETRY, NULL},    /* undecryptable password: defer */
+    {SMTP_EV_OAUTH, "oauth_refresh_failed", SMTP_RETRY, NULL}, /* no access token: defer */
 };
 
 START_TEST(event_table)
@@ -260,7 +261,7 @@ START_TEST(names_and_hints)
         "dns", "connection_refused", "timeout", "tls_handshake", "tls_certificate",
         "starttls_unavailable", "starttls_required", "auth_unavailable", "auth_failed",
         "sender_rejected", "recipient_rejected", "message_rejected", "rate_limited",
-        "quota_exceeded", "temporary", "protocol",
+        "quota_exceeded", "temporary", "protocol", "oauth_refresh_failed",
     };
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {

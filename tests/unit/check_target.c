@@ -628,6 +628,8 @@ START_TEST(parse_errors_syntax_and_structure)
     expect_error("targets = (\n  {\n    " REQ "\n    hostname = \"x\";\n  }\n);\n", 4,
                  "unknown setting 'hostname' in a target (known: name, host, port, security, "
                  "username, password, password_file, from_address, from_name, reply_to, auth, "
+                 "oauth_token_url, oauth_client_id, oauth_client_secret, oauth_refresh_token, "
+                 "oauth_scope, oauth_token_command, "
                  "monthly_quota, rate, max_connections, verify_to, tls_verify)");
 }
 END_TEST

@@ -24,6 +24,7 @@ static const char *const string_pool[] = {
     "1000000/m",
     "Acme Billing",
     "with \"quotes\", a back\\slash, a\ttab and J\xc3\xbcrgen",
+    "https://oauth2.example.net/token",
 };
 
 /* samples - valid values of F in the record's syntax (at most MAX); returns how many */
@@ -191,7 +192,7 @@ START_TEST(table_is_consistent)
         ck_assert_msg(f->offset < sizeof(struct target), "%s: offset", f->key);
         ck_assert_msg((f->words != NULL) == (f->type == TT_ENUM), "%s: words", f->key);
         ck_assert_msg(f->check == NULL || f->type == TT_STRING, "%s: check", f->key);
-        ck_assert_msg((f->file_key != NULL) == (f->type == TT_SECRET), "%s: file_key", f->key);
+        ck_assert_msg(f->file_key == NULL || f->type == TT_SECRET, "%s: file_key", f->key);
         ck_assert_msg(number || (f->min == 0 && f->max == 0 && f->option_max == 0), "%s: range",
                       f->key);
         ck_assert_msg(!number || (f->min >= 0 && f->min <= f->max), "%s: range", f->key);
@@ -219,7 +220,7 @@ START_TEST(table_is_consistent)
                           "option --%s twice", f->option);
         }
         names += f->type == TT_NAME;
-        secrets += f->type == TT_SECRET;
+        secrets += f->type == TT_SECRET && f->file_key != NULL;
     }
     /* the struct's name, byosmtpctl's NAME argument, the one password_files per target */
     ck_assert_uint_eq(names, 1);
@@ -269,6 +270,26 @@ END_TEST
 
 /* ---- every row, every sample ---- */
 
+/*
+ * oauth_fit - T made an OAuth2 target in which F's sample VALUE is valid (target_check_oauth):
+ * auth xoauth2 and, for a value of a token endpoint's field, the endpoint's other required fields
+ */
+static void oauth_fit(struct target *t, const struct target_field *f, const char *value)
+{
+    static const char *const need[][2] = {
+        {"oauth_token_url", "https://oauth2.example.net/token"},
+        {"oauth_client_id", "client-1"},
+        {"oauth_refresh_token", "enc:v1:QUJD"},
+    };
+
+    t->auth = SMTP_AUTH_XOAUTH2;
+    if (*value == '\0' || strcmp(f->key, "oauth_token_command") == 0)
+        return;
+    for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+        if (strcmp(f->key, need[i][0]) != 0)
+            target_field_set_string(t, target_field_find(need[i][0]), need[i][1]);
+}
+
 /* round_trip - T through the record and through targets.conf reads back the same */
 static void round_trip(const struct target *t, const char *what)
 {
@@ -295,7 +316,7 @@ static void round_trip(const struct target *t, const char *what)
 
 START_TEST(every_row_round_trips)
 {
-    char v[8][64], what[128];
+    char v[8][64], what[640];
     char *err = NULL;
 
     for (size_t i = 0; i < target_nfields; i++) {
@@ -309,6 +330,8 @@ START_TEST(every_row_round_trips)
             snprintf(what, sizeof(what), "%s = '%s'", f->key, v[k]);
             base_target(&t);
             ck_assert_msg(target_field_decode(&t, f, v[k]), "%s: does not decode", what);
+            if (strncmp(f->key, "oauth_", 6) == 0)
+                oauth_fit(&t, f, v[k]);
             if (target_validate(&t, &err) != 0)
                 ck_abort_msg("%s: not valid: %s", what, err);
             round_trip(&t, what);
@@ -348,9 +371,16 @@ START_TEST(show_has_every_key_once_in_place)
         ck_assert_msg(at != NULL, "show lacks '%s': %s", line + 1, shown);
         ck_assert_msg(strstr(at + 1, line) == NULL, "show has '%s' twice", line + 1);
         if (f->show_after != NULL) {
-            /* right after its anchor's line */
-            char *anchor = xasprintf("\n%s = ", f->show_after);
-            char *a = strstr(text, anchor);
+            /* right after its anchor's line, or after the row before it with the same anchor */
+            const char *pred = f->show_after;
+            char *anchor, *a;
+
+            for (size_t j = 0; j < i; j++)
+                if (target_fields[j].show_after != NULL &&
+                    strcmp(target_fields[j].show_after, f->show_after) == 0)
+                    pred = target_fields[j].key;
+            anchor = xasprintf("\n%s = ", pred);
+            a = strstr(text, anchor);
 
             ck_assert_ptr_nonnull(a);
             ck_assert_ptr_eq(strchr(a + 1, '\n'), at);
