@@ -470,7 +470,7 @@ static int start(struct run *r)
     if (load_settings(r, &err) < 0)
         return failed(err);
     /* Only this process reads the key, then it gives up root like the milter process. */
-    https_init(); /* before any thread */
+    https_init(); /* libcurl, for token endpoints and the webhook: before any thread */
     /* the webhook's key, like the master key, is read before root is given up */
     if (secret_key_load(d->conf->secrets.key_file, &d->key, &err) < 0 ||
         events_new(d->conf, &d->events, &err) < 0 ||
@@ -479,8 +479,6 @@ static int start(struct run *r)
                    &err) < 0 ||
         open_tls(d, &err) < 0)
         return failed(err);
-    /* libcurl's global set-up for the OAuth2 token endpoints, before any thread starts */
-    https_init();
     d->oauth = oauth_cache_new();
     restore_stats(d, r->started);
     if (*d->conf->metrics.listen &&
