@@ -172,6 +172,7 @@ print('config=%s n=%d accept_mps=%.1f e2e_mps=%.1f machine_ms=%.3f byo_ms=%.3f' 
 sc_stop() {
     local cfg=$1 n=$2 sent calls users
     bash "$BASELINE" --stop >>"$SC_OUT/setup.log" 2>&1
+    echo "conns_$cfg=$(grep -c 'smtpd\[[0-9]*\]: connect from' "$STATE/provider/log/maillog")" >>"$SC_OUT/records"
     if [[ $SCENARIO == b ]]; then # every customer's own account was used, by both
         users=$(grep -o 'sasl_username=customer[0-9]*' "$STATE/provider/log/maillog" | sort -u | wc -l)
         [[ $users == "$SC_CUSTOMERS" ]] ||
@@ -236,6 +237,10 @@ print()
 print("ratio scenario %s: end-to-end byosmtp/native = %.2f; machine CPU per message %.2f"
       % (sys.argv[2], med("milter", "e2e_mps") / med("native", "e2e_mps"),
          med("milter", "machine_ms") / med("native", "machine_ms")))
+for cfg in ("native", "milter"):
+    c = [int(r["conns_" + cfg]) for r in rows if "conns_" + cfg in r]
+    if c:
+        print("provider connections per round (warm-up included), %s: %s" % (name[cfg], ", ".join(map(str, c))))
 rss = [int(r["rss_kb"]) for r in rows if "rss_kb" in r]
 if rss:
     print("byosmtpd peak RSS, its three processes together (scenario %s): %.1f MB" % (sys.argv[2], max(rss) / 1024))
