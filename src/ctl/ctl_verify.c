@@ -94,7 +94,7 @@ static void record(struct store *st, const struct target *t, const struct smtp_r
     v.reply = res->reply ? res->reply : res->text ? res->text : "";
     v.tls = tls;
     v.cert_subject = res->tls_subject ? res->tls_subject : "";
-    v.auth_mech = res->auth_mech ? res->auth_mech : "";
+    v.auth_mech = res->auth_mech ? res->auth_mech : t->auth == SMTP_AUTH_NONE ? "none" : "";
     if (store_verify_put(st, t->name, &v, &err) < 0) {
         msg_warn("the result was not stored: %s", err);
         free(err);
@@ -139,8 +139,10 @@ int ctl_cmd_verify(struct ctl *ctl, int argc, char **argv)
         return CTL_ERROR;
     if (ctl_target_get(st, name, &t) != CTL_OK)
         return CTL_ERROR;
-    if ((key = ctl_key(ctl)) == NULL ||
-        secret_decrypt(key, t.name, t.password_enc, &password, &pwlen, &err) < 0) {
+    /* auth none has no password, and verify needs no key for it */
+    if (t.auth != SMTP_AUTH_NONE &&
+        ((key = ctl_key(ctl)) == NULL ||
+         secret_decrypt(key, t.name, t.password_enc, &password, &pwlen, &err) < 0)) {
         target_free(&t);
         if (err)
             msg_error("target '%s': %s", name, err);
@@ -158,8 +160,13 @@ int ctl_cmd_verify(struct ctl *ctl, int argc, char **argv)
         to = *t.verify_to ? t.verify_to : t.from_address;
 
     signal(SIGPIPE, SIG_IGN);
-    printf("verifying target %s: %s:%d, security %s, user %s%s\n", t.name, t.host, t.port,
-           smtp_security_name(t.security), t.username, send ? "" : " (no test message)");
+    if (t.auth == SMTP_AUTH_NONE)
+        printf("verifying target %s: %s:%d, security %s, no AUTH (auth none: the relay must "
+               "authorise this host by its IP address)%s\n", t.name, t.host, t.port,
+               smtp_security_name(t.security), send ? "" : " (no test message)");
+    else
+        printf("verifying target %s: %s:%d, security %s, user %s%s\n", t.name, t.host, t.port,
+               smtp_security_name(t.security), t.username, send ? "" : " (no test message)");
     target_smtp_params(&t, ctl->conf, password, &p);
     p.trace = trace_step;
     smtp_result_init(&res);
@@ -191,9 +198,10 @@ int ctl_cmd_verify(struct ctl *ctl, int argc, char **argv)
     smtp_client_close(client);
 
     if (res.cls == SMTP_OK) {
-        printf("result: ok%s%s%s\n", send ? ": test message accepted for " : "",
+        printf("result: ok%s%s%s%s\n", send ? ": test message accepted for " : "",
                send ? to : "", res.tls_verified || res.tls_version == NULL ? "" :
-               " (certificate NOT verified: tls_verify = false)");
+               " (certificate NOT verified: tls_verify = false)",
+               t.auth == SMTP_AUTH_NONE ? " (no AUTH: auth none, authorised by IP address)" : "");
     } else {
         printf("result: failed: %s (%s)\n", smtp_class_name(res.cls), smtp_class_hint(res.cls));
         if (res.text)

@@ -233,7 +233,9 @@ static struct wconn *open_session(struct delivery *d, const struct byosmtp_conf 
     char *password = NULL;
     size_t pwlen;
 
-    if (secret_decrypt(d->key, t->name, t->password_enc, &password, &pwlen, err) < 0)
+    /* auth none: no password to decrypt (the relay authorises by IP address) */
+    if (t->auth != SMTP_AUTH_NONE &&
+        secret_decrypt(d->key, t->name, t->password_enc, &password, &pwlen, err) < 0)
         return NULL;
     target_smtp_params(t, conf, password, &p);
     p.tls = d->tls;
