@@ -23,6 +23,10 @@
 
 #define ARRIVAL 1717243200 /* 2024-06-01 12:00:00 UTC */
 #define MONTH "2024-06"
+
+/* A message from an ordinary sender, recipient routes first (the default of routing.order). */
+static const struct rcpt_query QUERY = {.sender = "<s@client.example>",
+                                        .order = ROUTING_RECIPIENT_FIRST, .month = MONTH};
 #define BODY "Hello.\r\n\r\nA second paragraph, no final line break."
 
 static char *dir, store_dir[4200], spool_dir[4200];
@@ -103,7 +107,7 @@ static void route(const char *rcpt)
 {
     struct rcpt_decision d;
 
-    ck_assert_int_eq(rcpt_route(st, rcpt, MONTH, &routing, &d), ROUTE_ROUTED);
+    ck_assert_int_eq(rcpt_route(st, &QUERY, rcpt, &routing, &d), ROUTE_ROUTED);
     ck_assert_ptr_nonnull(rcpt_routing_add(&routing, rcpt, &d));
     rcpt_decision_free(&d);
 }
@@ -509,7 +513,7 @@ START_TEST(test_quota_concurrent)
         ck_assert_int_eq(spool_msg_begin(sp, &x[i].rcv, &err), 0);
         ck_assert_int_eq(spool_msg_header(x[i].rcv, "From", " a@client.example", &err), 0);
         ck_assert_int_eq(spool_msg_body(x[i].rcv, BODY, strlen(BODY), &err), 0);
-        ck_assert_int_eq(rcpt_route(st, "<bob@acme.example>", MONTH, &x[i].r, &d),
+        ck_assert_int_eq(rcpt_route(st, &QUERY, "<bob@acme.example>", &x[i].r, &d),
                          ROUTE_ROUTED);
         ck_assert_ptr_nonnull(rcpt_routing_add(&x[i].r, "<bob@acme.example>", &d));
         rcpt_decision_free(&d);

@@ -156,7 +156,7 @@ START_TEST(target_in_use_cannot_be_removed)
     add_route("@example.com", "t");
     ck_assert_int_eq(store_target_del(st, "t", &err), -1);
     ck_assert_str_eq(err, "target 't' is still used by routes @example.com: remove them first "
-                          "with 'byosmtpctl route rm MATCH'");
+                          "with 'byosmtpctl route rm [--sender] MATCH'");
     ck_assert_int_eq(store_route_del(st, "@EXAMPLE.com", &err), 1);
     ck_assert_int_eq(store_target_del(st, "t", &err), 0);
     free(err);

@@ -69,6 +69,10 @@ static size_t samples(const struct target_field *f, char out[][64], size_t max)
         for (int v = 0; f->words->parse(f->words->name(v)) == v; v++)
             ADD("%s", f->words->name(v));
         break;
+    case TT_MATCHES:
+        ADD("@example.com");
+        ADD("*\n<>\nUser+x@example.org\n.sub.example\n@[192.0.2.1]");
+        break;
     }
     if (!f->required && f->type != TT_NAME && target_field_is_string(f))
         ADD("%s", "");
@@ -90,6 +94,14 @@ static void base_target(struct target *t)
         }
     if (target_validate(t, &err) != 0)
         ck_abort_msg("the base target is not valid: %s", err);
+}
+
+/* no_credentials - T without the fields auth none refuses (username, password) */
+static void no_credentials(struct target *t)
+{
+    for (size_t i = 0; i < target_nfields; i++)
+        if (target_fields[i].credential)
+            target_field_set_string(t, &target_fields[i], "");
 }
 
 /* same_fields - every field of A and B holds the same value (read from the members themselves) */
@@ -309,6 +321,8 @@ START_TEST(every_row_round_trips)
             snprintf(what, sizeof(what), "%s = '%s'", f->key, v[k]);
             base_target(&t);
             ck_assert_msg(target_field_decode(&t, f, v[k]), "%s: does not decode", what);
+            if (t.auth == SMTP_AUTH_NONE)
+                no_credentials(&t);
             if (target_validate(&t, &err) != 0)
                 ck_abort_msg("%s: not valid: %s", what, err);
             round_trip(&t, what);
@@ -326,6 +340,18 @@ static const char *expected_show(const struct target *t, const struct target_fie
         return target_field_string(t, f)[0] != '\0' ? "(set)" : "(not set)";
     if (f->type == TT_BOOL)
         return target_field_int(t, f) ? "true" : "false";
+    if (f->type == TT_MATCHES) {
+        /* the matches on one line, separated by ", " (BUF is too small for them) */
+        static char joined[512];
+        size_t n = 0;
+
+        for (const char *p = target_field_text(t, f, buf); *p != '\0' && n + 3 < sizeof(joined);
+             p++)
+            n += (size_t)snprintf(joined + n, sizeof(joined) - n, "%s", *p == '\n' ? ", " :
+                                  (char[2]){*p, '\0'});
+        joined[n] = '\0';
+        return joined;
+    }
     return target_field_text(t, f, buf);
 }
 
@@ -513,6 +539,10 @@ START_TEST(rows_refuse_bad_values)
         } else if (f->type == TT_BOOL) {
             setting = xasprintf("%s = \"true\";", f->key);
             want = xasprintf("%s: must be true or false, without quotes", f->key);
+        } else if (f->type == TT_MATCHES) {
+            setting = xasprintf("%s = \"@example.com\";", f->key);
+            want = xasprintf("%s: must be a list of strings: %s = [ \"@example.com\", "
+                             "\"user@example.org\" ];", f->key, f->key);
         } else {
             setting = xasprintf("%s = 1;", f->key);
             want = xasprintf("%s: must be a string in double quotes", f->key);
