@@ -483,6 +483,37 @@ START_TEST(required_rows_are_required)
 }
 END_TEST
 
+START_TEST(optional_rows_may_be_missing_from_a_record)
+{
+    struct target t, back, def;
+    char *rec, *cut, *prefix, *err = NULL;
+    size_t len;
+
+    /* a record written before an optional field existed decodes, the field at its default */
+    base_target(&t);
+    target_init(&def);
+    rec = target_encode(&t, &len);
+    for (size_t i = 0; i < target_nfields; i++) {
+        const struct target_field *f = &target_fields[i];
+        char a[TARGET_TEXT_MAX], b[TARGET_TEXT_MAX];
+
+        if (f->required)
+            continue;
+        prefix = xasprintf("%s=", f->key);
+        cut = without_line(rec, prefix);
+        if (target_decode(BASE_NAME, cut, strlen(cut), &back, &err) != 0)
+            ck_abort_msg("%s missing: %s", f->key, err);
+        ck_assert_str_eq(target_field_text(&back, f, a), target_field_text(&def, f, b));
+        target_free(&back);
+        free(cut);
+        free(prefix);
+    }
+    free(rec);
+    target_free(&def);
+    target_free(&t);
+}
+END_TEST
+
 /* conf_error - the message of the base target's targets.conf with SETTING added */
 static char *conf_error(const char *key, const char *setting)
 {
@@ -577,6 +608,7 @@ int main(void)
     tcase_add_test(rows, show_has_every_key_once_in_place);
     tcase_add_test(rows, secret_never_shown);
     tcase_add_test(rows, required_rows_are_required);
+    tcase_add_test(rows, optional_rows_may_be_missing_from_a_record);
     tcase_add_test(rows, rows_refuse_bad_values);
     suite_add_tcase(s, rows);
     return test_run(s);
