@@ -16,12 +16,6 @@
     "byosmtpctl route add [--sender] MATCH TARGET | rm [--sender] MATCH | list | test ADDRESS "   \
     "[--sender SENDER]"
 
-/* table_name - how "route" names a table in its output */
-static const char *table_name(enum route_by by)
-{
-    return by == ROUTE_BY_SENDER ? "sender route" : "route";
-}
-
 /* lookup - one table's answer for ADDR: 1 with *target and *rule, 0 none, -1 after printing */
 static int lookup(struct store *st, enum route_by by, const char *addr, char **target, char **rule)
 {
@@ -62,8 +56,12 @@ static int route_test(struct ctl *ctl, const char *addr, const char *sender)
         printf("%s -> no route (not relayed: the MTA delivers it as usual)\n", addr);
         return CTL_ERROR;
     }
-    printf("%s -> %s (matched %s %s, %s, rule %s)\n", addr, target, table_name(by), rule,
-           by == ROUTE_BY_SENDER ? "by the sender" : "by the recipient", route_rule_name(rule));
+    if (by == ROUTE_BY_SENDER)
+        printf("%s -> %s (matched %s) in sender_routes by the sender %s, rule %s\n", addr, target,
+               rule, sender, route_rule_name(rule));
+    else
+        printf("%s -> %s (matched %s) in routes, rule %s\n", addr, target, rule,
+               route_rule_name(rule));
     rc = CTL_OK;
     if (sender != NULL && ctl_target_get(st, target, &t) == CTL_OK) {
         if (t.allowed_senders[0] != '\0' && !route_matches_sender(t.allowed_senders, sender)) {

@@ -59,9 +59,9 @@ ctl route list >"$T/routes.out"
 check "route list shows both tables" sh -c "grep -qx '@routed.example -> cust-a' '$T/routes.out' &&
     grep -qx -- '--sender @b.example -> cust-b' '$T/routes.out' && grep -qx -- '--sender \\* -> cust-a' '$T/routes.out'"
 check "route test: a recipient route, its table and rule" sh -c "\"\$BYOSMTPCTL\" -c '$CONF' route test u@routed.example |
-    grep -qx 'u@routed.example -> cust-a (matched route @routed.example, by the recipient, rule domain)'"
+    grep -qx 'u@routed.example -> cust-a (matched @routed.example) in routes, rule domain'"
 check "route test --sender: the sender route" sh -c "\"\$BYOSMTPCTL\" -c '$CONF' route test u@dest.example --sender bob@b.example |
-    grep -qx 'u@dest.example -> cust-b (matched sender route @b.example, by the sender, rule domain)'"
+    grep -qx 'u@dest.example -> cust-b (matched @b.example) in sender_routes by the sender bob@b.example, rule domain'"
 ctl route test u@routed.example --sender bob@b.example >"$T/rt-refused.out"
 RT_RC=$?
 check "route test --sender: a sender that allowed_senders refuses (exit 1)" sh -c "[ $RT_RC -eq 1 ] &&
@@ -127,7 +127,7 @@ printf 'routing = { order = "sender-first"; };\n' >>"$CONF"
 kill -HUP "$BYO_PID"
 check "byosmtpd reloaded byosmtp.conf" wait_for 10 log_has "reloaded $CONF"
 check "route test follows routing.order = sender-first" sh -c "\"\$BYOSMTPCTL\" -c '$CONF' route test z@routed.example --sender bob@b.example |
-    grep -qx 'z@routed.example -> cust-b (matched sender route @b.example, by the sender, rule domain)'"
+    grep -qx 'z@routed.example -> cust-b (matched @b.example) in sender_routes by the sender bob@b.example, rule domain'"
 swaks_send "$FRONT_PORT" "$T/s4.out" --from bob@b.example --to q@routed.example \
     --header "From: Bob <bob@b.example>" --header "Subject: senders four" --body "four e2e-s-4"
 check "swaks: message 4 accepted" grep -q 'queued as' "$T/s4.out"
