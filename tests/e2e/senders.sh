@@ -18,10 +18,10 @@
 #   3. The null sender (a bounce): to an unrouted recipient it stays with Postfix (a sender route,
 #      "*" included, never takes it); to @routed.example it stays with Postfix too (cust-a does not
 #      list "<>").
-#   4. routing.order = sender-first (SIGHUP): bob@b.example to @routed.example now goes through
-#      cust-b.
-#   5. dump -> load -> dump gives the same file, with every new field and both route tables.
-# Exit 0 pass, 1 fail, 77 skip (not root, Postfix, Cyrus SASL or swaks missing).
+#   4. routing.order = sender-first and rewrite.envelope_from = "original" (SIGHUP): bob@b.example
+#      to @routed.example now goes through cust-b, with bob as the envelope sender; alice's mail
+#      keeps cust-a's envelope_from, which overrides the global policy.
+@@6@@@@5@@# Exit 0 pass, 1 fail, 77 skip (not root, Postfix, Cyrus SASL or swaks missing).
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-.}
 . "$top_srcdir/tests/e2e/lib.sh"
@@ -31,6 +31,8 @@ e2e_provider
 start_provider relay --mode starttls --cert "$T/certs/good.pem" --key "$T/certs/good.key" \
     --require-tls --hostname relay.test
 RELAY_PORT=$port
+start_provider strip --mode strip --hostname strip.test
+STRIP_PORT=$port
 e2e_conf
 e2e_target cust-a relay@a.example "Customer A"
 ctl target set cust-a --envelope-from bounces@mail.a.example --allowed-sender @A.example \
@@ -50,6 +52,9 @@ ctl route add --sender @a.example cust-a >/dev/null || die "route add --sender @
 ctl route add --sender @b.example cust-b >/dev/null || die "route add --sender @b.example"
 ctl route add --sender '*' cust-a >/dev/null || die "route add --sender *"
 ctl route add @routed.example cust-a >/dev/null || die "route add @routed.example"
+ctl target add cust-c --host 127.0.0.1 --port "$STRIP_PORT" --auth none --from app@c.example \
+    --allowed-sender @c.example >/dev/null || die "target add cust-c"
+ctl route add --sender @c.example cust-c >/dev/null || die "route add --sender @c.example"
 ctl target show cust-b >"$T/show-b.out" 2>&1
 check "target show: auth none, no username, no password, allowed_senders, sender route" sh -c "
     grep -qx 'auth = none' '$T/show-b.out' && grep -qx 'username = ' '$T/show-b.out' &&
@@ -123,7 +128,7 @@ check "the provider did not get message 3" pyrec provider 'not [x for x in msgs 
 check "the relay did not get message 3" pyrec relay 'not [x for x in msgs if "senders three" in x["message"]]'
 
 # --- 4. sender-first ---
-printf 'routing = { order = "sender-first"; };\n' >>"$CONF"
+printf 'routing = { order = "sender-first"; };\nrewrite = { envelope_from = "original"; };\n' >>"$CONF"
 kill -HUP "$BYO_PID"
 check "byosmtpd reloaded byosmtp.conf" wait_for 10 log_has "reloaded $CONF"
 check "route test follows routing.order = sender-first" sh -c "\"\$BYOSMTPCTL\" -c '$CONF' route test z@routed.example --sender bob@b.example |
@@ -133,19 +138,39 @@ swaks_send "$FRONT_PORT" "$T/s4.out" --from bob@b.example --to q@routed.example 
 check "swaks: message 4 accepted" grep -q 'queued as' "$T/s4.out"
 check "sender-first: the relay got message 4 for q@routed.example" wait_for 20 pyrec relay '
 m = [x for x in msgs if "senders four" in x["message"]]
-assert len(m) == 1 and [r["addr"] for r in m[0]["rcpt"]] == ["q@routed.example"], m'
+assert len(m) == 1 and [r["addr"] for r in m[0]["rcpt"]] == ["q@routed.example"], m
+assert m[0]["mail_from"] == "bob@b.example", m[0]["mail_from"]'
 check "byosmtpd logged status=sent for q through cust-b" wait_for 10 log_has "to=<q@routed.example>, relay=cust-b\[127.0.0.1\]:$RELAY_PORT, .*status=sent"
 check "Postfix delivered nothing to q" [ "$(pf_count "$FRONT" q@routed.example)" -eq 0 ]
-check "byosmtpctl queue is empty" wait_for 10 sh -c "\"\$BYOSMTPCTL\" -c '$CONF' queue | grep -q '^0 messages in the queue'"
+swaks_send "$FRONT_PORT" "$T/s5.out" --from alice@a.example --to p@dest.example \
+    --header "From: Alice <alice@a.example>" --header "Subject: senders five" --body "five e2e-s-5"
+check "envelope_from of cust-a overrides rewrite.envelope_from = original" wait_for 20 pyrec provider '
+m = [x for x in msgs if "senders five" in x["message"]]
+assert len(m) == 1 and m[0]["mail_from"] == "bounces@mail.a.example", m'
+check "byosmtpctl queue is empty before message 6 (everything sent)" wait_for 10 sh -c "\"\$BYOSMTPCTL\" -c '$CONF' queue | grep -q '^0 messages in the queue'"
 
-# --- 5. dump -> load -> dump ---
+# --- 5. auth none never without TLS ---
+ctl verify cust-c >"$T/verify-c.out" 2>&1
+VC_RC=$?
+check "verify of auth none on a relay without STARTTLS fails: starttls_unavailable" sh -c "[ $VC_RC -eq 1 ] &&
+    grep -q '^result: failed: starttls_unavailable' '$T/verify-c.out'"
+swaks_send "$FRONT_PORT" "$T/s6.out" --from carol@c.example --to r@dest.example \
+    --header "From: Carol <carol@c.example>" --header "Subject: senders six" --body "six e2e-s-6"
+check "swaks: message 6 accepted" grep -q 'queued as' "$T/s6.out"
+check "the copy for cust-c is deferred as starttls_unavailable" wait_for 20 log_has "to=<r@dest.example>, relay=cust-c\[127.0.0.1\]:$STRIP_PORT, .*status=deferred.*class=starttls_unavailable"
+check "the relay without STARTTLS never got MAIL, AUTH or a message" pyrec strip '
+assert not msgs, msgs
+assert conns and all(not c.get("auth") and not c.get("auth_attempts") for c in conns), conns
+assert not [x for c in conns for x in c["commands"] if x.upper().startswith(("MAIL", "AUTH"))], conns'
+
+# --- 6. dump -> load -> dump ---
 ctl dump >"$T/dump1.conf" || die "dump"
 check "dump holds every new field and both tables" sh -c "grep -q 'auth = \"none\";' '$T/dump1.conf' &&
     grep -q 'envelope_from = \"bounces@mail.a.example\";' '$T/dump1.conf' &&
     grep -q 'allowed_senders = \[ \"@a.example\" \];' '$T/dump1.conf' && grep -q '^sender_routes = (' '$T/dump1.conf' &&
     grep -q 'match = \"@b.example\"; target = \"cust-b\";' '$T/dump1.conf'"
 ctl load "$T/dump1.conf" >"$T/load.out" 2>&1
-check "load of the dump succeeds" grep -q 'loaded 2 targets, 1 routes, 3 sender routes' "$T/load.out"
+check "load of the dump succeeds" grep -q 'loaded 3 targets, 1 routes, 4 sender routes' "$T/load.out"
 ctl dump >"$T/dump2.conf"
 check "dump -> load -> dump is the same" cmp -s "$T/dump1.conf" "$T/dump2.conf"
 finish
