@@ -21,7 +21,11 @@
 #   4. routing.order = sender-first and rewrite.envelope_from = "original" (SIGHUP): bob@b.example
 #      to @routed.example now goes through cust-b, with bob as the envelope sender; alice's mail
 #      keeps cust-a's envelope_from, which overrides the global policy.
-@@6@@@@5@@# Exit 0 pass, 1 fail, 77 skip (not root, Postfix, Cyrus SASL or swaks missing).
+#   5. auth none is never used without TLS: cust-c (auth none) on a relay that does not offer
+#      STARTTLS: verify fails with starttls_unavailable, a routed copy is deferred with that class,
+#      and the relay gets no MAIL command at all.
+#   6. dump -> load -> dump gives the same file, with every new field and both route tables.
+# Exit 0 pass, 1 fail, 77 skip (not root, Postfix, Cyrus SASL or swaks missing).
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-.}
 . "$top_srcdir/tests/e2e/lib.sh"
