@@ -283,6 +283,48 @@ START_TEST(test_original_sender)
 }
 END_TEST
 
+START_TEST(test_target_envelope_from)
+{
+    struct enqueue_dest d = {.store = st, .spool = sp, .hostname = "mx.test.example"};
+    struct enqueue_envelope env = {.sender = "alice@client.example", .mail_params = "",
+                                   .arrival = ARRIVAL};
+    struct enqueue_copy out[1];
+    struct spool_copy *c;
+    struct target t;
+    char *why = NULL;
+
+    /* a target's envelope_from wins over rewrite.envelope_from, either way */
+    target_init(&t);
+    free(t.from_address);
+    t.from_address = xstrdup("noreply@acme.example");
+    ck_assert_str_eq(enqueue_envelope_from(conf, &t, "alice@client.example"),
+                     "noreply@acme.example");
+    conf->rewrite.envelope_from = ENVFROM_ORIGINAL;
+    ck_assert_str_eq(enqueue_envelope_from(conf, &t, "alice@client.example"),
+                     "alice@client.example");
+    free(t.envelope_from);
+    t.envelope_from = xstrdup("bounces@mail.acme.example");
+    ck_assert_str_eq(enqueue_envelope_from(conf, &t, "alice@client.example"),
+                     "bounces@mail.acme.example");
+    conf->rewrite.envelope_from = ENVFROM_TARGET;
+    ck_assert_str_eq(enqueue_envelope_from(conf, &t, ""), "bounces@mail.acme.example");
+    target_free(&t);
+
+    /* and it is what the spooled copy carries */
+    ck_assert_int_eq(store_target_get(st, "acme", &t, &why), 1);
+    free(t.envelope_from);
+    t.envelope_from = xstrdup("bounces@mail.acme.example");
+    ck_assert_msg(store_target_put(st, &t, true, &why) == 0, "%s", why);
+    target_free(&t);
+    route("<bob@acme.example>");
+    ck_assert_msg(enqueue_commit(&d, conf, rcv, &env, &routing, out, &why) == 0, "%s", why);
+    ck_assert_int_eq(spool_copy_open(sp, "queue", out[0].id, &c, &why), 1);
+    ck_assert_str_eq(c->env.sender, "alice@client.example");
+    ck_assert_str_eq(c->env.envelope_from, "bounces@mail.acme.example");
+    spool_copy_close(c);
+}
+END_TEST
+
 START_TEST(test_rewrite_fails)
 {
     char *why = NULL;
@@ -596,6 +638,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_commit);
     tcase_add_test(tc, test_original_sender);
+    tcase_add_test(tc, test_target_envelope_from);
     tcase_add_test(tc, test_rewrite_fails);
     tcase_add_test(tc, test_publish_fails);
     tcase_add_loop_test(tc, test_crash, 0, 4);
