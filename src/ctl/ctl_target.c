@@ -353,8 +353,8 @@ static void drop_credentials(struct target *t, const struct given *g)
         dropped = true;
     }
     if (dropped)
-        printf("auth none: the stored username and password of target %s are removed\n",
-               t->name);
+        printf("auth none: target %s has no username and no password (a relay that authorises "
+               "by IP address gets none): removed\n", t->name);
 }
 
 /*

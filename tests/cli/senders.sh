@@ -47,7 +47,7 @@ expect_rc 2 "target add without a password and without auth none"
 expect_err "target add needs the password" "says what is missing"
 run ctl target set acme --auth none
 expect_rc 0 "target set --auth none"
-expect_out "auth none: the stored username and password of target acme are removed" "says the credentials go"
+expect_out "auth none: target acme has no username and no password (a relay that authorises by IP address gets none): removed" "says the credentials go"
 run ctl target show acme
 expect_out "username = 
 " "username removed"
