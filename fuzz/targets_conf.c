@@ -6,7 +6,8 @@
  * A set that is read must be what the rest of byosmtp relies on: every target passes
  * target_validate; target_set_print writes a file that reads back into a set that prints the
  * same (the "byosmtpctl dump" round trip); every target's store record decodes into a target
- * whose record is the same bytes; every route names a target of the set and is a normalised key.
+ * whose record is the same bytes; every route and sender route names a target of the set and is
+ * a normalised key.
  */
 #include "config.h"
 
@@ -65,12 +66,14 @@ static void check_set(const struct target_set *set)
 
     for (size_t i = 0; i < set->ntargets; i++)
         FUZZ_CHECK(target_validate(&set->targets[i], &err) == 0, "a target read is not valid");
-    for (size_t i = 0; i < set->nroutes; i++) {
-        char *key = route_normalise(set->routes[i].match, &err);
+    for (size_t i = 0; i < set->nroutes + set->nsender_routes; i++) {
+        const struct route *r = i < set->nroutes ? &set->routes[i]
+                                                 : &set->sender_routes[i - set->nroutes];
+        char *key = route_normalise(r->match, &err);
 
-        FUZZ_CHECK(target_set_find(set, set->routes[i].target) != NULL,
+        FUZZ_CHECK(target_set_find(set, r->target) != NULL,
                    "a route names a target that is not in the set");
-        FUZZ_CHECK(key != NULL && strcmp(key, set->routes[i].match) == 0,
+        FUZZ_CHECK(key != NULL && strcmp(key, r->match) == 0,
                    "a route match that is not its own key");
         free(key);
     }

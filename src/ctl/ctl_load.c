@@ -92,6 +92,8 @@ static int seal_passwords(struct ctl *ctl, const char *file, struct target_set *
         size_t len;
         int rc = 0;
 
+        if (t->auth == SMTP_AUTH_NONE && t->password_enc[0] == '\0')
+            continue; /* a relay that authorises by IP address: no password at all */
         if (pwfiles && pwfiles[i]) {
             if ((plain = ctl_read_password_file(pwfiles[i])) == NULL)
                 return -1;
@@ -116,8 +118,19 @@ static int seal_passwords(struct ctl *ctl, const char *file, struct target_set *
     return 0;
 }
 
+/* sender_count - ", N sender routes" when SET has any, else "" (in BUF) */
+static const char *sender_count(const struct target_set *set, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    if (set->nsender_routes > 0)
+        snprintf(buf, n, ", %zu sender route%s", set->nsender_routes,
+                 set->nsender_routes == 1 ? "" : "s");
+    return buf;
+}
+
 int ctl_cmd_load(struct ctl *ctl, int argc, char **argv)
 {
+    char count[64];
     struct target_set set;
     struct store *st;
     char **pwfiles = NULL, *err = NULL;
@@ -141,8 +154,8 @@ int ctl_cmd_load(struct ctl *ctl, int argc, char **argv)
     if (seal_passwords(ctl, file, &set, pwfiles) < 0)
         goto out;
     if (dry_run) {
-        printf("%s: %zu targets, %zu routes: valid (dry run: the store was not changed)\n", file,
-               set.ntargets, set.nroutes);
+        printf("%s: %zu targets, %zu routes%s: valid (dry run: the store was not changed)\n",
+               file, set.ntargets, set.nroutes, sender_count(&set, count, sizeof(count)));
         status = CTL_OK;
         goto out;
     }
@@ -153,8 +166,8 @@ int ctl_cmd_load(struct ctl *ctl, int argc, char **argv)
         free(err);
         goto out;
     }
-    printf("%s: loaded %zu targets, %zu routes into %s\n", file, set.ntargets, set.nroutes,
-           store_path(st));
+    printf("%s: loaded %zu targets, %zu routes%s into %s\n", file, set.ntargets, set.nroutes,
+           sender_count(&set, count, sizeof(count)), store_path(st));
     status = CTL_OK;
 out:
     if (pwfiles) {

@@ -24,6 +24,7 @@
  * then --provider and --region. An option's getopt value tells its field and its form.
  */
 enum { OPT_PROVIDER = 256, OPT_REGION, OPT_FIELD = 512 };
+#define TARGET_FIELDS_GIVEN 64 /* at least the rows of the field table */
 enum form {
     FORM_VALUE, /* --OPTION VALUE */
     FORM_ON,    /* --OPTION of a TT_BOOL */
@@ -40,7 +41,11 @@ enum form {
     "ADDR] [--quota N] [--rate N/s|N/m] [--max-connections N] [--verify-to ADDR] [--auth "         \
     "auto|plain|login|cram-md5|xoauth2] [--no-tls-verify | --tls-verify] [--oauth-token-url URL "  \
     "--oauth-client-id ID [--oauth-client-secret-file F] --oauth-refresh-token-file F "          \
-    "[--oauth-scope S] | --oauth-token-command CMD]"
+    "[--oauth-scope S] | --oauth-token-command CMD]"                                             \
+    TARGET_USAGE_ROUTING
+/* auth none (no username, no password), the envelope sender, who may send through it */
+#define TARGET_USAGE_ROUTING                                                                       \
+    " [--auth none] [--envelope-from ADDR] [--allowed-sender MATCH]... [--no-allowed-senders]"
 
 /* option_add - append option --PREFIX OPT SUFFIX (one word) to O */
 static void option_add(struct option *o, size_t *n, const char *prefix, const char *opt,
@@ -55,6 +60,8 @@ static struct option *options_build(void)
     struct option *o = xcalloc(2 * target_nfields + 3, sizeof(*o));
     size_t n = 0;
 
+    if (target_nfields > TARGET_FIELDS_GIVEN)
+        abort(); /* raise TARGET_FIELDS_GIVEN */
     for (size_t i = 0; i < target_nfields; i++) {
         const struct target_field *f = &target_fields[i];
         int val = OPT_FIELD + (int)i * FORMS;
@@ -64,6 +71,10 @@ static struct option *options_build(void)
         if (f->type == TT_BOOL) {
             option_add(o, &n, "", f->option, "", no_argument, val + FORM_ON);
             option_add(o, &n, "no-", f->option, "", no_argument, val + FORM_OFF);
+        } else if (f->type == TT_MATCHES) {
+            /* --allowed-sender MATCH (repeatable), --no-allowed-senders (empty the list) */
+            option_add(o, &n, "", f->option, "", required_argument, val + FORM_VALUE);
+            option_add(o, &n, "no-", f->option, "s", no_argument, val + FORM_OFF);
         } else if (f->type == TT_SECRET) {
             option_add(o, &n, "", f->option, "-stdin", no_argument, val + FORM_STDIN);
             option_add(o, &n, "", f->option, "-file", required_argument, val + FORM_FILE);
@@ -174,6 +185,37 @@ static int apply_preset(struct target *t, int argc, char **argv, const struct op
     return 0;
 }
 
+/*
+ * apply_match - "--allowed-sender MATCH": MATCH added to the list of field F (the first one of a
+ * command replaces the stored list: see apply_option); 0, or -1 after printing why
+ */
+static int apply_match(struct target *t, const struct target_field *f, const char *value)
+{
+    char buf[TARGET_TEXT_MAX];
+    const char *cur = target_field_text(t, f, buf);
+    char *list = xasprintf("%s%s%s", cur, cur[0] != '\0' ? "\n" : "", value);
+    const char **items = xcalloc(strlen(list) + 1, sizeof(*items));
+    char *joined, *err = NULL;
+    size_t n = 0;
+
+    for (char *p = list; p != NULL; n++) {
+        items[n] = p;
+        if ((p = strchr(p, '\n')) != NULL)
+            *p++ = '\0';
+    }
+    joined = route_match_list(items, n, &err);
+    free(items);
+    free(list);
+    if (joined == NULL) {
+        msg_error("--%s '%s': %s", f->option, value, err);
+        free(err);
+        return -1;
+    }
+    target_field_set_string(t, f, joined);
+    free(joined);
+    return 0;
+}
+
 /* apply_value - "--OPTION VALUE" to field F of T; 0, or -1 after printing why */
 static int apply_value(struct target *t, const struct target_field *f, const char *value)
 {
@@ -197,6 +239,8 @@ static int apply_value(struct target *t, const struct target_field *f, const cha
         }
         target_field_set_number(t, f, n);
         return 0;
+    case TT_MATCHES:
+        return apply_match(t, f, value);
     case TT_NAME:
     case TT_STRING:
     case TT_ADDRESS:
@@ -266,11 +310,18 @@ static int seal_secrets(struct ctl *ctl, struct target *t, const struct secret_i
     return CTL_OK;
 }
 
+/* What one "target add|set" command has given so far, beyond the target itself. */
+struct given {
+    struct secret_input secret;
+    bool field[TARGET_FIELDS_GIVEN]; /* by row of the field table */
+};
+
 /* apply_option - getopt's OPT (with optarg) to T; CTL_OK, or the exit status after printing why */
-static int apply_option(struct target *t, int opt, struct secret_input *in, char **argv)
+static int apply_option(struct target *t, int opt, struct given *g, char **argv)
 {
     const struct target_field *f;
     enum form form;
+    bool first;
 
     if (opt == OPT_PROVIDER || opt == OPT_REGION)
         return CTL_OK; /* applied by apply_preset */
@@ -280,6 +331,12 @@ static int apply_option(struct target *t, int opt, struct secret_input *in, char
         return ctl_usage(TARGET_USAGE);
     }
     f = option_field(opt, &form);
+    first = !g->field[f - target_fields];
+    g->field[f - target_fields] = true;
+    if (f->type == TT_MATCHES && (form == FORM_OFF || first))
+        target_field_set_string(t, f, ""); /* the list given replaces the stored one */
+    if (f->type == TT_MATCHES && form == FORM_OFF)
+        return CTL_OK;
     switch (form) {
     case FORM_ON:
     case FORM_OFF:
@@ -287,12 +344,37 @@ static int apply_option(struct target *t, int opt, struct secret_input *in, char
         return CTL_OK;
     case FORM_STDIN:
     case FORM_FILE:
-        return read_secret(in, f, form, optarg);
+        return read_secret(&g->secret, f, form, optarg);
     case FORM_VALUE:
     case FORMS:
         break;
     }
     return apply_value(t, f, optarg) < 0 ? CTL_ERROR : CTL_OK;
+}
+
+/*
+ * drop_credentials - under auth none, the stored username and password that this command did not
+ * give are removed (a relay that authorises by IP address gets none); given ones are left for
+ * validation to refuse
+ */
+static void drop_credentials(struct target *t, const struct given *g)
+{
+    bool dropped = false;
+
+    if (t->auth != SMTP_AUTH_NONE)
+        return;
+    for (size_t i = 0; i < target_nfields; i++) {
+        const struct target_field *f = &target_fields[i];
+        char buf[TARGET_TEXT_MAX];
+
+        if (!f->credential || g->field[i] || target_field_text(t, f, buf)[0] == '\0')
+            continue;
+        target_field_set_string(t, f, "");
+        dropped = true;
+    }
+    if (dropped)
+        printf("auth none: target %s has no username and no password (a relay that authorises "
+               "by IP address gets none): removed\n", t->name);
 }
 
 /*
@@ -302,22 +384,24 @@ static int apply_option(struct target *t, int opt, struct secret_input *in, char
 static int apply_options(struct ctl *ctl, struct target *t, int argc, char **argv,
                          const struct option *options, bool *given)
 {
-    struct secret_input in = {xcalloc(target_nfields, sizeof(char *)), false};
+    struct given g = {{xcalloc(target_nfields, sizeof(char *)), false}, {false}};
     int opt, rc = CTL_OK;
 
     optind = 0;
     opterr = 0;
     while (rc == CTL_OK && (opt = getopt_long(argc, argv, "", options, NULL)) != -1)
-        rc = apply_option(t, opt, &in, argv);
+        rc = apply_option(t, opt, &g, argv);
     if (rc == CTL_OK && optind < argc)
         rc = ctl_usage(TARGET_USAGE);
     if (rc == CTL_OK)
-        rc = seal_secrets(ctl, t, &in);
+        drop_credentials(t, &g);
+    if (rc == CTL_OK)
+        rc = seal_secrets(ctl, t, &g.secret);
     for (size_t i = 0; i < target_nfields; i++) {
-        given[i] = rc == CTL_OK && in.plain[i] != NULL;
-        free_secret(in.plain[i]);
+        given[i] = rc == CTL_OK && g.secret.plain[i] != NULL;
+        free_secret(g.secret.plain[i]);
     }
-    free(in.plain);
+    free(g.secret.plain);
     return rc;
 }
 
@@ -325,7 +409,7 @@ static int apply_options(struct ctl *ctl, struct target *t, int argc, char **arg
 static const struct target_field *missing_secret(const struct target *t, const bool *given)
 {
     for (size_t i = 0; i < target_nfields; i++)
-        if (target_fields[i].type == TT_SECRET && target_field_required(&target_fields[i], t) &&
+        if (target_fields[i].type == TT_SECRET && target_field_required(t, &target_fields[i]) &&
             !given[i])
             return &target_fields[i];
     return NULL;
@@ -409,6 +493,10 @@ static int show_target(struct ctl *ctl, const char *name)
     for (size_t i = 0, n = 0; i < all.nroutes; i++)
         if (strcmp(all.routes[i].target, name) == 0)
             printf("%s %s", n++ ? "," : "", all.routes[i].match);
+    printf("\nsender_routes =");
+    for (size_t i = 0, n = 0; i < all.nsender_routes; i++)
+        if (strcmp(all.sender_routes[i].target, name) == 0)
+            printf("%s %s", n++ ? "," : "", all.sender_routes[i].match);
     printf("\n");
     target_set_free(&all);
     if ((rc = store_verify_get(st, name, &v, &err)) < 0)
@@ -494,79 +582,6 @@ int ctl_cmd_target(struct ctl *ctl, int argc, char **argv)
         return CTL_OK;
     }
     return ctl_usage("byosmtpctl target add|set|show|list|rm ...");
-}
-
-/* route_test - print which target ADDRESS goes to and the rule that matched; 1 when none */
-static int route_test(struct ctl *ctl, const char *addr)
-{
-    struct store *st = ctl_store(ctl, STORE_READ);
-    char *target = NULL, *rule = NULL, *err = NULL;
-    int rc;
-
-    if (st == NULL)
-        return CTL_ERROR;
-    rc = store_route_lookup(st, addr, strlen(addr), &target, &rule, &err);
-    if (rc < 0)
-        return ctl_fail(err);
-    if (rc == 0) {
-        printf("%s -> no route (not relayed: the MTA delivers it as usual)\n", addr);
-        return CTL_ERROR;
-    }
-    printf("%s -> %s (matched %s)\n", addr, target, rule);
-    free(target);
-    free(rule);
-    return CTL_OK;
-}
-
-int ctl_cmd_route(struct ctl *ctl, int argc, char **argv)
-{
-    struct store *st;
-    char *err = NULL;
-    int rc;
-
-    if (argc >= 2 && strcmp(argv[1], "add") == 0) {
-        if (argc != 4)
-            return ctl_usage("byosmtpctl route add MATCH TARGET");
-        if ((st = ctl_store(ctl, STORE_WRITE)) == NULL)
-            return CTL_ERROR;
-        if (store_route_put(st, argv[2], argv[3], &err) < 0)
-            return ctl_fail(err);
-        printf("route %s -> %s added\n", argv[2], argv[3]);
-        return CTL_OK;
-    }
-    if (argc >= 2 && strcmp(argv[1], "rm") == 0) {
-        if (argc != 3)
-            return ctl_usage("byosmtpctl route rm MATCH");
-        if ((st = ctl_store(ctl, STORE_WRITE)) == NULL)
-            return CTL_ERROR;
-        if ((rc = store_route_del(st, argv[2], &err)) < 0)
-            return ctl_fail(err);
-        if (rc == 0)
-            return ctl_fail(xasprintf("route '%s' does not exist (see 'byosmtpctl route list')",
-                                      argv[2]));
-        printf("route %s removed\n", argv[2]);
-        return CTL_OK;
-    }
-    if (argc >= 2 && strcmp(argv[1], "list") == 0) {
-        struct target_set all;
-
-        if (argc != 2)
-            return ctl_usage("byosmtpctl route list");
-        if ((st = ctl_store(ctl, STORE_READ)) == NULL)
-            return CTL_ERROR;
-        if (store_get_all(st, &all, &err) < 0)
-            return ctl_fail(err);
-        for (size_t i = 0; i < all.nroutes; i++)
-            printf("%s -> %s\n", all.routes[i].match, all.routes[i].target);
-        target_set_free(&all);
-        return CTL_OK;
-    }
-    if (argc >= 2 && strcmp(argv[1], "test") == 0) {
-        if (argc != 3)
-            return ctl_usage("byosmtpctl route test ADDRESS");
-        return route_test(ctl, argv[2]);
-    }
-    return ctl_usage("byosmtpctl route add MATCH TARGET | rm MATCH | list | test ADDRESS");
 }
 
 int ctl_cmd_providers(struct ctl *ctl, int argc, char **argv)

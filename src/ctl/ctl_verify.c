@@ -129,7 +129,7 @@ static void record(struct store *st, const struct target *t, const struct smtp_r
     v.reply = res->reply ? res->reply : res->text ? res->text : "";
     v.tls = tls;
     v.cert_subject = res->tls_subject ? res->tls_subject : "";
-    v.auth_mech = res->auth_mech ? res->auth_mech : "";
+    v.auth_mech = res->auth_mech ? res->auth_mech : t->auth == SMTP_AUTH_NONE ? "none" : "";
     if (store_verify_put(st, t->name, &v, &err) < 0) {
         msg_warn("the result was not stored: %s", err);
         free(err);
@@ -137,18 +137,38 @@ static void record(struct store *st, const struct target *t, const struct smtp_r
     free(tls);
 }
 
+/* password_usable - a password that does not decrypt is refused before it counts as an attempt
+ * (auth none has none and needs no key; an OAuth2 target's secrets are read at its token step) */
+static int password_usable(struct ctl *ctl, const struct target *t)
+{
+    struct secret_key *key;
+    char *password = NULL, *err = NULL;
+    size_t pwlen;
+
+    if (t->auth == SMTP_AUTH_NONE)
+        return CTL_OK;
+    if ((key = ctl_key(ctl)) == NULL)
+        return CTL_ERROR;
+    if (!target_uses_oauth(t) &&
+        secret_decrypt(key, t->name, t->password_enc, &password, &pwlen, &err) < 0) {
+        msg_error("target '%s': %s", t->name, err);
+        free(err);
+        return CTL_ERROR;
+    }
+    free_secret(password);
+    return CTL_OK;
+}
+
 int ctl_cmd_verify(struct ctl *ctl, int argc, char **argv)
 {
     const char *name = NULL, *to = NULL;
     bool send = true;
     struct store *st;
-    struct secret_key *key;
     struct target t;
     struct smtp_params p;
     struct smtp_result res;
     struct smtp_client *client;
     char *password = NULL, *err = NULL;
-    size_t pwlen;
     time_t now = time(NULL);
     int64_t next;
     int rc;
@@ -174,20 +194,10 @@ int ctl_cmd_verify(struct ctl *ctl, int argc, char **argv)
         return CTL_ERROR;
     if (ctl_target_get(st, name, &t) != CTL_OK)
         return CTL_ERROR;
-    if ((key = ctl_key(ctl)) == NULL) {
+    if (password_usable(ctl, &t) != CTL_OK) {
         target_free(&t);
         return CTL_ERROR;
     }
-    /* a password that does not decrypt is refused before it counts as an attempt */
-    if (!target_uses_oauth(&t) &&
-        secret_decrypt(key, t.name, t.password_enc, &password, &pwlen, &err) < 0) {
-        target_free(&t);
-        msg_error("target '%s': %s", name, err);
-        free(err);
-        return CTL_ERROR;
-    }
-    free_secret(password);
-    password = NULL;
     rc = store_verify_attempt(st, t.name, now, ctl->conf->verify.attempts,
                               ctl->conf->verify.window, &next, &err);
     if (rc <= 0) {
@@ -198,8 +208,13 @@ int ctl_cmd_verify(struct ctl *ctl, int argc, char **argv)
         to = *t.verify_to ? t.verify_to : t.from_address;
 
     signal(SIGPIPE, SIG_IGN);
-    printf("verifying target %s: %s:%d, security %s, user %s%s\n", t.name, t.host, t.port,
-           smtp_security_name(t.security), t.username, send ? "" : " (no test message)");
+    if (t.auth == SMTP_AUTH_NONE)
+        printf("verifying target %s: %s:%d, security %s, no AUTH (auth none: the relay must "
+               "authorise this host by its IP address)%s\n", t.name, t.host, t.port,
+               smtp_security_name(t.security), send ? "" : " (no test message)");
+    else
+        printf("verifying target %s: %s:%d, security %s, user %s%s\n", t.name, t.host, t.port,
+               smtp_security_name(t.security), t.username, send ? "" : " (no test message)");
     smtp_result_init(&res);
     client = NULL;
     if (credential(ctl, st, &t, &password, &res) == CTL_OK) {
@@ -234,9 +249,10 @@ int ctl_cmd_verify(struct ctl *ctl, int argc, char **argv)
     smtp_client_close(client);
 
     if (res.cls == SMTP_OK) {
-        printf("result: ok%s%s%s\n", send ? ": test message accepted for " : "",
+        printf("result: ok%s%s%s%s\n", send ? ": test message accepted for " : "",
                send ? to : "", res.tls_verified || res.tls_version == NULL ? "" :
-               " (certificate NOT verified: tls_verify = false)");
+               " (certificate NOT verified: tls_verify = false)",
+               t.auth == SMTP_AUTH_NONE ? " (no AUTH: auth none, authorised by IP address)" : "");
     } else {
         printf("result: failed: %s (%s)\n", smtp_class_name(res.cls), smtp_class_hint(res.cls));
         if (res.text)

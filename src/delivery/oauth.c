@@ -503,7 +503,9 @@ enum oauth_result oauth_credential(struct oauth_cache *cache, const struct oauth
     struct oauth_reply r;
 
     *secret = NULL;
-    if (!target_uses_oauth(t))
+    if (t->auth == SMTP_AUTH_NONE)
+        rc = OAUTH_OK; /* no AUTH: the relay authorises by IP address */
+    else if (!target_uses_oauth(t))
         rc = decrypt(env, t, "password", t->password_enc, secret, err);
     else if (*t->oauth_token_command != '\0')
         rc = oauth_command_run(env, t, secret, err);

@@ -47,7 +47,8 @@ void oauth_cache_free(struct oauth_cache *c);
 
 /*
  * oauth_credential - what AUTH sends for target T as its password: for a target that uses OAuth2
- * (target_uses_oauth) an access token, else the decrypted password. With CACHE (may be NULL:
+ * (target_uses_oauth) an access token, for auth "none" nothing (*secret NULL: no AUTH is sent),
+ * else the decrypted password. With CACHE (may be NULL:
  * always obtained afresh, as verify does) a token is reused while it has time left. RENEW: the
  * token this cache gave was refused by AUTH: obtain another one. *CACHED (may be NULL) says
  * whether the token came from the cache, i.e. whether a refusal is worth one renewal.

@@ -64,6 +64,19 @@ static void fields_free(struct fields *f)
 }
 
 /*
+ * enqueue_envelope_from - the envelope sender of T's copies: T's own envelope_from when set, else
+ * rewrite.envelope_from's choice of T's from_address or the original SENDER (without <>). It is
+ * written into the copy at end of message, so a copy keeps the sender it was spooled with.
+ */
+char *enqueue_envelope_from(const struct byosmtp_conf *conf, const struct target *t,
+                            const char *sender)
+{
+    if (t->envelope_from[0] != '\0')
+        return t->envelope_from;
+    return conf->rewrite.envelope_from == ENVFROM_TARGET ? t->from_address : (char *)sender;
+}
+
+/*
  * write_copy - create incoming/ID for group G and write its copy (rewritten header section,
  * envelope, body of RCV), fsynced; P gets the handle and the store record to commit.
  * 0, or -1 with *why (P->w, when set, is for the caller to abandon).
@@ -91,8 +104,7 @@ static int write_copy(const struct enqueue_dest *d, const struct byosmtp_conf *c
         .mta_queue_id = (char *)qid,
         .arrival = (int64_t)env->arrival,
         .sender = (char *)env->sender,
-        .envelope_from = conf->rewrite.envelope_from == ENVFROM_TARGET ? g->t.from_address
-                                                                       : (char *)env->sender,
+        .envelope_from = enqueue_envelope_from(conf, &g->t, env->sender),
         .mail_params = (char *)env->mail_params,
         .rcpts = g->bare,
         .nrcpts = g->n,

@@ -65,7 +65,7 @@ enum enqueue_result {
 /*
  * enqueue_commit - write and commit one copy per group of R: the header section of RCV
  * rewritten for the group's target (CONF's rewrite settings), RCV's body, ENV and the group's
- * bare recipients as the envelope (the envelope sender per CONF's rewrite.envelope_from).
+ * bare recipients as the envelope (the envelope sender: enqueue_envelope_from()).
  * The commit checks each copy against its target's monthly_quota in the store transaction
  * that counts it; a copy that does not fit is refused whole (never committed, never counted):
  *  - quota.action passthrough: the copies that fit are committed, the refused groups are
@@ -83,5 +83,13 @@ enum enqueue_result {
 int enqueue_commit(const struct enqueue_dest *d, const struct byosmtp_conf *conf,
                    struct spool_msg *rcv, const struct enqueue_envelope *env,
                    struct rcpt_routing *r, struct enqueue_copy *out, char **why);
+
+/*
+ * enqueue_envelope_from - the envelope sender towards the provider for target T's copies: T's
+ * envelope_from when set, else T's from_address (rewrite.envelope_from = "target") or SENDER,
+ * the original envelope sender without <> ("original"). Points into T, CONF or SENDER.
+ */
+char *enqueue_envelope_from(const struct byosmtp_conf *conf, const struct target *t,
+                            const char *sender);
 
 #endif

@@ -384,6 +384,7 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
     struct connctx *c = conn_of(ctx);
     struct msgctx *m = c ? c->msg : NULL;
     struct rcpt_decision d;
+    struct rcpt_query q;
     const struct rcpt_group *g;
     const char *qid, *rcpt = argv[0];
     char month[8];
@@ -393,8 +394,16 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
         return SMFIS_CONTINUE;
     qid = qid_of(ctx, m);
     store_month((int64_t)time(NULL), month);
-    switch (rcpt_route(g_dest.store, rcpt, month, &m->routing, &d)) {
+    q = (struct rcpt_query){.sender = m->sender, .order = c->snap->conf->routing.order,
+                            .month = month};
+    switch (rcpt_route(g_dest.store, &q, rcpt, &m->routing, &d)) {
     case ROUTE_NOT_OURS:
+        m->nrcpts++;
+        break;
+    case ROUTE_SENDER_REFUSED:
+        msg_warn("%s: from=%s to=<%s>: the sender is not in allowed_senders of target %s "
+                 "(%s %s): left to the MTA", qid, m->sender, d.bare, d.t.name,
+                 d.by == ROUTE_BY_SENDER ? "sender route" : "route", d.rule);
         m->nrcpts++;
         break;
     case ROUTE_ERROR:
@@ -408,7 +417,8 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
         g = rcpt_routing_add(&m->routing, rcpt, &d);
         if (g != NULL) {
             m->nrcpts++;
-            msg_debug("%s: to=<%s>: routed to target %s", qid, g->bare[g->n - 1], g->t.name);
+            msg_debug("%s: to=<%s>: routed to target %s by %s %s", qid, g->bare[g->n - 1],
+                      g->t.name, d.by == ROUTE_BY_SENDER ? "sender route" : "route", d.rule);
         }
         break;
     }

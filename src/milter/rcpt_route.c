@@ -1,7 +1,8 @@
 /*
  * rcpt_route - one recipient's route and quota decision, and a message's recipients grouped by
- * target. The store is the only source: a route lookup, the target's record and, for a target
- * with a monthly quota, its quota record of the month (each a short read transaction).
+ * target. The store is the only source: the route lookups (recipient and sender routes, in the
+ * order of routing.order), the target's record and, for a target with a monthly quota, its
+ * quota record of the month (each a short read transaction).
  * Thread-safety: see rcpt_route.h.
  */
 #include "config.h"
@@ -38,33 +39,53 @@ static size_t pending(const struct rcpt_routing *so_far, const char *name)
     return n;
 }
 
-/* find_target - the target a route names for RCPT: 1 and out->t, 0 no route, -1 out->why */
-static int find_target(struct store *st, const char *rcpt, struct rcpt_decision *out)
+/* find_target - the target a route of table BY names for ADDR: 1 and out->t, 0 none, -1 why */
+static int find_target(struct store *st, enum route_by by, const char *addr,
+                       struct rcpt_decision *out)
 {
-    char *target = NULL, *rule = NULL, *err = NULL;
+    const char *table = by == ROUTE_BY_SENDER ? "sender route" : "route";
+    char *target = NULL, *err = NULL;
     int rc;
 
-    rc = store_route_lookup(st, rcpt, strlen(rcpt), &target, &rule, &err);
+    rc = store_route_lookup_by(st, by, addr, strlen(addr), &target, &out->rule, &err);
     if (rc < 0) {
-        out->why = xasprintf("route lookup for %s: %s", rcpt, err);
+        out->why = xasprintf("%s lookup for %s: %s", table, addr, err);
         free(err);
         return -1;
     }
     if (rc == 0)
         return 0;
+    out->by = by;
     rc = store_target_get(st, target, &out->t, &err);
     if (rc < 0)
-        out->why = xasprintf("target %s of %s: %s", target, rcpt, err);
+        out->why = xasprintf("target %s of %s: %s", target, addr, err);
     else if (rc == 0)
-        out->why = xasprintf("route '%s' names target %s, which does not exist", rule, target);
+        out->why = xasprintf("%s '%s' names target %s, which does not exist", table, out->rule,
+                             target);
     free(err);
     free(target);
-    free(rule);
     return rc > 0 ? 1 : -1;
 }
 
-/* rcpt_route - route lookup, target record, then the month's quota record when it has a quota */
-enum rcpt_verdict rcpt_route(struct store *st, const char *rcpt, const char *month,
+/* route_target - the target of RCPT: the table Q->order names first, then the other */
+static int route_target(struct store *st, const struct rcpt_query *q, const char *rcpt,
+                        struct rcpt_decision *out)
+{
+    enum route_by first = q->order == ROUTING_SENDER_FIRST ? ROUTE_BY_SENDER : ROUTE_BY_RECIPIENT;
+    const char *sender = q->sender != NULL ? q->sender : "";
+    int rc = 0;
+
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        enum route_by by = i == 0 ? first : first == ROUTE_BY_SENDER ? ROUTE_BY_RECIPIENT
+                                                                     : ROUTE_BY_SENDER;
+
+        rc = find_target(st, by, by == ROUTE_BY_SENDER ? sender : rcpt, out);
+    }
+    return rc;
+}
+
+/* rcpt_route - route lookup, the target's allowed senders, then its month's quota record */
+enum rcpt_verdict rcpt_route(struct store *st, const struct rcpt_query *q, const char *rcpt,
                              const struct rcpt_routing *so_far, struct rcpt_decision *out)
 {
     char *err = NULL;
@@ -73,13 +94,16 @@ enum rcpt_verdict rcpt_route(struct store *st, const char *rcpt, const char *mon
     memset(out, 0, sizeof(*out));
     if (has_line_break(rcpt, strlen(rcpt)))
         return ROUTE_NOT_OURS;
-    rc = find_target(st, rcpt, out);
+    rc = route_target(st, q, rcpt, out);
     if (rc <= 0)
         return rc < 0 ? ROUTE_ERROR : ROUTE_NOT_OURS;
     out->bare = rcpt_bare(rcpt);
+    if (out->t.allowed_senders[0] != '\0' &&
+        !route_matches_sender(out->t.allowed_senders, q->sender != NULL ? q->sender : ""))
+        return ROUTE_SENDER_REFUSED;
     if (out->t.monthly_quota == 0)
         return ROUTE_ROUTED;
-    if (store_quota_get(st, out->t.name, month, &out->q, &err) < 0) {
+    if (store_quota_get(st, out->t.name, q->month, &out->q, &err) < 0) {
         out->why = xasprintf("quota of target %s: %s", out->t.name, err);
         free(err);
         return ROUTE_ERROR;
@@ -94,6 +118,7 @@ void rcpt_decision_free(struct rcpt_decision *d)
 {
     target_free(&d->t);
     free(d->bare);
+    free(d->rule);
     free(d->why);
     memset(d, 0, sizeof(*d));
 }

@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 
+#include "store/conf.h"
 #include "store/store.h"
 #include "store/target.h"
 
@@ -36,23 +37,38 @@ enum rcpt_verdict {
     ROUTE_ROUTED,     /* a route names a target with room in its monthly quota */
     ROUTE_OVER_QUOTA, /* a route names a target whose quota this recipient would exceed */
     ROUTE_ERROR,      /* the store could not answer, or the route names no existing target */
+    ROUTE_SENDER_REFUSED, /* a route names a target whose allowed_senders do not hold the
+                             envelope sender: the MTA keeps the recipient (and it is logged) */
 };
 
 /* What rcpt_route() found besides the verdict. Free with rcpt_decision_free. */
 struct rcpt_decision {
-    struct target t;       /* ROUTED, OVER_QUOTA: the target (zeroed otherwise) */
-    char *bare;            /* ROUTED, OVER_QUOTA: the recipient without <> */
+    struct target t;       /* ROUTED, OVER_QUOTA, SENDER_REFUSED: the target (zeroed otherwise) */
+    char *bare;            /* ROUTED, OVER_QUOTA, SENDER_REFUSED: the recipient without <> */
+    enum route_by by;      /* ... and the table whose route named the target */
+    char *rule;            /* ... and the match of that route */
     struct quota_record q; /* OVER_QUOTA: the target's record for the month */
     char *why;             /* ERROR: what failed, for the log */
 };
 
+/* What is known of the message when a recipient comes. */
+struct rcpt_query {
+    const char *sender; /* the envelope sender as received at MAIL ("<>", "" or NULL: null) */
+    enum conf_routing_order order; /* routing.order: which table is asked first */
+    const char *month;  /* "YYYY-MM" of the quota record to check */
+};
+
 /*
  * rcpt_route - decide for recipient RCPT (as received at RCPT, <> allowed) of a message that
- * has routed SO_FAR already. A target with a monthly_quota is over it when its 'accepted'
- * count for MONTH ("YYYY-MM"), plus the recipients SO_FAR holds for it, plus this one, exceeds
- * the quota. *out is always set (rcpt_decision_free it whatever the verdict).
+ * has routed SO_FAR already (doc/design.md, "Targets and routes"). The target is named by the
+ * recipient routes or the sender routes (Q->sender; the null sender has no sender route),
+ * whichever Q->order asks first; a target with allowed_senders takes the recipient only when
+ * Q->sender matches one of them (ROUTE_SENDER_REFUSED otherwise; the null sender only with
+ * "<>"). A target with a monthly_quota is over it when its 'accepted' count for Q->month, plus
+ * the recipients SO_FAR holds for it, plus this one, exceeds the quota. *out is always set
+ * (rcpt_decision_free it whatever the verdict).
  */
-enum rcpt_verdict rcpt_route(struct store *st, const char *rcpt, const char *month,
+enum rcpt_verdict rcpt_route(struct store *st, const struct rcpt_query *q, const char *rcpt,
                              const struct rcpt_routing *so_far, struct rcpt_decision *out);
 void rcpt_decision_free(struct rcpt_decision *d);
 

@@ -39,7 +39,9 @@ static enum sasl_mech auth_choose(struct smtp_client *c, struct smtp_result *res
         [SMTP_AUTH_LOGIN] = SASL_LOGIN,       [SMTP_AUTH_CRAM_MD5] = SASL_CRAM_MD5,
         [SMTP_AUTH_XOAUTH2] = SASL_XOAUTH2,
     };
-    enum sasl_mech wanted = (unsigned)c->auth < 5 ? wanted_mech[c->auth] : SASL_NONE;
+    enum sasl_mech wanted = (unsigned)c->auth < sizeof(wanted_mech) / sizeof(wanted_mech[0])
+                              ? wanted_mech[c->auth]
+                              : SASL_NONE;
     bool offered = (c->caps.flags & SMTP_CAP_AUTH) && c->caps.auth_list[0] != '\0';
     enum sasl_mech mech;
     char *text;
@@ -168,6 +170,19 @@ int smtp_auth_authenticate(struct smtp_client *c, struct smtp_result *res)
     enum sasl_mech mech;
     char *what;
 
+    if (c->auth == SMTP_AUTH_NONE) {
+        /* auth none: the relay authorises this host by its address; mail only over TLS */
+        if (!c->t->is_tls) {
+            smtp_chat_enter(c, SMTP_STAGE_AUTH);
+            smtp_chat_fail_event(c, res, SMTP_EV_LOCAL,
+                                 "auth none needs TLS, and this session has none: nothing "
+                                 "was sent");
+            return -1;
+        }
+        smtp_chat_trace(c, "no AUTH: auth none (the relay authorises this host by its IP "
+                           "address)");
+        return 0;
+    }
     smtp_chat_enter(c, SMTP_STAGE_AUTH);
     mech = auth_choose(c, res);
     if (mech == SASL_NONE)

@@ -120,6 +120,15 @@ static int check_params(struct smtp_client *c, struct smtp_result *res)
         smtp_chat_fail_event(c, res, SMTP_EV_LOCAL, "no valid host and port to connect to");
         return -1;
     }
+    if (c->auth == SMTP_AUTH_NONE) {
+        /* a relay that authorises by IP address: no credentials, but never in clear text */
+        if (c->security == SMTP_SEC_NONE) {
+            smtp_chat_fail_event(c, res, SMTP_EV_LOCAL,
+                                 "auth none needs security starttls or tls: nothing was sent");
+            return -1;
+        }
+        return 0;
+    }
     if (c->username[0] == '\0') {
         smtp_chat_fail_event(c, res, SMTP_EV_LOCAL,
                              "no username: byosmtp never sends mail without AUTH");

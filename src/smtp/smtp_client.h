@@ -16,7 +16,8 @@
  *
  * Every failure is classified by smtp_trouble.c into a class of doc/design.md ("Error classes") and an action.
  * The client never sends credentials over a connection without TLS unless security is none,
- * never sends mail without a successful AUTH, and never sends AUTH or mail when security is
+ * never sends mail without a successful AUTH (except with SMTP_AUTH_NONE, a relay that authorises
+ * by IP address, and then only over TLS), and never sends AUTH or mail when security is
  * starttls and the server does not offer it.
  *
  * The trace callback is told every step as it happens (resolved addresses, connection, TLS
@@ -60,7 +61,7 @@ struct smtp_params {
     int port;                    /* 0 = 587 (starttls), 465 (tls), 25 (none) */
     enum smtp_security security; /* SMTP_SEC_STARTTLS is 0: the default */
     const char *helo_name;       /* EHLO name; NULL or "" = this host's name */
-    const char *username;        /* required: mail is never sent without AUTH */
+    const char *username;        /* required unless auth is SMTP_AUTH_NONE */
     const char *password;        /* clear password or XOAUTH2 token; copied, wiped on close */
     enum smtp_auth auth;         /* SMTP_AUTH_AUTO: CRAM-MD5 > PLAIN > LOGIN */
     bool tls_skip_verify;        /* true only when the target says tls_verify = false */

@@ -9,7 +9,10 @@
 #include "smtp/smtp_mode.h"
 
 static const char *const security_names[] = {"starttls", "tls", "none"};
-static const char *const auth_names[] = {"auto", "plain", "login", "cram-md5", "xoauth2"};
+static const char *const auth_names[] = {
+    "auto", "plain", "login", "cram-md5", "xoauth2",
+    "none",
+};
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -27,8 +27,10 @@
 
 _Static_assert(sizeof(enum conf_quota_action) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum conf_envelope_from) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum conf_routing_order) == sizeof(int), "enums are stored as int");
 
 static const char *const envelope_from_words[] = {"target", "original", NULL};
+static const char *const routing_order_words[] = {"recipient-first", "sender-first", NULL};
 static const char *const quota_action_words[] = {"tempfail", "reject", "passthrough", NULL};
 static const char *const tls_version_words[] = {"TLSv1.2", "TLSv1.3", NULL};
 
@@ -124,6 +126,11 @@ const struct conf_setting conf_settings[] = {
      .words = envelope_from_words,
      .desc = "envelope sender towards the provider: the target's from_address, or the "
              "original sender"},
+
+    {"routing.order", CT_ENUM, OFF(routing.order), Q("recipient-first"),
+     .words = routing_order_words,
+     .desc = "which route table decides a recipient first: recipient-first (a recipient route "
+             "wins over a sender route) or sender-first"},
 
     {"quota.action", CT_ENUM, OFF(quota.action), Q("tempfail"), .words = quota_action_words,
      .desc = "what RCPT gets once a target's monthly quota is used up"},

@@ -20,6 +20,7 @@
 
 enum conf_quota_action { QUOTA_TEMPFAIL, QUOTA_REJECT, QUOTA_PASSTHROUGH };
 enum conf_envelope_from { ENVFROM_TARGET, ENVFROM_ORIGINAL };
+enum conf_routing_order { ROUTING_RECIPIENT_FIRST, ROUTING_SENDER_FIRST };
 
 struct conf_strlist {
     char **items;
@@ -78,6 +79,9 @@ struct byosmtp_conf {
         bool reply_to_original;
         enum conf_envelope_from envelope_from;
     } rewrite;
+    struct {
+        enum conf_routing_order order; /* which route table is asked first for a recipient */
+    } routing;
     struct {
         enum conf_quota_action action;
     } quota;

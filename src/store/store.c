@@ -109,7 +109,33 @@ int store_txn_get(struct store *st, unsigned flags, MDB_dbi dbi, const MDB_val *
     return store_lmdb_err(st, rc, what, err);
 }
 
-/* open_dbs - open (or create) the six databases and check the schema version */
+/* open_sender_routes - the sender routes, which a store made before them lacks: 0 then too */
+static int open_sender_routes(struct store *st, MDB_txn *txn, unsigned dflags)
+{
+    int rc = mdb_dbi_open(txn, "sender_routes", dflags, &st->sender_routes);
+
+    st->has_sender_routes = rc == 0;
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* add_sender_routes - create the sender routes in a store made before them (schema 1 still) */
+static int add_sender_routes(struct store *st, char **err)
+{
+    MDB_txn *txn;
+    int rc;
+
+    if (st->has_sender_routes)
+        return 0;
+    if (store_txn_begin(st, 0, &txn, err) < 0)
+        return -1;
+    if ((rc = open_sender_routes(st, txn, MDB_CREATE)) != 0) {
+        mdb_txn_abort(txn);
+        return store_lmdb_err(st, rc, "adding the sender routes to the store", err);
+    }
+    return store_txn_commit(st, txn, "adding the sender routes to the store", err);
+}
+
+/* open_dbs - open (or create) the databases and check the schema version */
 static int open_dbs(struct store *st, bool create, char **err)
 {
     MDB_txn *txn;
@@ -124,7 +150,8 @@ static int open_dbs(struct store *st, bool create, char **err)
         (rc = mdb_dbi_open(txn, "routes", dflags, &st->routes)) != 0 ||
         (rc = mdb_dbi_open(txn, "verify", dflags, &st->verify)) != 0 ||
         (rc = mdb_dbi_open(txn, "quota", dflags, &st->quota)) != 0 ||
-        (rc = mdb_dbi_open(txn, "queue", dflags, &st->queue)) != 0) {
+        (rc = mdb_dbi_open(txn, "queue", dflags, &st->queue)) != 0 ||
+        (rc = open_sender_routes(st, txn, dflags)) != 0) {
         mdb_txn_abort(txn);
         if (rc == MDB_NOTFOUND)
             return set_err(err, "store %s is not initialised: create it with 'byosmtpctl load "
@@ -205,7 +232,7 @@ int store_open(const char *path, size_t map_size, enum store_mode mode, struct s
     st = xcalloc(1, sizeof(*st));
     st->path = xstrdup(path);
     st->map_size = map_size;
-    if ((rc = mdb_env_create(&st->env)) != 0 || (rc = mdb_env_set_maxdbs(st->env, 8)) != 0 ||
+    if ((rc = mdb_env_create(&st->env)) != 0 || (rc = mdb_env_set_maxdbs(st->env, 16)) != 0 ||
         (rc = mdb_env_set_maxreaders(st->env, 1024)) != 0 ||
         (rc = mdb_env_set_mapsize(st->env, map_size)) != 0 ||
         (rc = mdb_env_open(st->env, path, MDB_NOTLS, 0600)) != 0) {
@@ -217,7 +244,8 @@ int store_open(const char *path, size_t map_size, enum store_mode mode, struct s
         store_close(st);
         return -1;
     }
-    if (open_dbs(st, mode == STORE_CREATE, err) < 0) {
+    if (open_dbs(st, mode == STORE_CREATE, err) < 0 ||
+        (mode != STORE_READ && add_sender_routes(st, err) < 0)) {
         store_close(st);
         return -1;
     }
@@ -244,47 +272,6 @@ void store_close(struct store *st)
 const char *store_path(const struct store *st)
 {
     return st->path;
-}
-
-int store_route_lookup(struct store *st, const char *rcpt, size_t len, char **target, char **rule,
-                       char **err)
-{
-    char **keys = NULL;
-    size_t nkeys = 0;
-    MDB_txn *txn;
-    int found = 0, rc;
-
-    *target = NULL;
-    if (rule)
-        *rule = NULL;
-    if (route_candidates(rcpt, len, &keys, &nkeys) < 0 || nkeys == 0) {
-        route_candidates_free(keys, nkeys);
-        return 0;
-    }
-    if (store_txn_begin(st, MDB_RDONLY, &txn, err) < 0) {
-        route_candidates_free(keys, nkeys);
-        return -1;
-    }
-    for (size_t i = 0; i < nkeys && found == 0; i++) {
-        MDB_val key, data;
-
-        if (!store_key_ok(st, keys[i], strlen(keys[i])))
-            continue;
-        key = store_val_str(keys[i]);
-        rc = mdb_get(txn, st->routes, &key, &data);
-        if (rc == 0) {
-            *target = xstrndup(data.mv_data, data.mv_size);
-            if (rule)
-                *rule = xstrdup(keys[i]);
-            found = 1;
-        } else if (rc != MDB_NOTFOUND) {
-            store_lmdb_err(st, rc, "looking up a route", err);
-            found = -1;
-        }
-    }
-    mdb_txn_abort(txn);
-    route_candidates_free(keys, nkeys);
-    return found;
 }
 
 /* get_target - read and decode one target inside TXN: 1, 0 or -1 */
@@ -352,14 +339,16 @@ int store_get_all(struct store *st, struct target_set *set, char **err)
         store_lmdb_err(st, rc, "listing routes", err);
         goto out;
     }
-    while ((rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT)) == 0) {
-        struct route *r;
-
-        set->routes = xrealloc(set->routes, (set->nroutes + 1) * sizeof(*set->routes));
-        r = &set->routes[set->nroutes++];
-        r->match = xstrndup(key.mv_data, key.mv_size);
-        r->target = xstrndup(data.mv_data, data.mv_size);
-        r->line = 0;
+    store_read_routes(cur, &set->routes, &set->nroutes);
+    mdb_cursor_close(cur);
+    cur = NULL;
+    if (st->has_sender_routes) {
+        if ((rc = mdb_cursor_open(txn, st->sender_routes, &cur)) != 0) {
+            cur = NULL;
+            store_lmdb_err(st, rc, "listing sender routes", err);
+            goto out;
+        }
+        store_read_routes(cur, &set->sender_routes, &set->nsender_routes);
     }
     ret = 0;
 out:
@@ -430,35 +419,6 @@ int store_target_put(struct store *st, const struct target *t, bool must_exist, 
     return store_txn_commit(st, txn, "writing a target", err);
 }
 
-/* routes_naming - the matches of every route that names TARGET, comma-separated, or NULL */
-static char *routes_naming(struct store *st, MDB_txn *txn, const char *target, int *rcp)
-{
-    MDB_cursor *cur;
-    MDB_val key, data;
-    struct buf b;
-    size_t tlen = strlen(target);
-    int rc;
-
-    *rcp = mdb_cursor_open(txn, st->routes, &cur);
-    if (*rcp != 0)
-        return NULL;
-    buf_init(&b);
-    while ((rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT)) == 0) {
-        if (data.mv_size == tlen && memcmp(data.mv_data, target, tlen) == 0) {
-            if (b.len)
-                buf_puts(&b, ", ");
-            buf_append(&b, key.mv_data, key.mv_size);
-        }
-    }
-    mdb_cursor_close(cur);
-    *rcp = rc == MDB_NOTFOUND ? 0 : rc;
-    if (b.len == 0) {
-        buf_free(&b);
-        return NULL;
-    }
-    return buf_steal(&b);
-}
-
 /* drop_verify - forget NAME's verification result and attempt times */
 static int drop_verify(struct store *st, MDB_txn *txn, const char *name)
 {
@@ -485,7 +445,7 @@ int store_target_del(struct store *st, const char *name, char **err)
         return set_err(err, "target '%s' does not exist (see 'byosmtpctl target list')", name);
     if (store_txn_begin(st, 0, &txn, err) < 0)
         return -1;
-    used = routes_naming(st, txn, name, &rc);
+    used = store_routes_naming(st, txn, name, &rc);
     if (rc != 0) {
         mdb_txn_abort(txn);
         return store_lmdb_err(st, rc, "checking routes", err);
@@ -493,7 +453,7 @@ int store_target_del(struct store *st, const char *name, char **err)
     if (used != NULL) {
         mdb_txn_abort(txn);
         set_err(err, "target '%s' is still used by routes %s: remove them first with "
-                "'byosmtpctl route rm MATCH'", name, used);
+                "'byosmtpctl route rm [--sender] MATCH'", name, used);
         free(used);
         return -1;
     }
@@ -510,71 +470,6 @@ int store_target_del(struct store *st, const char *name, char **err)
         return store_lmdb_err(st, rc, "removing a target", err);
     }
     return store_txn_commit(st, txn, "removing a target", err);
-}
-
-int store_route_put(struct store *st, const char *match, const char *target, char **err)
-{
-    MDB_txn *txn;
-    MDB_val key, data;
-    char *norm = route_normalise(match, err);
-    int rc;
-
-    if (norm == NULL)
-        return -1;
-    if (!store_key_ok(st, norm, strlen(norm))) {
-        free(norm);
-        return set_err(err, "route match is too long for the store (at most %d bytes)",
-                       mdb_env_get_maxkeysize(st->env));
-    }
-    if (store_txn_begin(st, 0, &txn, err) < 0) {
-        free(norm);
-        return -1;
-    }
-    key = store_val_str(target);
-    rc = store_key_ok(st, target, strlen(target)) ? mdb_get(txn, st->targets, &key, &data) : MDB_NOTFOUND;
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        free(norm);
-        if (rc == MDB_NOTFOUND)
-            return set_err(err, "target '%s' does not exist: add it first with 'byosmtpctl "
-                           "target add %s ...'", target, target);
-        return store_lmdb_err(st, rc, "reading a target", err);
-    }
-    key = store_val_str(norm);
-    data = store_val_str(target);
-    rc = mdb_put(txn, st->routes, &key, &data, 0);
-    free(norm);
-    return store_txn_end(st, txn, rc, "writing a route", err);
-}
-
-/* route_del_key - remove the route stored under the normalised match NORM; 1, 0 (none), -1 */
-static int route_del_key(struct store *st, const char *norm, char **err)
-{
-    MDB_txn *txn;
-    MDB_val key = store_val_str(norm);
-    int rc;
-
-    if (store_txn_begin(st, 0, &txn, err) < 0)
-        return -1;
-    rc = mdb_del(txn, st->routes, &key, NULL);
-    if (rc == MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
-        return 0;
-    }
-    return store_txn_end(st, txn, rc, "removing a route", err) < 0 ? -1 : 1;
-}
-
-int store_route_del(struct store *st, const char *match, char **err)
-{
-    char *norm = route_normalise(match, err);
-    int rc = 0;
-
-    if (norm == NULL)
-        return -1;
-    if (store_key_ok(st, norm, strlen(norm))) /* a longer one was never stored */
-        rc = route_del_key(st, norm, err);
-    free(norm);
-    return rc;
 }
 
 /* set_has_target - does SET define a target called NAME? */
@@ -618,11 +513,19 @@ int store_replace_all(struct store *st, const struct target_set *set, char **err
         if (!set_has_target(set, set->routes[i].target, strlen(set->routes[i].target)))
             return set_err(err, "route '%s' names target '%s', which is not defined",
                            set->routes[i].match, set->routes[i].target);
+    for (size_t i = 0; i < set->nsender_routes; i++)
+        if (!set_has_target(set, set->sender_routes[i].target,
+                            strlen(set->sender_routes[i].target)))
+            return set_err(err, "sender route '%s' names target '%s', which is not defined",
+                           set->sender_routes[i].match, set->sender_routes[i].target);
+    if (!st->has_sender_routes)
+        return set_err(err, "store %s has no sender routes: open it for writing", st->path);
     if (store_txn_begin(st, 0, &txn, err) < 0)
         return -1;
     if ((rc = drop_missing(st, txn, st->targets, set)) != 0 ||
         (rc = drop_missing(st, txn, st->verify, set)) != 0 ||
-        (rc = mdb_drop(txn, st->routes, 0)) != 0) {
+        (rc = mdb_drop(txn, st->routes, 0)) != 0 ||
+        (rc = mdb_drop(txn, st->sender_routes, 0)) != 0) {
         mdb_txn_abort(txn);
         return store_lmdb_err(st, rc, "replacing targets and routes", err);
     }
@@ -636,18 +539,10 @@ int store_replace_all(struct store *st, const struct target_set *set, char **err
             return -1;
         }
     }
-    for (size_t i = 0; i < set->nroutes; i++) {
-        MDB_val key = store_val_str(set->routes[i].match), data = store_val_str(set->routes[i].target);
-
-        if (!store_key_ok(st, key.mv_data, key.mv_size)) {
-            mdb_txn_abort(txn);
-            return set_err(err, "route match '%s' is too long for the store",
-                           set->routes[i].match);
-        }
-        if ((rc = mdb_put(txn, st->routes, &key, &data, 0)) != 0) {
-            mdb_txn_abort(txn);
-            return store_lmdb_err(st, rc, "writing routes", err);
-        }
+    if (store_put_routes(st, txn, st->routes, set->routes, set->nroutes, err) < 0 ||
+        store_put_routes(st, txn, st->sender_routes, set->sender_routes, set->nsender_routes, err) < 0) {
+        mdb_txn_abort(txn);
+        return -1;
     }
     return store_txn_commit(st, txn, "replacing targets and routes", err);
 }

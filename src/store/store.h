@@ -2,10 +2,12 @@
  * store - the LMDB environment that holds targets, routes, verification results and the
  * monthly quota records (doc/design.md, "The store"; doc/store.md).
  *
- * One environment, six named databases:
+ * One environment, seven named databases:
  *   meta     "schema" -> "1"                       (STORE_SCHEMA)
  *   targets  NAME -> target_encode() record        ("v=1\nkey=value\n...")
  *   routes   MATCH -> NAME                          (MATCH as route_normalise() makes it)
+ *   sender_routes MATCH -> NAME                     the same, by envelope sender; created when a
+ *            store made before it is first opened for writing
  *   verify   NAME -> verification record ("v=1\n...") and NAME"\x01attempts" -> int64 times
  *   quota    NAME"/"YYYY-MM -> struct quota_record  (UTC calendar month)
  *   queue    SPOOLID -> "v=1\ntarget=NAME\nrcpts=N\narrival=UNIX\nmonth=YYYY-MM\nqueue_id=QID\n"
@@ -66,6 +68,13 @@ void store_close(struct store *st);
 const char *store_path(const struct store *st);
 
 /*
+ * store_route_lookup_by - store_route_lookup in table BY: the recipient routes, or the sender
+ * routes for envelope sender ADDR (the null sender, "<>" or "", matches no sender route)
+ */
+int store_route_lookup_by(struct store *st, enum route_by by, const char *addr, size_t len,
+                          char **target, char **rule, char **err);
+
+/*
  * store_route_lookup - find the target for recipient RCPT (LEN bytes; angle brackets allowed)
  * in the order of doc/design.md, "Targets and routes". Returns 1 and *target (and *rule, the match that hit, when rule is not
  * NULL; caller frees both), 0 when no route matches (including addresses LMDB cannot hold as a
@@ -80,7 +89,7 @@ int store_route_lookup(struct store *st, const char *rcpt, size_t len, char **ta
  */
 int store_target_get(struct store *st, const char *name, struct target *t, char **err);
 
-/* store_get_all - every target and route, in key order (the "dump" view); 0 or -1 */
+/* store_get_all - every target and route of both tables, in key order (the "dump" view); 0 or -1 */
 int store_get_all(struct store *st, struct target_set *set, char **err);
 
 /*
@@ -99,7 +108,8 @@ int store_target_put(struct store *st, const struct target *t, bool must_exist, 
 int store_oauth_rotate(struct store *st, const char *name, const char *old_enc,
                        const char *new_enc, char **err);
 
-/* store_target_del - remove a target and its verification result; refused while routes name it */
+/* store_target_del - remove a target and its verification result; refused while routes (of
+ * either table) name it */
 int store_target_del(struct store *st, const char *name, char **err);
 
 /* store_route_put - add or replace a route (MATCH as written; normalised here); TARGET must exist */
@@ -107,6 +117,11 @@ int store_route_put(struct store *st, const char *match, const char *target, cha
 
 /* store_route_del - remove a route; 1 removed, 0 it did not exist, -1 error */
 int store_route_del(struct store *st, const char *match, char **err);
+
+/* store_route_put_by, store_route_del_by - the same in table BY (recipient or sender routes) */
+int store_route_put_by(struct store *st, enum route_by by, const char *match, const char *target,
+                       char **err);
+int store_route_del_by(struct store *st, enum route_by by, const char *match, char **err);
 
 /*
  * store_replace_all - replace every target and route with SET in one transaction ("load").

@@ -14,6 +14,8 @@ struct store {
     size_t map_size;
     MDB_env *env;
     MDB_dbi meta, targets, routes, verify, quota, queue;
+    MDB_dbi sender_routes;
+    bool has_sender_routes; /* false: a store made before sender routes, opened read-only */
 };
 
 /* store_lmdb_err - set *err to an LMDB error in admin words (MAP_FULL names the setting); -1 */
@@ -37,5 +39,18 @@ MDB_val store_val_str(const char *s);
  */
 int store_txn_get(struct store *st, unsigned flags, MDB_dbi dbi, const MDB_val *key, MDB_txn **txn,
                   MDB_val *data, const char *what, char **err);
+
+/* ---- store_route.c ---- */
+/* store_read_routes - append every route the cursor CUR walks to *R (*N of them) */
+void store_read_routes(MDB_cursor *cur, struct route **r, size_t *n);
+/*
+ * store_routes_naming - the matches of every route of both tables that names TARGET, joined
+ * by ", " (a sender route as "--sender MATCH"), or NULL when none (*rcp 0) or on an LMDB error
+ * (*rcp the error)
+ */
+char *store_routes_naming(struct store *st, MDB_txn *txn, const char *target, int *rcp);
+/* store_put_routes - write the N routes R into DBI inside TXN; 0, or -1 with *err */
+int store_put_routes(struct store *st, MDB_txn *txn, MDB_dbi dbi, const struct route *r,
+                     size_t n, char **err);
 
 #endif

@@ -98,6 +98,17 @@ static void show_field(const struct target *t, const struct target_field *f, FIL
         v = target_field_int(t, f) ? "true" : "false";
     else
         v = target_field_text(t, f, buf);
+    if (f->type == TT_MATCHES) {
+        /* one line: the matches separated by ", " */
+        fprintf(fp, "%s = ", f->key);
+        for (; *v != '\0'; v++)
+            if (*v == '\n')
+                fputs(", ", fp);
+            else
+                fputc(*v, fp);
+        fputc('\n', fp);
+        return;
+    }
     fprintf(fp, "%s = %s\n", f->key, v);
 }
 
@@ -235,7 +246,7 @@ static int check_string(const struct target *t, const struct target_field *f, ch
     target_check_fn *check = f->type == TT_ADDRESS ? valid_address : f->check;
 
     if (v[0] == '\0') {
-        if (!target_field_required(f, t))
+        if (!target_field_required(t, f))
             return 0;
         if (f->note != NULL)
             return set_err(err, "%s: is required (%s)", f->key, f->note);
@@ -252,10 +263,9 @@ static int check_string(const struct target *t, const struct target_field *f, ch
 static int check_secret(const struct target *t, const struct target_field *f, char **err)
 {
     const char *v = target_field_string(t, f);
-
     const char *name = t->name != NULL && valid_target_name(t->name, NULL) == 0 ? t->name : "NAME";
 
-    if (v[0] == '\0' && !target_field_required(f, t))
+    if (v[0] == '\0' && !target_field_required(t, f))
         return 0;
     if (strncmp(v, SECRET_PREFIX, strlen(SECRET_PREFIX)) != 0 && f->file_key != NULL)
         return set_err(err,
@@ -269,6 +279,62 @@ static int check_secret(const struct target *t, const struct target_field *f, ch
                        "--%s-file F'",
                        f->key, name, name, f->option);
     return valid_header_text(f->key, v, err);
+}
+
+/* check_matches - TT_MATCHES: each line a match in its stored form, or "<>", and no repeats */
+static int check_matches(const struct target *t, const struct target_field *f, char **err)
+{
+    const char *v = target_field_string(t, f);
+
+    for (const char *p = v; *p != '\0';) {
+        const char *nl = strchr(p, '\n');
+        char *m = xstrndup(p, nl != NULL ? (size_t)(nl - p) : strlen(p));
+        char *norm = strcmp(m, "<>") == 0 ? xstrdup(m) : route_normalise(m, err);
+        bool ok = norm != NULL && strcmp(norm, m) == 0;
+        int rc = 0;
+
+        if (norm != NULL && !ok) {
+            char *shown = target_shown(m);
+
+            set_err(err, "'%s' is not in its stored form (write it as '%s')", shown, norm);
+            free(shown);
+        }
+        if (!ok)
+            rc = wrap(f->key, err);
+        else if (nl != NULL && route_match_in_list(nl + 1, m))
+            rc = set_err(err, "%s: '%s' is given twice", f->key, m);
+        free(norm);
+        free(m);
+        if (rc < 0)
+            return -1;
+        if (nl == NULL)
+            break;
+        p = nl + 1;
+    }
+    return 0;
+}
+
+/* target_check_auth - auth none: TLS only and no credentials; the field at fault, or NULL */
+const struct target_field *target_check_auth(const struct target *t, char **err)
+{
+    if (t->auth != SMTP_AUTH_NONE)
+        return NULL;
+    if (t->security != SMTP_SEC_STARTTLS && t->security != SMTP_SEC_TLS) {
+        set_err(err, "auth: none (a relay that authorises by IP address) needs security starttls "
+                     "or tls: without TLS a relay that trusts the address would take mail in "
+                     "clear text");
+        return target_field_find("auth");
+    }
+    for (size_t i = 0; i < target_nfields; i++) {
+        const struct target_field *f = &target_fields[i];
+
+        if (f->credential && target_field_string(t, f)[0] != '\0') {
+            set_err(err, "%s: auth none sends no credentials: remove the %s (or choose an AUTH "
+                         "mechanism such as auto)", f->key, f->key);
+            return f;
+        }
+    }
+    return NULL;
 }
 
 /* target_check_field - validate one field by its type and row */
@@ -287,6 +353,8 @@ int target_check_field(const struct target *t, const struct target_field *f, cha
         return check_string(t, f, err);
     case TT_SECRET:
         return check_secret(t, f, err);
+    case TT_MATCHES:
+        return check_matches(t, f, err);
     case TT_INT:
         v = target_field_int(t, f);
         return v < f->min || v > f->max ? target_range_err(f, v, err) : 0;
@@ -315,6 +383,8 @@ int target_validate(const struct target *t, char **err)
     for (size_t i = 0; i < target_nfields; i++)
         if (target_check_field(t, &target_fields[i], err) < 0)
             return -1;
+    if (target_check_auth(t, err) != NULL)
+        return -1;
     return target_check_oauth(t, err);
 }
 

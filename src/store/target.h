@@ -55,8 +55,13 @@ struct target {
     int max_connections; /* 0 = the delivery default */
     char *verify_to;  /* "" = from_address */
     bool tls_verify;
+    char *envelope_from;   /* "" = the policy of rewrite.envelope_from */
+    char *allowed_senders; /* route matches, normalised, one per line; "" = any trusted sender */
     int line;         /* line in targets.conf it came from, 0 when not from a file */
 };
+
+/* The two route tables: by recipient ("routes") and by envelope sender ("sender_routes"). */
+enum route_by { ROUTE_BY_RECIPIENT, ROUTE_BY_SENDER };
 
 struct route {
     char *match;  /* normalised: "user+d@example.com", "user@example.com", "@example.com", ".example.com", "*" */
@@ -70,6 +75,8 @@ struct target_set {
     size_t ntargets;
     struct route *routes;
     size_t nroutes;
+    struct route *sender_routes; /* by envelope sender (MAIL FROM): the table sender_routes */
+    size_t nsender_routes;
 };
 
 
@@ -84,6 +91,9 @@ enum target_type {
     TT_UINT64,  /* uint64_t within [0, max]; printed with an L suffix above 2^31-1 */
     TT_BOOL,    /* bool: true/false in targets.conf, 1/0 in the record; --OPTION, --no-OPTION */
     TT_ENUM,    /* an enum stored as int, written as one of the words of .words */
+    TT_MATCHES, /* char *: route matches (route_normalise() form, or "<>" for the null sender),
+                   one per line; a list of strings in targets.conf; --OPTION MATCH, repeatable,
+                   and --no-OPTIONs to empty it */
 };
 
 /* target_words - the words of a TT_ENUM field: VALUE is valid when parse(name(VALUE)) == VALUE */
@@ -104,6 +114,8 @@ struct target_field {
     size_t offset;          /* of the member in struct target */
     const char *def;        /* the default, in the record's syntax; NULL: "" or 0 */
     bool required;          /* targets.conf and the record must set it; a string may not be "" */
+    bool credential;        /* required only when the target authenticates (auth is not "none"),
+                               and must then be empty: see target_field_required() */
     long long min, max;     /* TT_INT and TT_UINT64 (min 0 for both) */
     long long option_max;   /* byosmtpctl's own bound when it takes less than max; 0: max */
     const char *note;       /* said in parentheses after "is required" or a range */
@@ -135,8 +147,12 @@ void target_field_set_number(struct target *t, const struct target_field *f, lon
 #define TARGET_TEXT_MAX 24
 const char *target_field_text(const struct target *t, const struct target_field *f,
                               char buf[TARGET_TEXT_MAX]);
-/* target_field_required - F must be set in T: its row's required, unless optional_when(T) */
-bool target_field_required(const struct target_field *f, const struct target *t);
+/*
+ * target_field_required - whether T must set F: F's row says so, except where T does without F:
+ * the row's optional_when(T) (a password, for an OAuth2 target), or a credential (username,
+ * password) when T's auth is "none" (where it must be empty)
+ */
+bool target_field_required(const struct target *t, const struct target_field *f);
 /* target_field_words - the words of TT_ENUM field F joined by ", ", LAST before the last one */
 char *target_field_words(const struct target_field *f, const char *last);
 
@@ -182,6 +198,21 @@ int target_validate(const struct target *t, char **err);
  * (domain part lower-cased; "*" kept). Returns a new string, or NULL with *err.
  */
 char *route_normalise(const char *match, char **err);
+
+/*
+ * route_match_list - the TT_MATCHES value of a list of matches as an admin writes them: each
+ * normalised (route_normalise(); "<>" kept: the null sender), duplicates dropped, joined by
+ * newlines. Returns a new string, or NULL with *err naming the bad match.
+ */
+char *route_match_list(const char *const *matches, size_t n, char **err);
+
+/*
+ * route_matches_sender - does envelope sender SENDER (as received at MAIL, <> allowed) match one
+ * of the newline-separated MATCHES? A match is tried with the keys of route_candidates(), so
+ * "@example.com" matches every sender of that domain and "*" any sender; the null sender (<>)
+ * matches only the entry "<>".
+ */
+bool route_matches_sender(const char *matches, const char *sender);
 
 /*
  * route_candidates - the route keys to look up for recipient RCPT (LEN bytes; one pair of < >

@@ -142,7 +142,7 @@ static char *check_complete(const struct target *t, const char *name, const bool
     char *why = NULL;
 
     for (size_t i = 0; i < target_nfields; i++)
-        if (target_fields[i].required && !seen[i])
+        if (target_field_required(t, &target_fields[i]) && !seen[i])
             return xasprintf("field '%s' is missing", target_fields[i].key);
     if (strcmp(t->name, name) != 0)
         return xstrdup("it holds another target's name");

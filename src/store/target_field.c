@@ -45,9 +45,9 @@ const struct target_field target_fields[] = {
     {"port", "port", TT_INT, OFF(port), .required = true, .min = 1, .max = PORT_MAX},
     {"security", "security", TT_ENUM, OFF(security), .def = "starttls", .words = &security_words},
     {"username", "username", TT_STRING, OFF(username), .required = true,
-     .note = "the SMTP AUTH user name"},
+     .note = "the SMTP AUTH user name", .credential = true},
     {"password", "password", TT_SECRET, OFF(password_enc), .required = true,
-     .file_key = "password_file", .optional_when = target_uses_oauth},
+     .file_key = "password_file", .optional_when = target_uses_oauth, .credential = true},
     {"from_address", "from", TT_ADDRESS, OFF(from_address), .required = true},
     {"from_name", "from-name", TT_STRING, OFF(from_name), .required = false},
     {"reply_to", "reply-to", TT_ADDRESS, OFF(reply_to), .required = false},
@@ -72,6 +72,8 @@ const struct target_field target_fields[] = {
      .note = "0 = the delivery default"},
     {"verify_to", "verify-to", TT_ADDRESS, OFF(verify_to), .required = false},
     {"tls_verify", "tls-verify", TT_BOOL, OFF(tls_verify), .def = "1"},
+    {"envelope_from", "envelope-from", TT_ADDRESS, OFF(envelope_from), .required = false},
+    {"allowed_senders", "allowed-sender", TT_MATCHES, OFF(allowed_senders), .required = false},
 };
 
 const size_t target_nfields = sizeof(target_fields) / sizeof(target_fields[0]);
@@ -94,11 +96,21 @@ const struct target_field *target_field_find(const char *key)
     return NULL;
 }
 
-/* target_field_is_string - the four types held as char * */
+/* target_field_is_string - the types held as char * */
 bool target_field_is_string(const struct target_field *f)
 {
     return f->type == TT_NAME || f->type == TT_STRING || f->type == TT_ADDRESS ||
-           f->type == TT_SECRET;
+           f->type == TT_SECRET || f->type == TT_MATCHES;
+}
+
+/* target_field_required - the row's word, except where T does without F (see target.h) */
+bool target_field_required(const struct target *t, const struct target_field *f)
+{
+    if (!f->required)
+        return false;
+    if (f->optional_when != NULL && f->optional_when(t))
+        return false;
+    return !(f->credential && t->auth == SMTP_AUTH_NONE);
 }
 
 /* target_field_string - a string member, "" for NULL (a target built by hand may leave one) */
@@ -165,6 +177,7 @@ const char *target_field_text(const struct target *t, const struct target_field 
     case TT_STRING:
     case TT_ADDRESS:
     case TT_SECRET:
+    case TT_MATCHES:
         break;
     }
     return target_field_string(t, f);
@@ -215,16 +228,11 @@ bool target_field_decode(struct target *t, const struct target_field *f, const c
     case TT_STRING:
     case TT_ADDRESS:
     case TT_SECRET:
+    case TT_MATCHES:
         break;
     }
     target_field_set_string(t, f, text);
     return true;
-}
-
-/* target_field_required - the row's required, unless T is a target that does without F */
-bool target_field_required(const struct target_field *f, const struct target *t)
-{
-    return f->required && !(f->optional_when != NULL && f->optional_when(t));
 }
 
 /* target_field_words - "starttls, tls, none" (LAST ", ") or "starttls, tls or none" (" or ") */

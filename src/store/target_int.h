@@ -35,6 +35,13 @@ bool target_field_decode(struct target *t, const struct target_field *f, const c
 
 /* target_check_field - validate F of T; 0, or -1 with *err "key: what is wrong" */
 int target_check_field(const struct target *t, const struct target_field *f, char **err);
+/*
+ * target_check_auth - the rules of auth "none": security starttls or tls, and no credential set.
+ * NULL when T keeps them; else the field at fault, with *err "key: what is wrong".
+ */
+const struct target_field *target_check_auth(const struct target *t, char **err);
+/* route_match_in_list - is MATCH one of the newline-separated MATCHES? */
+bool route_match_in_list(const char *matches, const char *match);
 /* target_range_err - "key: V is out of range (MIN-MAX; note)" for TT_INT field F; returns -1 */
 int target_range_err(const struct target_field *f, long long v, char **err);
 

@@ -21,6 +21,26 @@ static void lower_ascii(char *s, size_t n)
             s[i] = (char)(s[i] - 'A' + 'a');
 }
 
+/* route_match_in - is the key K (N bytes) one of the newline-separated MATCHES? */
+static bool route_match_in(const char *matches, const char *k, size_t n)
+{
+    for (const char *p = matches; *p != '\0';) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+
+        if (len == n && memcmp(p, k, n) == 0)
+            return true;
+        p += len + (nl != NULL);
+    }
+    return false;
+}
+
+/* route_match_in_list - is MATCH one of MATCHES? */
+bool route_match_in_list(const char *matches, const char *match)
+{
+    return route_match_in(matches, match, strlen(match));
+}
+
 /* route_err - "route match 'M': WHY" */
 static char *route_err(char **err, const char *match, const char *why)
 {
@@ -177,4 +197,57 @@ const char *route_rule_name(const char *key)
     if (key[0] == '.')
         return "subdomains";
     return "address";
+}
+
+/* route_match_list - normalise MATCHES (n of them) into one TT_MATCHES value */
+char *route_match_list(const char *const *matches, size_t n, char **err)
+{
+    struct buf b;
+
+    buf_init(&b);
+    for (size_t i = 0; i < n; i++) {
+        char *norm = strcmp(matches[i], "<>") == 0 ? xstrdup("<>") : route_normalise(matches[i], err);
+        bool dup = false;
+
+        if (norm == NULL) {
+            buf_free(&b);
+            return NULL;
+        }
+        for (size_t j = 0; j < i && !dup; j++) {
+            char *other = strcmp(matches[j], "<>") == 0 ? xstrdup("<>")
+                                                        : route_normalise(matches[j], NULL);
+
+            dup = other != NULL && strcmp(other, norm) == 0;
+            free(other);
+        }
+        if (!dup)
+            buf_printf(&b, "%s%s", b.len > 0 ? "\n" : "", norm);
+        free(norm);
+    }
+    return buf_steal(&b);
+}
+
+/* route_matches_sender - is SENDER one of MATCHES, by the keys of route_candidates()? */
+bool route_matches_sender(const char *matches, const char *sender)
+{
+    char *bare = NULL;
+    char **keys = NULL;
+    size_t nkeys = 0, n = strlen(sender);
+    bool hit = false;
+
+    while (n > 0 && sender[0] == ' ')
+        sender++, n--;
+    while (n > 0 && sender[n - 1] == ' ')
+        n--;
+    if (n >= 2 && sender[0] == '<' && sender[n - 1] == '>')
+        sender++, n -= 2;
+    if (n == 0) /* the null sender: only "<>" names it */
+        return route_match_in(matches, "<>", 2);
+    bare = xstrndup(sender, n);
+    route_candidates(bare, n, &keys, &nkeys);
+    for (size_t i = 0; i < nkeys && !hit; i++)
+        hit = route_match_in(matches, keys[i], strlen(keys[i]));
+    route_candidates_free(keys, nkeys);
+    free(bare);
+    return hit;
 }

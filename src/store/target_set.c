@@ -24,7 +24,7 @@ struct parse {
     char **err;
     struct target_set *set;
     char **pwfiles; /* one per target, parallel to set->targets */
-    size_t tcap, rcap;
+    size_t tcap, rcap, scap;
 };
 
 /* The settings of the target being read: one per field, and a secret's file_key. */
@@ -160,6 +160,39 @@ static int read_number(struct parse *p, const config_setting_t *s, const struct 
     return 0;
 }
 
+/* read_matches - a TT_MATCHES setting: a list of strings, each a route match (or "<>") */
+static int read_matches(struct parse *p, const config_setting_t *s, const struct target_field *f,
+                        struct target *t)
+{
+    int type = config_setting_type(s), n = config_setting_length(s);
+    const char **items;
+    char *joined, *why = NULL;
+
+    if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+        return perr(p, s, "%s: must be a list of strings: %s = [ \"@example.com\", "
+                    "\"user@example.org\" ];", f->key, f->key);
+    items = xcalloc((size_t)n + 1, sizeof(*items));
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+
+        if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+            free(items);
+            return perr(p, s, "%s: must be a list of strings in double quotes", f->key);
+        }
+        items[i] = config_setting_get_string(e);
+    }
+    joined = route_match_list(items, (size_t)n, &why);
+    free(items);
+    if (joined == NULL) {
+        perr(p, s, "%s: %s", f->key, why);
+        free(why);
+        return -1;
+    }
+    target_field_set_string(t, f, joined);
+    free(joined);
+    return 0;
+}
+
 /*
  * read_value - type-check setting S of field F and store it in T. Conversions that the struct
  * cannot hold (unknown words, numbers out of range) are checked here; the rest by check_all().
@@ -180,6 +213,8 @@ static int read_value(struct parse *p, const config_setting_t *s, const struct t
             return perr(p, s, "%s: must be true or false, without quotes", f->key);
         target_field_set_number(t, f, config_setting_get_bool(s) != 0);
         return 0;
+    case TT_MATCHES:
+        return read_matches(p, s, f, t);
     case TT_NAME:
     case TT_STRING:
     case TT_ADDRESS:
@@ -232,7 +267,8 @@ static int check_presence(struct parse *p, const config_setting_t *g, const stru
                           const struct seen *seen)
 {
     for (size_t i = 0; i < target_nfields; i++)
-        if (target_fields[i].required && target_fields[i].type != TT_SECRET && seen->at[i] == NULL)
+        if (target_field_required(t, &target_fields[i]) && target_fields[i].type != TT_SECRET &&
+            seen->at[i] == NULL)
             return perr(p, g, "target '%s': missing required setting '%s'", t->name,
                         target_fields[i].key);
     for (size_t i = 0; i < target_nfields; i++) {
@@ -243,13 +279,33 @@ static int check_presence(struct parse *p, const config_setting_t *g, const stru
         if (seen->at[i] != NULL && seen->file[i] != NULL)
             return perr(p, seen->file[i], "target '%s': set either %s or %s, not both", t->name,
                         f->key, f->file_key);
-        if (target_field_required(f, t) && seen->at[i] == NULL && seen->file[i] == NULL)
+        if (target_field_required(t, f) && seen->at[i] == NULL && seen->file[i] == NULL)
             return perr(p, g,
                         "target '%s': missing %s: set %s = \"enc:v1:\xe2\x80\xa6\" (the output "
                         "of 'byosmtpctl encrypt %s') or %s = \"PATH\"",
                         t->name, f->key, f->key, t->name, f->file_key);
     }
     return 0;
+}
+
+/* check_auth - the rules of auth "none", at the line of the setting at fault (or the group) */
+static int check_auth(struct parse *p, const config_setting_t *g, const struct target *t,
+                      const struct seen *seen)
+{
+    const struct target_field *f = target_check_auth(t, p->err);
+    const config_setting_t *at;
+
+    if (f == NULL && t->auth == SMTP_AUTH_NONE)
+        for (size_t i = 0; i < target_nfields; i++)
+            if (target_fields[i].credential && seen->file[i] != NULL)
+                return perr(p, seen->file[i], "%s: auth none sends no credentials: remove the "
+                            "%s (or choose an AUTH mechanism such as auto)",
+                            target_fields[i].file_key, target_fields[i].file_key);
+    if (f == NULL)
+        return 0;
+    at = seen->at[f - target_fields] != NULL ? seen->at[f - target_fields]
+                                              : seen->file[f - target_fields];
+    return perr_from(p, at != NULL ? at : g);
 }
 
 /* check_target - the name first (and unique), then presence, then every field that was set */
@@ -274,6 +330,8 @@ static int check_target(struct parse *p, const config_setting_t *g, const struct
     for (size_t i = 0; i < target_nfields; i++)
         if (seen->at[i] != NULL && target_check_field(t, &target_fields[i], p->err) < 0)
             return perr_from(p, seen->at[i]);
+    if (check_auth(p, g, t, seen) < 0)
+        return -1;
     if (target_check_oauth(t, &why) < 0) {
         perr(p, g, "target '%s': %s", t->name, why);
         free(why);
@@ -308,8 +366,24 @@ static int parse_target(struct parse *p, const config_setting_t *g)
     return 0;
 }
 
-/* parse_route - one { match = "..."; target = "..."; } of the routes list */
-static int parse_route(struct parse *p, const config_setting_t *g)
+/* The two route tables of targets.conf: by recipient (routes) and by sender (sender_routes). */
+struct route_table {
+    const char *name, *what; /* "routes", "route"; "sender_routes", "sender route" */
+    struct route **routes;
+    size_t *n, *cap;
+};
+
+/* route_table_of - the recipient or the sender table of P's set */
+static struct route_table route_table_of(struct parse *p, bool sender)
+{
+    if (sender)
+        return (struct route_table){"sender_routes", "sender route", &p->set->sender_routes,
+                                    &p->set->nsender_routes, &p->scap};
+    return (struct route_table){"routes", "route", &p->set->routes, &p->set->nroutes, &p->rcap};
+}
+
+/* parse_route_in - one { match = "..."; target = "..."; } of table RT */
+static int parse_route_in(struct parse *p, const config_setting_t *g, struct route_table rt)
 {
     const config_setting_t *sm = NULL, *st = NULL;
     struct route r;
@@ -318,8 +392,8 @@ static int parse_route(struct parse *p, const config_setting_t *g)
 
     if (config_setting_type(g) != CONFIG_TYPE_GROUP)
         return perr(p, g,
-                    "routes: each entry must be a group { match = \"...\"; target = "
-                    "\"...\"; }");
+                    "%s: each entry must be a group { match = \"...\"; target = "
+                    "\"...\"; }", rt.name);
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
         const char *name = config_setting_name(s);
@@ -344,11 +418,11 @@ static int parse_route(struct parse *p, const config_setting_t *g)
     r.match = route_normalise(config_setting_get_string(sm), p->err);
     if (r.match == NULL)
         return perr_from(p, sm);
-    for (size_t i = 0; i < p->set->nroutes; i++)
-        if (strcmp(p->set->routes[i].match, r.match) == 0) {
+    for (size_t i = 0; i < *rt.n; i++)
+        if (strcmp((*rt.routes)[i].match, r.match) == 0) {
             v = target_shown(r.match);
-            perr(p, sm, "duplicate route '%s' (first defined at line %d)", v,
-                 p->set->routes[i].line);
+            perr(p, sm, "duplicate %s '%s' (first defined at line %d)", rt.what, v,
+                 (*rt.routes)[i].line);
             free(v);
             free(r.match);
             return -1;
@@ -357,7 +431,8 @@ static int parse_route(struct parse *p, const config_setting_t *g)
         char *m = target_shown(r.match);
 
         v = target_shown(config_setting_get_string(st));
-        perr(p, st, "route '%s' names target '%s', which is not defined in this file", m, v);
+        perr(p, st, "%s '%s' names target '%s', which is not defined in this file", rt.what, m,
+             v);
         free(m);
         free(v);
         free(r.match);
@@ -365,12 +440,24 @@ static int parse_route(struct parse *p, const config_setting_t *g)
     }
     r.target = xstrdup(config_setting_get_string(st));
 
-    if (p->set->nroutes == p->rcap) {
-        p->rcap = p->rcap * 2 + 4;
-        p->set->routes = xrealloc(p->set->routes, p->rcap * sizeof(*p->set->routes));
+    if (*rt.n == *rt.cap) {
+        *rt.cap = *rt.cap * 2 + 4;
+        *rt.routes = xrealloc(*rt.routes, *rt.cap * sizeof(**rt.routes));
     }
-    p->set->routes[p->set->nroutes++] = r;
+    (*rt.routes)[(*rt.n)++] = r;
     return 0;
+}
+
+/* parse_route - one { match = "..."; target = "..."; } of the routes list */
+static int parse_route(struct parse *p, const config_setting_t *g)
+{
+    return parse_route_in(p, g, route_table_of(p, false));
+}
+
+/* parse_sender_route - one { match = "..."; target = "..."; } of the sender_routes list */
+static int parse_sender_route(struct parse *p, const config_setting_t *g)
+{
+    return parse_route_in(p, g, route_table_of(p, true));
 }
 
 /* parse_list - check that S is a list (or an empty array) of groups and parse each entry */
@@ -394,7 +481,7 @@ int target_set_parse_file(const char *file, struct target_set *set, char ***pass
                           char **err)
 {
     struct parse p = {.file = file, .err = err, .set = set};
-    const config_setting_t *root, *targets = NULL, *routes = NULL;
+    const config_setting_t *root, *targets = NULL, *routes = NULL, *sender_routes = NULL;
     config_t cfg;
     int rc = -1;
 
@@ -424,8 +511,11 @@ int target_set_parse_file(const char *file, struct target_set *set, char ***pass
             targets = s;
         } else if (strcmp(name, "routes") == 0) {
             routes = s;
+        } else if (strcmp(name, "sender_routes") == 0) {
+            sender_routes = s;
         } else {
-            perr(&p, s, "unknown setting '%s' (this file holds only 'targets' and 'routes')", name);
+            perr(&p, s, "unknown setting '%s' (this file holds only 'targets', 'routes' and "
+                 "'sender_routes')", name);
             goto out;
         }
     }
@@ -433,6 +523,8 @@ int target_set_parse_file(const char *file, struct target_set *set, char ***pass
     if (targets != NULL && parse_list(&p, targets, parse_target) < 0)
         goto out;
     if (routes != NULL && parse_list(&p, routes, parse_route) < 0)
+        goto out;
+    if (sender_routes != NULL && parse_list(&p, sender_routes, parse_sender_route) < 0)
         goto out;
     rc = 0;
 
@@ -458,8 +550,13 @@ void target_set_free(struct target_set *set)
         free(set->routes[i].match);
         free(set->routes[i].target);
     }
+    for (size_t i = 0; i < set->nsender_routes; i++) {
+        free(set->sender_routes[i].match);
+        free(set->sender_routes[i].target);
+    }
     free(set->targets);
     free(set->routes);
+    free(set->sender_routes);
     memset(set, 0, sizeof(*set));
 }
 
@@ -510,6 +607,22 @@ static void print_setting(FILE *fp, const char *name, const char *value)
     fputs(";\n", fp);
 }
 
+/* print_matches - "    NAME = [ "M1", "M2" ];" from newline-separated MATCHES */
+static void print_matches(FILE *fp, const char *name, const char *matches)
+{
+    fprintf(fp, "    %s = [", name);
+    for (const char *p = matches; *p != '\0';) {
+        size_t len = strcspn(p, "\n");
+        char *m = xstrndup(p, len);
+
+        fputs(p == matches ? " " : ", ", fp);
+        print_string(fp, m);
+        free(m);
+        p += len + (p[len] == '\n');
+    }
+    fputs(" ];\n", fp);
+}
+
 /* print_field - one setting of a target in targets.conf syntax */
 static void print_field(FILE *fp, const struct target *t, const struct target_field *f)
 {
@@ -522,8 +635,23 @@ static void print_field(FILE *fp, const struct target *t, const struct target_fi
                 f->type == TT_UINT64 && target_field_u64(t, f) > INT_MAX ? "L" : "");
     else if (f->type == TT_BOOL)
         fprintf(fp, "    %s = %s;\n", f->key, target_field_int(t, f) ? "true" : "false");
+    else if (f->type == TT_MATCHES)
+        print_matches(fp, f->key, v);
     else
         print_setting(fp, f->key, v);
+}
+
+/* print_routes - the route table NAME: "NAME = ( { match = ...; target = ...; }, ... );" */
+static void print_routes(FILE *fp, const char *name, const struct route *r, size_t n)
+{
+    fprintf(fp, n > 0 ? "%s = (\n" : "%s = ( );\n", name);
+    for (size_t i = 0; i < n; i++) {
+        fputs("  { match = ", fp);
+        print_string(fp, r[i].match);
+        fputs("; target = ", fp);
+        print_string(fp, r[i].target);
+        fputs(i + 1 < n ? "; },\n" : "; }\n);\n", fp);
+    }
 }
 
 /* target_set_print - write the set in targets.conf syntax (the dump format) */
@@ -538,12 +666,7 @@ void target_set_print(const struct target_set *set, FILE *fp)
         fputs(i + 1 < set->ntargets ? "  },\n" : "  }\n);\n", fp);
     }
     fputs("\n", fp);
-    fputs(set->nroutes > 0 ? "routes = (\n" : "routes = ( );\n", fp);
-    for (size_t i = 0; i < set->nroutes; i++) {
-        fputs("  { match = ", fp);
-        print_string(fp, set->routes[i].match);
-        fputs("; target = ", fp);
-        print_string(fp, set->routes[i].target);
-        fputs(i + 1 < set->nroutes ? "; },\n" : "; }\n);\n", fp);
-    }
+    print_routes(fp, "routes", set->routes, set->nroutes);
+    fputs("\n", fp);
+    print_routes(fp, "sender_routes", set->sender_routes, set->nsender_routes);
 }

@@ -122,4 +122,35 @@ else
 fi
 stop_provider tls12
 
+# auth none (a relay that authorises by IP address): no AUTH over TLS; never without TLS
+start_provider ipstarttls $(tls_args starttls) --require-tls
+probe none_starttls --host localhost --port "$port" --security starttls --auth none
+start_provider iptls $(tls_args tls)
+probe none_tls --host localhost --port "$port" --security tls --auth none
+start_provider ipplain $(tls_args plain)
+probe none_plain --host localhost --port "$port" --security none --auth none
+start_provider ipstrip $(tls_args strip)
+probe none_strip --host localhost --port "$port" --security starttls --auth none
+for p in ipstarttls iptls ipplain ipstrip; do stop_provider "$p"; done
+if result_is none_starttls open ok done && result_is none_starttls send1 ok done &&
+    result_is none_tls send1 ok done && ! grep -q '^open-auth:' "$T/none_starttls.out" &&
+    pyrec ipstarttls "len(msgs) == 1 and msgs[0]['tls'] and not msgs[0]['auth']" &&
+    pyrec iptls "len(msgs) == 1 and msgs[0]['tls'] and not msgs[0]['auth']"; then
+    ok "auth none: delivered over STARTTLS and over TLS without any AUTH"
+else
+    fail "auth none over TLS"
+fi
+if result_is none_plain open temporary retry &&
+    grep -q '^open-text: auth none needs security starttls or tls: nothing was sent' "$T/none_plain.out" &&
+    pyrec ipplain "not msgs and not [x for c in conns for x in c['commands'] if x.upper().startswith(('MAIL', 'AUTH'))]"; then
+    ok "auth none with security none: refused before a single command"
+else
+    fail "auth none with security none"
+fi
+if result_is none_strip open starttls_unavailable && pyrec ipstrip "not msgs and not [x for c in conns for x in c['commands'] if x.upper().startswith(('MAIL', 'AUTH'))]"; then
+    ok "auth none where STARTTLS is stripped: starttls_unavailable, no MAIL sent in clear"
+else
+    fail "auth none where STARTTLS is stripped"
+fi
+
 finish

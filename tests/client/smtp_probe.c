@@ -87,7 +87,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: smtp_probe --host H --port P [--security starttls|tls|none] --user U\n"
-            "       [--password-file F] [--auth auto|plain|login|cram-md5|xoauth2] [--ca-file F]\n"
+            "       [--password-file F] [--auth auto|plain|login|cram-md5|xoauth2|none] [--ca-file F]\n"
             "       [--no-verify] [--tls-min V] [--helo NAME] [--from ADDR] [--to ADDR]...\n"
             "       [--message FILE] [--body 7bit|8bit|unknown] [--size N] [--count N]\n"
             "       [--read-once] [--timeout S] [--connect-timeout S] [--no-send]\n");
@@ -135,6 +135,7 @@ int main(int argc, char **argv)
             else if (strcmp(optarg, "login") == 0) p.auth = SMTP_AUTH_LOGIN;
             else if (strcmp(optarg, "cram-md5") == 0) p.auth = SMTP_AUTH_CRAM_MD5;
             else if (strcmp(optarg, "xoauth2") == 0) p.auth = SMTP_AUTH_XOAUTH2;
+            else if (strcmp(optarg, "none") == 0) p.auth = SMTP_AUTH_NONE;
             else usage();
             break;
         case 'c': p.tls_ca_file = optarg; break;

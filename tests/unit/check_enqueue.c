@@ -23,6 +23,10 @@
 
 #define ARRIVAL 1717243200 /* 2024-06-01 12:00:00 UTC */
 #define MONTH "2024-06"
+
+/* A message from an ordinary sender, recipient routes first (the default of routing.order). */
+static const struct rcpt_query QUERY = {.sender = "<s@client.example>",
+                                        .order = ROUTING_RECIPIENT_FIRST, .month = MONTH};
 #define BODY "Hello.\r\n\r\nA second paragraph, no final line break."
 
 static char *dir, store_dir[4200], spool_dir[4200];
@@ -103,7 +107,7 @@ static void route(const char *rcpt)
 {
     struct rcpt_decision d;
 
-    ck_assert_int_eq(rcpt_route(st, rcpt, MONTH, &routing, &d), ROUTE_ROUTED);
+    ck_assert_int_eq(rcpt_route(st, &QUERY, rcpt, &routing, &d), ROUTE_ROUTED);
     ck_assert_ptr_nonnull(rcpt_routing_add(&routing, rcpt, &d));
     rcpt_decision_free(&d);
 }
@@ -276,6 +280,48 @@ START_TEST(test_original_sender)
     ck_assert_str_eq(rec.mta_queue_id, "");
     queue_record_free(&rec);
     ck_assert_uint_eq(accepted("acme"), 1);
+}
+END_TEST
+
+START_TEST(test_target_envelope_from)
+{
+    struct enqueue_dest d = {.store = st, .spool = sp, .hostname = "mx.test.example"};
+    struct enqueue_envelope env = {.sender = "alice@client.example", .mail_params = "",
+                                   .arrival = ARRIVAL};
+    struct enqueue_copy out[1];
+    struct spool_copy *c;
+    struct target t;
+    char *why = NULL;
+
+    /* a target's envelope_from wins over rewrite.envelope_from, either way */
+    target_init(&t);
+    free(t.from_address);
+    t.from_address = xstrdup("noreply@acme.example");
+    ck_assert_str_eq(enqueue_envelope_from(conf, &t, "alice@client.example"),
+                     "noreply@acme.example");
+    conf->rewrite.envelope_from = ENVFROM_ORIGINAL;
+    ck_assert_str_eq(enqueue_envelope_from(conf, &t, "alice@client.example"),
+                     "alice@client.example");
+    free(t.envelope_from);
+    t.envelope_from = xstrdup("bounces@mail.acme.example");
+    ck_assert_str_eq(enqueue_envelope_from(conf, &t, "alice@client.example"),
+                     "bounces@mail.acme.example");
+    conf->rewrite.envelope_from = ENVFROM_TARGET;
+    ck_assert_str_eq(enqueue_envelope_from(conf, &t, ""), "bounces@mail.acme.example");
+    target_free(&t);
+
+    /* and it is what the spooled copy carries */
+    ck_assert_int_eq(store_target_get(st, "acme", &t, &why), 1);
+    free(t.envelope_from);
+    t.envelope_from = xstrdup("bounces@mail.acme.example");
+    ck_assert_msg(store_target_put(st, &t, true, &why) == 0, "%s", why);
+    target_free(&t);
+    route("<bob@acme.example>");
+    ck_assert_msg(enqueue_commit(&d, conf, rcv, &env, &routing, out, &why) == 0, "%s", why);
+    ck_assert_int_eq(spool_copy_open(sp, "queue", out[0].id, &c, &why), 1);
+    ck_assert_str_eq(c->env.sender, "alice@client.example");
+    ck_assert_str_eq(c->env.envelope_from, "bounces@mail.acme.example");
+    spool_copy_close(c);
 }
 END_TEST
 
@@ -509,7 +555,7 @@ START_TEST(test_quota_concurrent)
         ck_assert_int_eq(spool_msg_begin(sp, &x[i].rcv, &err), 0);
         ck_assert_int_eq(spool_msg_header(x[i].rcv, "From", " a@client.example", &err), 0);
         ck_assert_int_eq(spool_msg_body(x[i].rcv, BODY, strlen(BODY), &err), 0);
-        ck_assert_int_eq(rcpt_route(st, "<bob@acme.example>", MONTH, &x[i].r, &d),
+        ck_assert_int_eq(rcpt_route(st, &QUERY, "<bob@acme.example>", &x[i].r, &d),
                          ROUTE_ROUTED);
         ck_assert_ptr_nonnull(rcpt_routing_add(&x[i].r, "<bob@acme.example>", &d));
         rcpt_decision_free(&d);
@@ -592,6 +638,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_commit);
     tcase_add_test(tc, test_original_sender);
+    tcase_add_test(tc, test_target_envelope_from);
     tcase_add_test(tc, test_rewrite_fails);
     tcase_add_test(tc, test_publish_fails);
     tcase_add_loop_test(tc, test_crash, 0, 4);

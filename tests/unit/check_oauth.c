@@ -134,7 +134,7 @@ START_TEST(fields_together)
     /* no password needed */
     ck_assert(target_uses_oauth(&t));
     ck_assert_int_eq(target_validate(&t, &err), 0);
-    ck_assert(!target_field_required(target_field_find("password"), &t));
+    ck_assert(!target_field_required(&t, target_field_find("password")));
     target_field_set_string(&t, target_field_find("oauth_token_url"),
                             "http://oauth2.googleapis.com/token");
     invalid(&t, "oauth_token_url: 'http://oauth2.googleapis.com/token' is not an https:// URL: "

@@ -3,7 +3,8 @@
  * miss, an address with a line break, a target at its monthly quota (counting the message's own
  * recipients), and the store errors; and the grouping of a message's recipients by target
  * (one copy and one count for a recipient given twice; a group dropped when its copy is
- * refused at the commit).
+ * refused at the commit); routes by sender, routing.order, a target's allowed_senders and the
+ * null sender.
  */
 #include "config.h"
 
@@ -14,6 +15,12 @@
 #include "testutil.h"
 
 #define MONTH "2024-06"
+
+/* A message from an ordinary sender, recipient routes first (the default of routing.order). */
+static const struct rcpt_query QUERY = {.sender = "<s@client.example>",
+                                        .order = ROUTING_RECIPIENT_FIRST, .month = MONTH};
+static const struct rcpt_query JULY = {.sender = "<s@client.example>",
+                                       .order = ROUTING_RECIPIENT_FIRST, .month = "2024-07"};
 
 static char *dir;
 static struct store *st;
@@ -98,7 +105,7 @@ static enum rcpt_verdict decide(const char *rcpt, struct rcpt_decision *d)
 {
     struct rcpt_routing none = {0};
 
-    return rcpt_route(st, rcpt, MONTH, &none, d);
+    return rcpt_route(st, &QUERY, rcpt, &none, d);
 }
 
 START_TEST(test_hit)
@@ -146,23 +153,23 @@ START_TEST(test_over_quota)
 
     /* quota 2, one accepted this month: this message may route one more */
     ck_assert_int_eq(store_quota_add(st, "small", MONTH, &one, &err), 0);
-    ck_assert_int_eq(rcpt_route(st, "<a@small.example>", MONTH, &r, &d), ROUTE_ROUTED);
+    ck_assert_int_eq(rcpt_route(st, &QUERY, "<a@small.example>", &r, &d), ROUTE_ROUTED);
     ck_assert_ptr_nonnull(rcpt_routing_add(&r, "<a@small.example>", &d));
     rcpt_decision_free(&d);
     /* the message's own recipient counts: 1 accepted + 1 pending + this one > 2 */
-    ck_assert_int_eq(rcpt_route(st, "<b@small.example>", MONTH, &r, &d), ROUTE_OVER_QUOTA);
+    ck_assert_int_eq(rcpt_route(st, &QUERY, "<b@small.example>", &r, &d), ROUTE_OVER_QUOTA);
     ck_assert_str_eq(d.t.name, "small");
     ck_assert_str_eq(d.bare, "b@small.example");
     ck_assert_uint_eq(d.q.accepted, 1);
     ck_assert_uint_eq(d.t.monthly_quota, 2);
     rcpt_decision_free(&d);
     /* the same recipient again is counted as pending too (one more than the quota allows) */
-    ck_assert_int_eq(rcpt_route(st, "<a@small.example>", MONTH, &r, &d), ROUTE_OVER_QUOTA);
+    ck_assert_int_eq(rcpt_route(st, &QUERY, "<a@small.example>", &r, &d), ROUTE_OVER_QUOTA);
     rcpt_decision_free(&d);
     /* another month has its own record; a target without a quota is never over */
-    ck_assert_int_eq(rcpt_route(st, "<b@small.example>", "2024-07", &r, &d), ROUTE_ROUTED);
+    ck_assert_int_eq(rcpt_route(st, &JULY, "<b@small.example>", &r, &d), ROUTE_ROUTED);
     rcpt_decision_free(&d);
-    ck_assert_int_eq(rcpt_route(st, "<b@acme.example>", MONTH, &r, &d), ROUTE_ROUTED);
+    ck_assert_int_eq(rcpt_route(st, &QUERY, "<b@acme.example>", &r, &d), ROUTE_ROUTED);
     rcpt_decision_free(&d);
     rcpt_routing_free(&r);
 }
@@ -192,6 +199,104 @@ START_TEST(test_error)
 }
 END_TEST
 
+/* set_allowed - give target NAME the allowed_senders MATCHES (newline-separated) */
+static void set_allowed(const char *name, const char *matches)
+{
+    struct target t;
+    char *err = NULL;
+
+    ck_assert_int_eq(store_target_get(st, name, &t, &err), 1);
+    free(t.allowed_senders);
+    t.allowed_senders = xstrdup(matches);
+    ck_assert_msg(store_target_put(st, &t, true, &err) == 0, "%s", err);
+    target_free(&t);
+}
+
+/* route_from - rcpt_route for RCPT from SENDER with ORDER, nothing routed yet */
+static enum rcpt_verdict route_from(const char *sender, enum conf_routing_order order,
+                                    const char *rcpt, struct rcpt_decision *d)
+{
+    struct rcpt_routing none = {0};
+    struct rcpt_query q = {.sender = sender, .order = order, .month = MONTH};
+
+    return rcpt_route(st, &q, rcpt, &none, d);
+}
+
+/* expect - RCPT from SENDER under ORDER is VERDICT, by table BY's RULE to TARGET (NULL: none) */
+static void expect(const char *sender, enum conf_routing_order order, const char *rcpt,
+                   enum rcpt_verdict verdict, const char *target, enum route_by by,
+                   const char *rule)
+{
+    struct rcpt_decision d;
+
+    ck_assert_msg(route_from(sender, order, rcpt, &d) == verdict, "%s from %s", rcpt, sender);
+    if (target == NULL) {
+        ck_assert_ptr_null(d.t.name);
+    } else {
+        ck_assert_str_eq(d.t.name, target);
+        ck_assert_msg(d.by == by, "%s from %s: table", rcpt, sender);
+        ck_assert_str_eq(d.rule, rule);
+    }
+    rcpt_decision_free(&d);
+}
+
+START_TEST(test_sender_routes)
+{
+    const enum conf_routing_order rf = ROUTING_RECIPIENT_FIRST, sf = ROUTING_SENDER_FIRST;
+    const enum route_by R = ROUTE_BY_RECIPIENT, S = ROUTE_BY_SENDER;
+    char *err = NULL;
+
+    ck_assert_msg(store_route_put_by(st, ROUTE_BY_SENDER, "@Cust.Example", "small", &err) == 0,
+                  "%s", err);
+    ck_assert_msg(store_route_put_by(st, ROUTE_BY_SENDER, "boss@ceo.example", "acme", &err) == 0,
+                  "%s", err);
+    /* a recipient without a recipient route goes by its sender's route */
+    expect("<a@cust.example>", rf, "<x@nowhere.example>", ROUTE_ROUTED, "small", S, "@cust.example");
+    expect("a@sub.cust.example", rf, "<x@nowhere.example>", ROUTE_NOT_OURS, NULL, R, NULL);
+    expect("<boss@ceo.example>", rf, "<x@nowhere.example>", ROUTE_ROUTED, "acme", S,
+           "boss@ceo.example");
+    /* recipient-first: a recipient route wins; sender-first: the sender route wins */
+    expect("<a@cust.example>", rf, "<x@acme.example>", ROUTE_ROUTED, "acme", R, "@acme.example");
+    expect("<a@cust.example>", sf, "<x@acme.example>", ROUTE_ROUTED, "small", S, "@cust.example");
+    /* sender-first falls back to the recipient routes */
+    expect("<z@other.example>", sf, "<x@acme.example>", ROUTE_ROUTED, "acme", R, "@acme.example");
+    /* the null sender has no sender route, not even "*": bounces are not taken by one */
+    ck_assert_msg(store_route_put_by(st, ROUTE_BY_SENDER, "*", "acme", &err) == 0, "%s", err);
+    expect("<>", sf, "<x@nowhere.example>", ROUTE_NOT_OURS, NULL, R, NULL);
+    expect(NULL, sf, "<x@nowhere.example>", ROUTE_NOT_OURS, NULL, R, NULL);
+    expect("<>", sf, "<x@small.example>", ROUTE_ROUTED, "small", R, "@small.example");
+    expect("<any@where.example>", rf, "<x@nowhere.example>", ROUTE_ROUTED, "acme", S, "*");
+    ck_assert_int_eq(store_route_del_by(st, ROUTE_BY_SENDER, "*", &err), 1);
+}
+END_TEST
+
+START_TEST(test_allowed_senders)
+{
+    const enum conf_routing_order rf = ROUTING_RECIPIENT_FIRST;
+    const enum route_by R = ROUTE_BY_RECIPIENT;
+
+    set_allowed("acme", "@acme.example\nboss@partner.example");
+    expect("<a@acme.example>", rf, "<x@acme.example>", ROUTE_ROUTED, "acme", R, "@acme.example");
+    expect("<boss@partner.example>", rf, "<x@acme.example>", ROUTE_ROUTED, "acme", R,
+           "@acme.example");
+    /* another sender: the target is named, but the MTA keeps the recipient */
+    expect("<other@partner.example>", rf, "<x@acme.example>", ROUTE_SENDER_REFUSED, "acme", R,
+           "@acme.example");
+    expect("<a@evil.example>", rf, "<x@acme.example>", ROUTE_SENDER_REFUSED, "acme", R,
+           "@acme.example");
+    /* the null sender only when "<>" is listed */
+    expect("<>", rf, "<x@acme.example>", ROUTE_SENDER_REFUSED, "acme", R, "@acme.example");
+    set_allowed("acme", "@acme.example\n<>");
+    expect("<>", rf, "<x@acme.example>", ROUTE_ROUTED, "acme", R, "@acme.example");
+    /* "*" allows every sender but the null one */
+    set_allowed("acme", "*");
+    expect("<a@evil.example>", rf, "<x@acme.example>", ROUTE_ROUTED, "acme", R, "@acme.example");
+    expect("<>", rf, "<x@acme.example>", ROUTE_SENDER_REFUSED, "acme", R, "@acme.example");
+    /* a target without allowed_senders takes any sender, the null one too */
+    expect("<>", rf, "<x@small.example>", ROUTE_ROUTED, "small", R, "@small.example");
+}
+END_TEST
+
 START_TEST(test_routing)
 {
     struct rcpt_routing r = {0};
@@ -201,7 +306,7 @@ START_TEST(test_routing)
                                         "<c@acme.example>", "a@acme.example"};
 
     for (size_t i = 0; i < 4; i++) {
-        ck_assert_int_eq(rcpt_route(st, rcpts[i], MONTH, &r, &d), ROUTE_ROUTED);
+        ck_assert_int_eq(rcpt_route(st, &QUERY, rcpts[i], &r, &d), ROUTE_ROUTED);
         g = rcpt_routing_add(&r, rcpts[i], &d);
         /* the fourth is the first without <>: the same recipient, not added again */
         if (i < 3)
@@ -242,6 +347,8 @@ int main(void)
     tcase_add_test(tc, test_over_quota);
     tcase_add_test(tc, test_error);
     tcase_add_test(tc, test_routing);
+    tcase_add_test(tc, test_sender_routes);
+    tcase_add_test(tc, test_allowed_senders);
     suite_add_tcase(s, tc);
     return test_run(s);
 }

@@ -2,10 +2,12 @@
  * check_store - the LMDB store: route lookup order, keys LMDB cannot hold, MAP_FULL,
  * load's all-or-nothing replace, quota and verification records, many reader threads, and the
  * commit of queue records that checks the monthly quota in its own transaction (copy by copy,
- * all or nothing or the copies that fit; exact with many committing threads).
+ * all or nothing or the copies that fit; exact with many committing threads); the sender routes
+ * beside the recipient routes, and a store made before them.
  */
 #include "config.h"
 
+#include <lmdb.h>
 #include <pthread.h>
 
 #include "store/store.h"
@@ -137,6 +139,97 @@ START_TEST(unstorable_keys_are_misses)
 }
 END_TEST
 
+/* expect_sender - look SENDER up in the sender routes (NULL target: a miss) */
+static void expect_sender(struct store *s, const char *sender, const char *target, const char *rule)
+{
+    char *t = NULL, *r = NULL, *err = NULL;
+    int rc = store_route_lookup_by(s, ROUTE_BY_SENDER, sender, strlen(sender), &t, &r, &err);
+
+    ck_assert_msg(rc >= 0, "%s: %s", sender, err);
+    ck_assert_msg(rc == (target != NULL), "%s: %s", sender, t != NULL ? t : "no route");
+    if (target != NULL) {
+        ck_assert_str_eq(t, target);
+        ck_assert_str_eq(r, rule);
+    }
+    free(t);
+    free(r);
+}
+
+START_TEST(sender_routes_are_their_own_table)
+{
+    struct target_set all;
+    char *err = NULL;
+
+    add_target("a");
+    add_target("b");
+    add_route("@a.example", "a");
+    ck_assert_msg(store_route_put_by(st, ROUTE_BY_SENDER, "@A.example", "b", &err) == 0, "%s", err);
+    ck_assert_msg(store_route_put_by(st, ROUTE_BY_SENDER, "*", "a", &err) == 0, "%s", err);
+    /* the same match names different targets in the two tables */
+    expect("x@a.example", "a", "@a.example");
+    expect_sender(st, "<x@a.example>", "b", "@a.example");
+    expect_sender(st, "x@other.example", "a", "*");
+    expect_sender(st, "<>", NULL, NULL); /* the null sender has no sender route */
+    expect_sender(st, "", NULL, NULL);
+    ck_assert_int_eq(store_get_all(st, &all, &err), 0);
+    ck_assert_uint_eq(all.nroutes, 1);
+    ck_assert_uint_eq(all.nsender_routes, 2);
+    ck_assert_str_eq(all.sender_routes[0].match, "*");
+    ck_assert_str_eq(all.sender_routes[1].match, "@a.example");
+    ck_assert_str_eq(all.sender_routes[1].target, "b");
+    target_set_free(&all);
+    /* a target named only by a sender route cannot be removed either */
+    ck_assert_int_eq(store_target_del(st, "b", &err), -1);
+    ck_assert_str_eq(err, "target 'b' is still used by routes --sender @a.example: remove them "
+                          "first with 'byosmtpctl route rm [--sender] MATCH'");
+    free(err);
+    err = NULL;
+    ck_assert_int_eq(store_route_del_by(st, ROUTE_BY_RECIPIENT, "*", &err), 0);
+    ck_assert_int_eq(store_route_del_by(st, ROUTE_BY_SENDER, "@a.example", &err), 1);
+    ck_assert_int_eq(store_target_del(st, "b", &err), 0);
+    expect("x@a.example", "a", "@a.example");
+    expect_sender(st, "x@a.example", "a", "*");
+}
+END_TEST
+
+START_TEST(store_without_sender_routes)
+{
+    struct store *old = NULL;
+    struct target_set all;
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    char *err = NULL;
+
+    /* a store made before the sender routes: the database is not there */
+    add_target("a");
+    add_route("@a.example", "a");
+    store_close(st);
+    st = NULL;
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    ck_assert_int_eq(mdb_env_set_maxdbs(env, 16), 0);
+    ck_assert_int_eq(mdb_env_open(env, dir, MDB_NOTLS, 0600), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "sender_routes", 0, &dbi), 0);
+    ck_assert_int_eq(mdb_drop(txn, dbi, 1), 0);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    /* read-only: it opens, has no sender routes, and the recipient routes work */
+    ck_assert_msg(store_open(dir, 16 << 20, STORE_READ, &old, &err) == 0, "%s", err);
+    expect_sender(old, "x@a.example", NULL, NULL);
+    ck_assert_int_eq(store_get_all(old, &all, &err), 0);
+    ck_assert_uint_eq(all.nroutes, 1);
+    ck_assert_uint_eq(all.nsender_routes, 0);
+    target_set_free(&all);
+    store_close(old);
+    /* opened for writing, it gains them */
+    ck_assert_msg(store_open(dir, 16 << 20, STORE_WRITE, &st, &err) == 0, "%s", err);
+    ck_assert_msg(store_route_put_by(st, ROUTE_BY_SENDER, "@a.example", "a", &err) == 0, "%s", err);
+    expect_sender(st, "x@a.example", "a", "@a.example");
+    expect("x@a.example", "a", "@a.example");
+}
+END_TEST
+
 START_TEST(route_needs_existing_target)
 {
     char *err = NULL;
@@ -156,7 +249,7 @@ START_TEST(target_in_use_cannot_be_removed)
     add_route("@example.com", "t");
     ck_assert_int_eq(store_target_del(st, "t", &err), -1);
     ck_assert_str_eq(err, "target 't' is still used by routes @example.com: remove them first "
-                          "with 'byosmtpctl route rm MATCH'");
+                          "with 'byosmtpctl route rm [--sender] MATCH'");
     ck_assert_int_eq(store_route_del(st, "@EXAMPLE.com", &err), 1);
     ck_assert_int_eq(store_target_del(st, "t", &err), 0);
     free(err);
@@ -488,6 +581,8 @@ int main(void)
     tcase_add_test(tc, lookup_case_rules);
     tcase_add_test(tc, unstorable_keys_are_misses);
     tcase_add_test(tc, route_needs_existing_target);
+    tcase_add_test(tc, sender_routes_are_their_own_table);
+    tcase_add_test(tc, store_without_sender_routes);
     tcase_add_test(tc, target_in_use_cannot_be_removed);
     tcase_add_test(tc, map_full_is_clear_and_harmless);
     tcase_add_test(tc, replace_all_is_atomic);

@@ -618,7 +618,8 @@ START_TEST(parse_errors_syntax_and_structure)
     expect_error("targets = (\n  { name = ; }\n);\n", 2, "syntax error");
     expect_error("targets = ( { " REQ "port = 25; } );\n", 1, "duplicate setting name");
     expect_error("targets = ();\nroute = ();\n", 2,
-                 "unknown setting 'route' (this file holds only 'targets' and 'routes')");
+                 "unknown setting 'route' (this file holds only 'targets', 'routes' and "
+                 "'sender_routes')");
     expect_error("targets = { " REQ "};\n", 1,
                  "targets: must be a list of groups: targets = ( { ... }, { ... } );");
     expect_error("targets = ( \"acme\" );\n", 1,
@@ -630,7 +631,8 @@ START_TEST(parse_errors_syntax_and_structure)
                  "username, password, password_file, from_address, from_name, reply_to, auth, "
                  "oauth_token_url, oauth_client_id, oauth_client_secret, oauth_refresh_token, "
                  "oauth_scope, oauth_token_command, "
-                 "monthly_quota, rate, max_connections, verify_to, tls_verify)");
+                 "monthly_quota, rate, max_connections, verify_to, tls_verify, envelope_from, "
+                 "allowed_senders)");
 }
 END_TEST
 
@@ -658,6 +660,82 @@ START_TEST(parse_errors_required)
     expect_error(ONE(NAME "host = \"\"; " PORT USER PASS FROM), 1, "host: is required");
     expect_error(ONE(NAME HOST PORT USER PASS "from_address = \"\"; "), 1,
                  "from_address: is required");
+}
+END_TEST
+
+/* parse_ok - TEXT parses; the set is returned in *SET */
+static void parse_ok(const char *text, struct target_set *set)
+{
+    char *dir = test_tmpdir(), *path = test_write(dir, "targets.conf", text, 0600), *err = NULL;
+
+    ck_assert_msg(target_set_parse_file(path, set, NULL, &err) == 0, "%s", err);
+    free(path);
+    test_rmdir(dir);
+}
+
+START_TEST(parse_sender_routing)
+{
+    struct target_set set;
+
+    /* auth none without credentials; allowed_senders normalised; both route tables */
+    parse_ok("targets = (\n  { " NAME HOST PORT FROM "auth = \"none\"; security = \"tls\";\n"
+             "    allowed_senders = [ \"@Cust.Example\", \"<>\", \"@cust.example\" ];\n"
+             "    envelope_from = \"bounces@b.cust.example\"; }\n);\n"
+             "routes = ( { match = \"@acme.example\"; target = \"acme\"; } );\n"
+             "sender_routes = ( { match = \"@Cust.Example\"; target = \"acme\"; },\n"
+             "  { match = \"*\"; target = \"acme\"; } );\n", &set);
+    ck_assert_uint_eq(set.ntargets, 1);
+    ck_assert_int_eq(set.targets[0].auth, SMTP_AUTH_NONE);
+    ck_assert_str_eq(set.targets[0].username, "");
+    ck_assert_str_eq(set.targets[0].password_enc, "");
+    ck_assert_str_eq(set.targets[0].allowed_senders, "@cust.example\n<>");
+    ck_assert_str_eq(set.targets[0].envelope_from, "bounces@b.cust.example");
+    ck_assert_uint_eq(set.nroutes, 1);
+    ck_assert_uint_eq(set.nsender_routes, 2);
+    ck_assert_str_eq(set.sender_routes[0].match, "@cust.example");
+    ck_assert_int_eq(set.sender_routes[0].line, 7);
+    ck_assert_str_eq(set.sender_routes[1].match, "*");
+    target_set_free(&set);
+    ck_assert(route_matches_sender("@cust.example\n<>", "<A@cust.example>"));
+    ck_assert(route_matches_sender("@cust.example\n<>", "<>"));
+    ck_assert(!route_matches_sender("@cust.example", "<>"));
+    ck_assert(!route_matches_sender("@cust.example", "<a@sub.cust.example>"));
+    ck_assert(route_matches_sender(".cust.example", "a@sub.cust.example"));
+    ck_assert(route_matches_sender("*", "x@y.example"));
+    ck_assert(!route_matches_sender("*", ""));
+}
+END_TEST
+
+START_TEST(parse_errors_sender_routing)
+{
+    expect_error(ONE(NAME HOST PORT FROM "auth = \"none\"; security = \"none\"; "), 1,
+                 "auth: none (a relay that authorises by IP address) needs security starttls or "
+                 "tls: without TLS a relay that trusts the address would take mail in clear text");
+    expect_error(ONE(NAME HOST PORT USER FROM "auth = \"none\"; "), 1,
+                 "username: auth none sends no credentials: remove the username (or choose an "
+                 "AUTH mechanism such as auto)");
+    expect_error(ONE(NAME HOST PORT PASS FROM "auth = \"none\"; "), 1,
+                 "password: auth none sends no credentials: remove the password (or choose an "
+                 "AUTH mechanism such as auto)");
+    expect_error(ONE(NAME HOST PORT FROM "password_file = \"pw\"; auth = \"none\"; "), 1,
+                 "password_file: auth none sends no credentials: remove the password_file (or "
+                 "choose an AUTH mechanism such as auto)");
+    expect_error(ONE(NAME HOST PORT FROM), 1, "target 'acme': missing required setting 'username'");
+    expect_error(ONE(REQ "allowed_senders = \"@x.example\"; "), 1,
+                 "allowed_senders: must be a list of strings: allowed_senders = [ "
+                 "\"@example.com\", \"user@example.org\" ];");
+    expect_error(ONE(REQ "allowed_senders = [ \"example.com\" ]; "), 1,
+                 "allowed_senders: 'example.com': route match must be user@domain, @domain, "
+                 ".domain or * (a whole domain is written @example.com, its subdomains "
+                 ".example.com)");
+    expect_error(ONE(REQ "envelope_from = \"not an address\"; "), 1,
+                 "envelope_from: 'not an address' is not a valid address: contains a space");
+    expect_error(ONE(REQ) "sender_routes = ( { match = \"@a.example\"; target = \"nope\"; } );\n",
+                 2, "sender route '@a.example' names target 'nope', which is not defined in this "
+                 "file");
+    expect_error(ONE(REQ) "sender_routes = ( { match = \"@a.example\"; target = \"acme\"; },\n"
+                 "  { match = \"@A.example\"; target = \"acme\"; } );\n",
+                 3, "duplicate sender route '@a.example' (first defined at line 2)");
 }
 END_TEST
 
@@ -689,7 +767,7 @@ START_TEST(parse_errors_values)
                  "security: unknown mode 'ssl' (allowed: starttls, tls, none)");
     expect_error(ONE(REQ "auth = \"digest-md5\"; "), 1,
                  "auth: unknown mechanism 'digest-md5' (allowed: auto, plain, login, cram-md5, "
-                 "xoauth2)");
+                 "xoauth2, none)");
     expect_error(ONE(REQ "monthly_quota = -1; "), 1,
                  "monthly_quota: must not be negative (0 = unlimited; write numbers above "
                  "2147483647 with an L suffix, e.g. 3000000000L)");
@@ -911,7 +989,7 @@ START_TEST(validate_and_copy)
     c.auth = (enum smtp_auth)9;
     ck_assert_int_eq(target_validate(&c, &err), -1);
     ck_assert_str_eq(err, "auth: unknown mechanism (allowed: auto, plain, login, cram-md5, "
-                          "xoauth2)");
+                          "xoauth2, none)");
     c.auth = SMTP_AUTH_PLAIN;
     c.max_connections = 1001;
     ck_assert_int_eq(target_validate(&c, &err), -1);
@@ -1236,6 +1314,8 @@ int main(void)
     tcase_add_test(file, parse_errors_syntax_and_structure);
     tcase_add_test(file, parse_errors_required);
     tcase_add_test(file, parse_errors_values);
+    tcase_add_test(file, parse_sender_routing);
+    tcase_add_test(file, parse_errors_sender_routing);
     tcase_add_test(file, parse_errors_header_injection);
     tcase_add_test(file, parse_errors_routes);
     tcase_add_test(file, parse_route_before_target_ok);
