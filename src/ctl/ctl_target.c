@@ -38,7 +38,8 @@ enum form {
     "(--password-stdin | "                                                                         \
     "--password-file F) --from ADDR [--security starttls|tls|none] [--from-name N] [--reply-to "   \
     "ADDR] [--quota N] [--rate N/s|N/m] [--max-connections N] [--verify-to ADDR] [--auth "         \
-    "auto|plain|login|cram-md5|xoauth2] [--no-tls-verify | --tls-verify]"
+    "auto|plain|login|cram-md5|xoauth2] [--no-tls-verify | --tls-verify] [--fallback-host "          \
+    "HOST:PORT ...] [--fallback none|mta] [--fallback-after SECONDS]"
 
 /* option_add - append option --PREFIX OPT SUFFIX (one word) to O */
 static void option_add(struct option *o, size_t *n, const char *prefix, const char *opt,
@@ -166,8 +167,31 @@ static int apply_preset(struct target *t, int argc, char **argv, const struct op
     return 0;
 }
 
+/*
+ * add_host - "--fallback-host HOST:PORT" (repeatable): the first one of this command replaces
+ * the list (LISTED tells whether one came already), each further one adds to it, "" empties it
+ */
+static int add_host(struct target *t, const struct target_field *f, const char *value,
+                    bool *listed)
+{
+    char buf[TARGET_TEXT_MAX], *err = NULL, *list;
+    const char *old = *listed ? target_field_text(t, f, buf) : "";
+
+    if (value[0] != '\0' && valid_host_port(value, &err) < 0) {
+        msg_error("--%s: %s", f->option, err);
+        free(err);
+        return -1;
+    }
+    list = xasprintf("%s%s%s", old, old[0] != '\0' && value[0] != '\0' ? "," : "", value);
+    target_field_set_string(t, f, list);
+    free(list);
+    *listed = true;
+    return 0;
+}
+
 /* apply_value - "--OPTION VALUE" to field F of T; 0, or -1 after printing why */
-static int apply_value(struct target *t, const struct target_field *f, const char *value)
+static int apply_value(struct target *t, const struct target_field *f, const char *value,
+                       bool *listed)
 {
     long long n;
     char *words;
@@ -189,6 +213,8 @@ static int apply_value(struct target *t, const struct target_field *f, const cha
         }
         target_field_set_number(t, f, n);
         return 0;
+    case TT_HOSTLIST:
+        return add_host(t, f, value, listed);
     case TT_NAME:
     case TT_STRING:
     case TT_ADDRESS:
@@ -204,6 +230,7 @@ static int apply_value(struct target *t, const struct target_field *f, const cha
 struct secret_input {
     const struct target_field *field;
     char *plain;
+    bool listed[64]; /* by field index: a TT_HOSTLIST field was given once already */
 };
 
 /* read_secret - "--OPTION-stdin" or "--OPTION-file F": at most once; CTL_OK, or the exit status */
@@ -272,7 +299,7 @@ static int apply_option(struct target *t, int opt, struct secret_input *in, char
     case FORMS:
         break;
     }
-    return apply_value(t, f, optarg) < 0 ? CTL_ERROR : CTL_OK;
+    return apply_value(t, f, optarg, &in->listed[f - target_fields]) < 0 ? CTL_ERROR : CTL_OK;
 }
 
 /*
@@ -282,7 +309,7 @@ static int apply_option(struct target *t, int opt, struct secret_input *in, char
 static int apply_options(struct ctl *ctl, struct target *t, int argc, char **argv,
                          const struct option *options, bool *secret_given)
 {
-    struct secret_input in = {NULL, NULL};
+    struct secret_input in = {NULL, NULL, {false}};
     int opt, rc = CTL_OK;
 
     optind = 0;
