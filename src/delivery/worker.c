@@ -28,6 +28,8 @@
 struct wconn {
     struct smtp_client *client;
     char *fingerprint; /* target_encode() of the target it was opened for */
+    char *host;        /* the host it is connected to: the target's, or a fallback host */
+    int port;
 };
 
 /* One attempt of one copy: what load finds, send adds, decide settles and apply uses. */
@@ -46,6 +48,8 @@ struct attempt {
     struct outcome o;        /* the pending recipients' results and fates */
     struct smtp_result res;  /* the client's result; o's replies point into it */
     char *why;               /* what happened when it was not the provider; o points to it */
+    char *host;              /* the host of the log line: the session's, or the last one tried */
+    int port;
     bool conn_broken;        /* the session was no longer usable after the send */
     double t_start, t_conn, t_done;
 };
@@ -70,6 +74,7 @@ void worker_close_conn(void *conn)
         return;
     smtp_client_close(w->client);
     free(w->fingerprint);
+    free(w->host);
     free(w);
 }
 
@@ -199,8 +204,8 @@ static void log_rcpt(const struct attempt *a, size_t k)
         .mta_queue_id = c->env.mta_queue_id,
         .rcpt = a->rcpts[k],
         .target = t ? t->name : c->env.target,
-        .host = t ? t->host : NULL,
-        .port = t ? t->port : 0,
+        .host = a->host,
+        .port = a->port,
         .conn_use = a->r->conn_messages,
         .delays = {.before_queue = 0,
                    .in_queue = queued > 0 ? (int64_t)(queued * 1000) : 0,
@@ -222,10 +227,10 @@ static void log_rcpt(const struct attempt *a, size_t k)
     free(line);
 }
 
-/* open_session - a new authenticated session to T; NULL with RES on failure */
+/* open_session - a new authenticated session to T at host H; NULL with RES on failure */
 static struct wconn *open_session(struct delivery *d, const struct byosmtp_conf *conf,
-                                  const struct target *t, const char *fingerprint,
-                                  struct smtp_result *res, char **err)
+                                  const struct target *t, const struct target_host *h,
+                                  const char *fingerprint, struct smtp_result *res, char **err)
 {
     struct smtp_params p;
     struct smtp_client *client;
@@ -236,6 +241,8 @@ static struct wconn *open_session(struct delivery *d, const struct byosmtp_conf 
     if (secret_decrypt(d->key, t->name, t->password_enc, &password, &pwlen, err) < 0)
         return NULL;
     target_smtp_params(t, conf, password, &p);
+    p.host = h->host;
+    p.port = h->port;
     p.tls = d->tls;
     client = smtp_client_open(&p, res);
     free_secret(password);
@@ -244,6 +251,8 @@ static struct wconn *open_session(struct delivery *d, const struct byosmtp_conf 
     w = xcalloc(1, sizeof(*w));
     w->client = client;
     w->fingerprint = xstrdup(fingerprint);
+    w->host = xstrdup(h->host);
+    w->port = h->port;
     return w;
 }
 
@@ -352,6 +361,62 @@ static bool load_target(struct attempt *a)
     return false;
 }
 
+/* set_host - the host of the log line */
+static void set_host(struct attempt *a, const char *host, int port)
+{
+    free(a->host);
+    a->host = xstrdup(host);
+    a->port = port;
+}
+
+/*
+ * open_failover - a session to the first of the target's hosts that answers: its host, then
+ * each of fallback_hosts, skipping those in their own backoff (hostdown.h), on to the next only
+ * after a failure at connection or TLS level; NULL with a->res (or *err) of the last one tried
+ */
+static struct wconn *open_failover(struct attempt *a, const char *fingerprint, char **err)
+{
+    struct target_host *h;
+    size_t n = target_hosts(&a->t, &h), *order = xcalloc(n, sizeof(*order)), k;
+    const char **keys = xcalloc(n, sizeof(*keys));
+    struct backoff_params bp = {a->conf->delivery.retry.min_backoff,
+                                a->conf->delivery.retry.max_backoff, 0, 0};
+    struct wconn *w = NULL;
+
+    for (size_t i = 0; i < n; i++)
+        keys[i] = xasprintf("%s:%d", h[i].host, h[i].port);
+    pthread_mutex_lock(&a->d->lock);
+    k = hostdown_order(a->d->hosts, keys, n, (time_t)time_now(), order);
+    pthread_mutex_unlock(&a->d->lock);
+    for (size_t j = 0; j < k && w == NULL; j++) {
+        const struct target_host *host = &h[order[j]];
+
+        smtp_result_free(&a->res);
+        smtp_result_init(&a->res);
+        set_host(a, host->host, host->port);
+        w = open_session(a->d, a->conf, &a->t, host, fingerprint, &a->res, err);
+        if (w == NULL && (*err != NULL || !smtp_trouble_next_host(a->res.cls, a->res.stage)))
+            break;
+        pthread_mutex_lock(&a->d->lock);
+        if (w != NULL)
+            hostdown_ok(a->d->hosts, keys[order[j]]);
+        else
+            hostdown_failed(a->d->hosts, keys[order[j]], (time_t)time_now(), &bp);
+        pthread_mutex_unlock(&a->d->lock);
+        if (w == NULL && n > 1)
+            msg_info("%s: relay=%s[%s]:%d failed (%s: %s)%s", a->id, a->t.name, host->host,
+                     host->port, smtp_class_name(a->res.cls),
+                     a->res.reply ? a->res.reply : a->res.text ? a->res.text : "",
+                     j + 1 < k ? ": trying the next host" : "");
+    }
+    for (size_t i = 0; i < n; i++)
+        free((char *)keys[i]);
+    free(keys);
+    free(order);
+    target_hosts_free(h, n);
+    return w;
+}
+
 /* connect_target - a new session to the target; false, with every recipient's outcome, when none */
 static bool connect_target(struct attempt *a, const char *fingerprint)
 {
@@ -359,7 +424,7 @@ static bool connect_target(struct attempt *a, const char *fingerprint)
 
     a->r->opened = true;
     a->r->conn_messages = 0;
-    a->w = open_session(a->d, a->conf, &a->t, fingerprint, &a->res, &err);
+    a->w = open_failover(a, fingerprint, &err);
     a->t_conn = time_now();
     if (a->w != NULL) {
         smtp_result_free(&a->res);
@@ -428,6 +493,8 @@ static void send_copy(struct attempt *a)
         a->r->conn_messages = 0;
     }
     deliverydir_inflight(a->d->spool_path, a->id, true);
+    if (a->w != NULL)
+        set_host(a, a->w->host, a->w->port);
     for (bool first = true;; first = false)
         if ((a->w == NULL && !connect_target(a, fingerprint)) || transmit(a, first))
             break;
@@ -456,7 +523,7 @@ static void bounce(struct attempt *a)
 {
     struct outcome *o = &a->o;
     struct dsn_rcpt *dr = xcalloc(o->nlost, sizeof(*dr));
-    size_t n = outcome_bounce_list(o, a->rcpts, a->have_target ? a->t.host : NULL, dr);
+    size_t n = outcome_bounce_list(o, a->rcpts, a->host, dr);
     char *err = NULL;
     int rc = bounce_send(a->conf, a->d->hostname, a->c, dr, n, &err);
 
@@ -553,6 +620,7 @@ static void release(struct attempt *a)
         a->r->conn = NULL;
     }
     free(a->why);
+    free(a->host);
     free(a->rcpts);
     outcome_free(&a->o);
     smtp_result_free(&a->res);

@@ -32,6 +32,7 @@
 
 #include "store/conf.h"
 #include "delivery/deliverydir.h"
+#include "delivery/hostdown.h"
 #include "delivery/scheduler.h"
 #include "store/secret.h"
 #include "spool/spool.h"
@@ -50,6 +51,7 @@ struct delivery {
     pthread_mutex_t lock; /* guards sched, stats, conf (the pointer), stopping */
     pthread_cond_t cond;
     struct sched *sched;
+    struct hostdown *hosts; /* each provider host's own backoff (failover) */
     struct dstats stats;
     bool stats_dirty;
     bool stopping;
