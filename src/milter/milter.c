@@ -319,12 +319,25 @@ static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
     return SMFIS_CONTINUE;
 }
 
+/* join_args - the ESMTP parameters of MAIL or RCPT (ARGV up to its NULL), space-separated */
+static char *join_args(char **argv)
+{
+    struct buf b;
+
+    buf_init(&b);
+    for (int i = 0; argv[i] != NULL; i++) {
+        if (b.len)
+            buf_putc(&b, ' ');
+        buf_puts(&b, argv[i]);
+    }
+    return buf_steal(&b);
+}
+
 static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
 {
     struct connctx *c = conn_of(ctx);
     struct msgctx *m;
     const char *auth;
-    struct buf params;
 
     if (c == NULL)
         return SMFIS_ACCEPT;
@@ -339,13 +352,7 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
         return SMFIS_ACCEPT;
     }
     m->sender = xstrdup(argv[0] ? argv[0] : "<>");
-    buf_init(&params);
-    for (int i = 1; argv[0] && argv[i]; i++) {
-        if (params.len)
-            buf_putc(&params, ' ');
-        buf_puts(&params, argv[i]);
-    }
-    m->mail_params = buf_steal(&params);
+    m->mail_params = join_args(argv[0] ? argv + 1 : argv);
     if (has_line_break(m->sender, strlen(m->sender)) ||
         has_line_break(m->mail_params, strlen(m->mail_params))) {
         msg_warn("%s: sender holds a line break: passed through", qid_of(ctx, m));
@@ -404,6 +411,12 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
         r = over_quota(ctx, c->snap->conf, m, qid, month, &d);
         break;
     case ROUTE_ROUTED:
+        /* NOTIFY= and ORCPT= go with the copy, for its DSNs (doc/delivery-rules.md) */
+        d.params = join_args(argv + 1);
+        if (has_line_break(d.params, strlen(d.params))) {
+            free(d.params);
+            d.params = NULL;
+        }
         /* NULL: the same recipient twice: one copy, one count, and it is already removed. */
         g = rcpt_routing_add(&m->routing, rcpt, &d);
         if (g != NULL) {

@@ -22,6 +22,7 @@ struct rcpt_group {
     struct target t;
     char **exact; /* recipients as received at RCPT (what the MTA knows them as) */
     char **bare;  /* the same without <> (for the spool) */
+    char **params; /* the ESMTP parameters of its RCPT (NOTIFY=, ORCPT=), space-separated; "" */
     size_t n;
 };
 
@@ -44,6 +45,8 @@ struct rcpt_decision {
     char *bare;            /* ROUTED, OVER_QUOTA: the recipient without <> */
     struct quota_record q; /* OVER_QUOTA: the target's record for the month */
     char *why;             /* ERROR: what failed, for the log */
+    char *params;          /* the caller's: RCPT's ESMTP parameters, which rcpt_routing_add()
+                              takes over (NULL: none) */
 };
 
 /*

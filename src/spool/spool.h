@@ -80,6 +80,9 @@ struct spool_envelope {
     char *envelope_from; /* MAIL FROM towards the provider, without <>; "" for null */
     char *mail_params;   /* the ESMTP parameters of the original MAIL, space-separated; "" */
     char **rcpts;        /* recipients, without <> */
+    char **rcpt_params;  /* per recipient, the ESMTP parameters of its RCPT (NOTIFY=, ORCPT=),
+                            space-separated; "" none. NULL (writing): none for any; a copy read
+                            back always has the array */
     size_t nrcpts;
 };
 
