@@ -457,6 +457,7 @@ int ctl_cmd_stats(struct ctl *ctl, int argc, char **argv)
         total.deferred += s.t[i].deferred;
         total.bounced += s.t[i].bounced;
         total.duplicates += s.t[i].duplicates;
+        total.fallback += s.t[i].fallback;
     }
     printf("%-24s %10llu %10llu %10llu %10llu\n", total.name, (unsigned long long)total.accepted,
            (unsigned long long)total.delivered, (unsigned long long)total.deferred,
@@ -468,6 +469,13 @@ int ctl_cmd_stats(struct ctl *ctl, int argc, char **argv)
             printf("%s%s %llu", shown++ ? ", " : " (", s.t[i].name,
                    (unsigned long long)s.t[i].duplicates);
     printf("%s\n", total.duplicates > 0 ? ")" : "");
+    /* handed back to the local MTA by a target's fallback = mta: neither delivered nor bounced */
+    printf("handed back to the MTA (fallback): %llu", (unsigned long long)total.fallback);
+    for (size_t i = 0, shown = 0; i < s.n; i++)
+        if (s.t[i].fallback > 0)
+            printf("%s%s %llu", shown++ ? ", " : " (", s.t[i].name,
+                   (unsigned long long)s.t[i].fallback);
+    printf("%s\n", total.fallback > 0 ? ")" : "");
     dstats_free(&s);
     return CTL_OK;
 }

@@ -154,9 +154,11 @@ int deliverydir_stats_write(const char *spool, const struct dstats *s, char **er
     buf_init(&b);
     buf_printf(&b, "%s\nsince: %lld\n", STATS_MAGIC, (long long)s->since);
     for (size_t i = 0; i < s->n; i++)
-        buf_printf(&b, "target %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+        buf_printf(&b,
+                   "target %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+                   " %" PRIu64 "\n",
                    s->t[i].name, s->t[i].accepted, s->t[i].delivered, s->t[i].deferred,
-                   s->t[i].bounced, s->t[i].duplicates);
+                   s->t[i].bounced, s->t[i].duplicates, s->t[i].fallback);
     rc = replace_file(p, b.data, NULL, err);
     buf_free(&b);
     free(p);
@@ -189,17 +191,17 @@ int deliverydir_stats_read(const char *spool, struct dstats *s, char **err)
     }
     while (fgets(line, sizeof(line), fp) != NULL) {
         char name[128];
-        uint64_t a, d, f, b, x = 0;
+        uint64_t a, d, f, b, x = 0, fb = 0;
         long long since;
 
         if (sscanf(line, "since: %lld", &since) == 1) {
             s->since = since;
         } else if (sscanf(line, "target %127s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-                          " %" SCNu64, name, &a, &d, &f, &b, &x) >= 5) {
+                          " %" SCNu64 " %" SCNu64, name, &a, &d, &f, &b, &x, &fb) >= 5) {
             struct dstats_target *t = dstats_get(s, name);
 
             t->accepted = a, t->delivered = d, t->deferred = f, t->bounced = b;
-            t->duplicates = x;
+            t->duplicates = x, t->fallback = fb;
         } else {
             set_err(err, "%s: malformed line: %s", p, line);
             dstats_free(s);

@@ -45,6 +45,7 @@ struct dstats_target {
     uint64_t bounced;   /* recipients bounced (5xx or expired) */
     uint64_t duplicates; /* recipients delivered after an attempt that may have delivered them
                             already (no reply to its final dot): possible duplicates */
+    uint64_t fallback;  /* recipients handed back to the local MTA (fallback = mta) */
 };
 
 struct dstats {

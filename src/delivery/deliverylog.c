@@ -17,6 +17,7 @@ static const char *const status_names[] = {
     [DELIVERYLOG_DEFERRED] = "deferred",
     [DELIVERYLOG_BOUNCED] = "bounced",
     [DELIVERYLOG_EXPIRED] = "expired",
+    [DELIVERYLOG_FALLBACK] = "fallback",
 };
 
 /* deliverylog_status_name - the status word of the log line */

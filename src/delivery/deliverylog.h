@@ -3,7 +3,7 @@
  * smtp(8) lines so that admins' grep habits and log tools keep working (doc/delivery-rules.md):
  *
  *   QUEUEID: to=<rcpt>, [orig_to=<orcpt>, ]relay=TARGET[host]:port, [conn_use=N, ]delay=D,
- *   delays=a/b/c/d, dsn=X.Y.Z, status=sent|deferred|bounced|expired (reply)
+ *   delays=a/b/c/d, dsn=X.Y.Z, status=sent|deferred|bounced|expired|fallback (reply)
  *   [, possible duplicate: an earlier attempt got no reply to its final dot]
  *
  * QUEUEID is our spool id, followed by "_" and the MTA's queue id when it is known
@@ -28,6 +28,7 @@ enum deliverylog_status {
     DELIVERYLOG_DEFERRED, /* will be retried */
     DELIVERYLOG_BOUNCED,  /* permanent failure: a DSN goes to the sender */
     DELIVERYLOG_EXPIRED,  /* gave up after max_lifetime: a DSN goes to the sender */
+    DELIVERYLOG_FALLBACK, /* handed back to the local MTA (the target's fallback = mta) */
 };
 
 /* Postfix's four delays, in milliseconds; delay= is their sum. */
@@ -55,7 +56,7 @@ struct deliverylog_entry {
                                 only) */
 };
 
-/* deliverylog_status_name - "sent", "deferred", "bounced", "expired" */
+/* deliverylog_status_name - "sent", "deferred", "bounced", "expired", "fallback" */
 const char *deliverylog_status_name(enum deliverylog_status s);
 
 /* deliverylog_line - the log line for E, without a trailing newline. Caller frees. */

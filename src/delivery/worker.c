@@ -16,6 +16,8 @@
 #include "delivery/bounce.h"
 #include "delivery/deliverylog.h"
 #include "delivery/dsn.h"
+#include "delivery/dsnopt.h"
+#include "delivery/fallback.h"
 #include "delivery/outcome.h"
 #include "util/msg.h"
 #include "util/util.h"
@@ -45,6 +47,7 @@ struct attempt {
     struct target t;         /* store_target_get fills it; target_free is safe either way */
     bool have_target;
     const char **rcpts;      /* the pending recipients' addresses, in o.rcpt's order */
+    struct dsnopt_rcpt *dsn; /* their NOTIFY= and ORCPT=, in the same order */
     struct outcome o;        /* the pending recipients' results and fates */
     struct smtp_result res;  /* the client's result; o's replies point into it */
     char *why;               /* what happened when it was not the provider; o points to it */
@@ -89,6 +92,7 @@ static void count(struct delivery *d, const char *target, const struct outcome *
     s->deferred += o->ndeferred;
     s->bounced += o->nlost;
     s->duplicates += o->nduplicate;
+    s->fallback += o->nfallback;
     d->stats_dirty = true;
     pthread_mutex_unlock(&d->lock);
 }
@@ -185,12 +189,13 @@ static void log_rcpt(const struct attempt *a, size_t k)
     static const enum deliverylog_status status_of[] = {
         [OUTCOME_DEFERRED] = DELIVERYLOG_DEFERRED, [OUTCOME_SENT] = DELIVERYLOG_SENT,
         [OUTCOME_BOUNCED] = DELIVERYLOG_BOUNCED,   [OUTCOME_EXPIRED] = DELIVERYLOG_EXPIRED,
+        [OUTCOME_FALLBACK] = DELIVERYLOG_FALLBACK,
     };
     const struct outcome_rcpt *o = &a->o.rcpt[k];
     const struct spool_copy *c = a->c;
     const struct target *t = a->have_target ? &a->t : NULL;
     enum deliverylog_status status = status_of[o->fate];
-    char dsnbuf[16], *line;
+    char dsnbuf[16], *line, *reply = NULL;
     struct stat sb;
     double arrival = (double)c->env.arrival, queued;
     struct deliverylog_entry e;
@@ -203,6 +208,7 @@ static void log_rcpt(const struct attempt *a, size_t k)
         .spool_id = c->env.id,
         .mta_queue_id = c->env.mta_queue_id,
         .rcpt = a->rcpts[k],
+        .orig_rcpt = a->dsn[k].orcpt,
         .target = t ? t->name : c->env.target,
         .host = a->host,
         .port = a->port,
@@ -220,8 +226,16 @@ static void log_rcpt(const struct attempt *a, size_t k)
         e.dsn = o->enhanced[0] == '2' ? o->enhanced : "2.0.0";
     else
         e.dsn = dsn_status(o->enhanced, o->code,
-                           status == DELIVERYLOG_DEFERRED ? DSN_DELAYED : DSN_FAILED, dsnbuf);
+                           status == DELIVERYLOG_DEFERRED || status == DELIVERYLOG_FALLBACK
+                               ? DSN_DELAYED
+                               : DSN_FAILED,
+                           dsnbuf);
+    if (status == DELIVERYLOG_FALLBACK) /* why, then the provider's last word */
+        e.reply = reply = xasprintf("handed back to the local MTA after %lld s (fallback = "
+                                    "mta): %s", (long long)(a->t_start - (double)c->env.arrival),
+                                    e.reply);
     line = deliverylog_line(&e);
+    free(reply);
     msg_info("%s%s%s", line, o->cls != SMTP_OK ? ", class=" : "",
              o->cls != SMTP_OK ? smtp_class_name(o->cls) : "");
     free(line);
@@ -331,8 +345,11 @@ static bool load(struct attempt *a)
         return false;
     }
     a->rcpts = xcalloc(a->o.n + 1, sizeof(*a->rcpts));
-    for (size_t k = 0; k < a->o.n; k++)
+    a->dsn = xcalloc(a->o.n + 1, sizeof(*a->dsn));
+    for (size_t k = 0; k < a->o.n; k++) {
         a->rcpts[k] = a->c->env.rcpts[a->o.rcpt[k].idx];
+        dsnopt_rcpt_parse(a->c->env.rcpt_params[a->o.rcpt[k].idx], &a->dsn[k]);
+    }
     load_doubt(a);
     return true;
 }
@@ -511,22 +528,103 @@ static void decide(struct attempt *a)
         .now = a->t_start,
         .retry = {conf->delivery.retry.min_backoff, conf->delivery.retry.max_backoff,
                   conf->delivery.retry.max_lifetime, 0},
+        .fallback_mta = a->have_target && a->t.fallback == TARGET_FALLBACK_MTA,
+        .fallback_after = a->have_target ? a->t.fallback_after : 0,
     };
 
     a->t_done = time_now();
     outcome_decide(&a->o, &p);
 }
 
-/* bounce - a DSN for the recipients lost for good, then they are marked bounced; when it
- * cannot be submitted they stay pending */
+/* dsn_rcpt_of - the DSN entry of pending recipient K with ACTION, from its result */
+static struct dsn_rcpt dsn_rcpt_of(const struct attempt *a, size_t k, enum dsn_action action)
+{
+    const struct outcome_rcpt *r = &a->o.rcpt[k];
+
+    return (struct dsn_rcpt){
+        .final_rcpt = a->rcpts[k],
+        .orig_rcpt = a->dsn[k].orcpt,
+        .action = action,
+        .status = r->enhanced,
+        .reply_code = r->code,
+        .remote_mta = a->host,
+        .diagnostic = r->reply,
+        .class_name = action == DSN_RELAYED ? NULL : smtp_class_name(r->cls),
+        .class_hint = action == DSN_RELAYED ? NULL : smtp_class_hint(r->cls),
+    };
+}
+
+/* notify_success - a success notice (Action relayed) to the sender for the recipients just sent
+ * that asked for one (NOTIFY=SUCCESS); the recipients are sent already, so a notice that cannot
+ * be submitted is only logged */
+static void notify_success(struct attempt *a)
+{
+    struct dsn_rcpt *dr = xcalloc(a->o.n + 1, sizeof(*dr));
+    size_t n = 0;
+    char *err = NULL;
+    int rc;
+
+    for (size_t k = 0; k < a->o.n; k++)
+        if (a->o.rcpt[k].fate == OUTCOME_SENT && dsnopt_wants_success(&a->dsn[k]))
+            dr[n++] = dsn_rcpt_of(a, k, DSN_RELAYED);
+    if (n > 0 && (rc = bounce_send(a->conf, a->d->hostname, a->c, dr, n, &err)) < 0) {
+        msg_warn("%s: sender success notification not sent: %s", a->id, err);
+        free(err);
+    } else if (n > 0 && rc > 0) {
+        msg_info("%s: sender success notification to <%s> for %zu recipient%s", a->id,
+                 a->c->env.sender, n, n == 1 ? "" : "s");
+    }
+    free(dr);
+}
+
+/* hand_back - the recipients of fate fallback to the local MTA, then marked and logged; when
+ * the MTA does not take them they stay pending (outcome_fallback_failed) */
+static void hand_back(struct attempt *a)
+{
+    struct outcome *o = &a->o;
+    size_t *idx = xcalloc(o->nfallback + 1, sizeof(*idx)), n = 0;
+    char *err = NULL;
+
+    for (size_t k = 0; k < o->n; k++)
+        if (o->rcpt[k].fate == OUTCOME_FALLBACK)
+            idx[n++] = o->rcpt[k].idx;
+    if (fallback_send(a->conf, a->c, idx, n, &err) < 0) {
+        msg_warn("%s: not handed back to the local MTA, the recipients stay in the queue: %s",
+                 a->id, err);
+        free(err);
+        outcome_fallback_failed(o);
+    } else {
+        for (size_t k = 0; k < o->n; k++)
+            if (o->rcpt[k].fate == OUTCOME_FALLBACK) {
+                a->st.rcpt[o->rcpt[k].idx] = RCPT_FALLBACK;
+                log_rcpt(a, k);
+            }
+        msg_info("%s: handed back to the local MTA (%s: %s) for %zu recipient%s", a->id,
+                 FALLBACK_HEADER, a->id, n, n == 1 ? "" : "s");
+    }
+    free(idx);
+}
+
+/* bounce - a DSN for the recipients lost for good (those whose NOTIFY asks for it), then they
+ * are marked bounced; when it cannot be submitted they stay pending */
 static void bounce(struct attempt *a)
 {
     struct outcome *o = &a->o;
     struct dsn_rcpt *dr = xcalloc(o->nlost, sizeof(*dr));
-    size_t n = outcome_bounce_list(o, a->rcpts, a->host, dr);
+    size_t n = outcome_bounce_list(o, a->rcpts, a->host, dr), m = 0, j = 0;
     char *err = NULL;
-    int rc = bounce_send(a->conf, a->d->hostname, a->c, dr, n, &err);
+    int rc = 0;
 
+    /* outcome_bounce_list lists the lost recipients in o->rcpt's order */
+    for (size_t k = 0; k < o->n && j < n; k++)
+        if (outcome_lost(&o->rcpt[k])) {
+            dr[j].orig_rcpt = a->dsn[k].orcpt;
+            if (dsnopt_wants_failure(&a->dsn[k]))
+                dr[m++] = dr[j];
+            j++;
+        }
+    if (m > 0)
+        rc = bounce_send(a->conf, a->d->hostname, a->c, dr, m, &err);
     free(dr);
     if (rc < 0) {
         msg_warn("%s: sender non-delivery notification not sent, the recipients stay in the "
@@ -542,11 +640,52 @@ static void bounce(struct attempt *a)
         }
     if (rc > 0)
         msg_info("%s: sender non-delivery notification to <%s> for %zu recipient%s", a->id,
-                 a->c->env.sender, o->nlost, o->nlost == 1 ? "" : "s");
-    else
+                 a->c->env.sender, m, m == 1 ? "" : "s");
+    else if (m > 0)
         msg_info("%s: no non-delivery notification: %s", a->id,
                  a->conf->delivery.bounce.enabled ? "null sender"
                                                   : "delivery.bounce.enabled is false");
+    if (m < o->nlost)
+        msg_info("%s: no non-delivery notification for %zu recipient%s: not asked for (NOTIFY)",
+                 a->id, o->nlost - m, o->nlost - m == 1 ? "" : "s");
+}
+
+/*
+ * warn_delay - one "delayed" notice per copy (delivery.delay_warning, Postfix's
+ * delay_warning_time) once the copy has waited that long, for the recipients still deferred
+ * that ask for it (no NOTIFY, or NOTIFY with DELAY); st.delay_warned says it was done. A
+ * notice that cannot be submitted is tried again at the next attempt.
+ */
+static void warn_delay(struct attempt *a)
+{
+    struct outcome *o = &a->o;
+    int after = a->conf->delivery.delay_warning;
+    struct dsn_rcpt *dr;
+    size_t n = 0;
+    char *err = NULL;
+    int rc = 0;
+
+    if (after <= 0 || a->st.delay_warned || a->t_start - (double)a->c->env.arrival < after)
+        return;
+    dr = xcalloc(o->n + 1, sizeof(*dr));
+    for (size_t k = 0; k < o->n; k++)
+        if (o->rcpt[k].fate == OUTCOME_DEFERRED && dsnopt_wants_delay(&a->dsn[k])) {
+            dr[n] = dsn_rcpt_of(a, k, DSN_DELAYED);
+            dr[n++].retry_until = (time_t)(a->c->env.arrival + a->conf->delivery.retry.max_lifetime);
+        }
+    if (n > 0)
+        rc = bounce_send(a->conf, a->d->hostname, a->c, dr, n, &err);
+    free(dr);
+    if (rc < 0) {
+        msg_warn("%s: sender delay notification not sent (tried again next time): %s", a->id,
+                 err);
+        free(err);
+        return;
+    }
+    a->st.delay_warned = true;
+    if (rc > 0)
+        msg_info("%s: sender delay notification to <%s> for %zu recipient%s", a->id,
+                 a->c->env.sender, n, n == 1 ? "" : "s");
 }
 
 /* defer - the recipients left: logged, and their next attempt and why in the state file */
@@ -558,6 +697,7 @@ static void defer(struct attempt *a)
     for (size_t k = 0; k < o->n; k++)
         if (o->rcpt[k].fate == OUTCOME_DEFERRED)
             log_rcpt(a, k);
+    warn_delay(a);
     save_doubt(a);
     if (o->count_attempt)
         a->st.attempts++;
@@ -590,10 +730,15 @@ static void apply(struct attempt *a)
                   "message again): %s", a->id, err);
         free(err);
     }
-    /* 2. the recipients lost for good: a DSN, then they are marked */
+    if (o->nsent > 0)
+        notify_success(a);
+    /* 2. the recipients handed back to the local MTA (fallback = mta), then marked */
+    if (o->nfallback > 0)
+        hand_back(a);
+    /* 3. the recipients lost for good: a DSN, then they are marked */
     if (o->nlost > 0)
         bounce(a);
-    /* 3. the copy: removed when nothing is left, else its next attempt */
+    /* 4. the copy: removed when nothing is left, else its next attempt */
     if (o->ndeferred == 0) {
         finish(a->d, a->id, &a->st);
         a->r->outcome = SCHED_FINISHED;
@@ -622,6 +767,9 @@ static void release(struct attempt *a)
     free(a->why);
     free(a->host);
     free(a->rcpts);
+    for (size_t k = 0; a->dsn != NULL && k < a->o.n; k++)
+        dsnopt_rcpt_free(&a->dsn[k]);
+    free(a->dsn);
     outcome_free(&a->o);
     smtp_result_free(&a->res);
     if (a->have_state)
