@@ -289,6 +289,7 @@ static void write_stats(struct delivery *d)
             t->deferred = d->stats.t[i].deferred;
             t->bounced = d->stats.t[i].bounced;
             t->duplicates = d->stats.t[i].duplicates;
+            t->fallback = d->stats.t[i].fallback;
         }
         d->stats_dirty = false;
     }

@@ -30,6 +30,7 @@
 
 #include <libmilter/mfapi.h>
 
+#include "delivery/fallback.h"
 #include "milter/enqueue.h"
 #include "milter/milter.h"
 #include "milter/rcpt_route.h"
@@ -77,12 +78,16 @@ struct msgctx {
     struct rcpt_routing routing; /* the relayed ones, per target */
     struct spool_msg *rcv;
     bool loop;
+    char *fallback;    /* the X-Byosmtp-Fallback value of a copy handed back, on a local
+                          submission: left to the MTA (doc/admin-guide.md) */
     const struct refusal *refusal; /* decided in a step without reply; NULL: none */
 };
 
 struct connctx {
     struct milter_snap *snap;
     bool trusted;
+    bool local;   /* not an SMTP client: the MTA's own submission (sendmail(1)): Postfix's
+                     non_smtpd_milters connect from port 0, Sendmail's without an address */
     char *client; /* "host[addr]" for the log */
     struct msgctx *msg;
 };
@@ -189,6 +194,7 @@ static void msgctx_free(struct msgctx *m)
         return;
     free(m->sender);
     free(m->mail_params);
+    free(m->fallback);
     free(m->qid);
     rcpt_routing_free(&m->routing);
     spool_msg_discard(m->rcv);
@@ -287,6 +293,24 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     return SMFIS_CONTINUE;
 }
 
+/*
+ * local_submission - is the "connection" the MTA's own submission of a message (sendmail(1) on
+ * this host) rather than an SMTP client: Postfix's non_smtpd_milters connect it from port 0
+ * (no TCP connection has one), Sendmail without an address
+ */
+static bool local_submission(const _SOCK_ADDR *hostaddr)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)hostaddr;
+
+    if (sa == NULL || sa->sa_family == AF_UNSPEC || sa->sa_family == AF_UNIX)
+        return true;
+    if (sa->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)(const void *)sa)->sin_port == 0;
+    if (sa->sa_family == AF_INET6)
+        return ((const struct sockaddr_in6 *)(const void *)sa)->sin6_port == 0;
+    return false;
+}
+
 static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 {
     struct connctx *c = xcalloc(1, sizeof(*c));
@@ -306,7 +330,9 @@ static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
                       addr, sizeof(addr));
     }
     c->trusted = trusted_match(c->snap->trusted, (const struct sockaddr *)hostaddr);
-    c->client = xasprintf("%s[%s]", hostname ? hostname : "unknown", addr);
+    c->local = local_submission(hostaddr);
+    c->client = xasprintf("%s[%s]%s", hostname ? hostname : "unknown", addr,
+                          c->local ? " (local submission)" : "");
     atomic_fetch_add(&g_active, 1);
     atomic_fetch_add(&g_connections, 1);
     smfi_setpriv(ctx, c);
@@ -461,6 +487,24 @@ static sfsistat cb_data(SMFICTX *ctx)
 }
 
 /*
+ * fallback_field - a copy handed back by the delivery process (fallback = mta) carries
+ * FALLBACK_HEADER; only the MTA's local submission is believed, so that no SMTP client can
+ * send mail past its route by writing the field itself (doc/admin-guide.md)
+ */
+static void fallback_field(const struct connctx *c, struct msgctx *m, const char *qid,
+                           const char *value)
+{
+    if (c->local && m->fallback == NULL) {
+        m->fallback = text_line(value, 64);
+        return;
+    }
+    if (!c->local)
+        msg_warn("%s: %s: field from client %s ignored: only a copy byosmtpd hands back to the "
+                 "MTA on this host carries it; the message is routed as usual",
+                 qid, FALLBACK_HEADER, c->client);
+}
+
+/*
  * cb_header - one header field to the reception file, within the limits. No reply
  * (SMFIP_NR_HDR): a refusal is kept for cb_eoh, which also passes through a message that is not
  * ours.
@@ -503,6 +547,8 @@ static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
     }
     if (strcasecmp(name, "Received") == 0 && rewrite_is_ours(value, g_hostname))
         m->loop = true;
+    if (strcasecmp(name, FALLBACK_HEADER) == 0)
+        fallback_field(c, m, qid, value);
     if (spool_msg_header(m->rcv, name, value, &err) < 0) {
         tempfail_later(m, qid, err);
         free(err);
@@ -519,6 +565,12 @@ static sfsistat cb_eoh(SMFICTX *ctx)
         return SMFIS_CONTINUE;
     if (m->refusal != NULL)
         return refused(ctx, c);
+    if (m->fallback != NULL) {
+        msg_info("%s: a copy handed back to the MTA by byosmtpd (%s: %s): left to the MTA, "
+                 "not routed again", qid_of(ctx, m), FALLBACK_HEADER, m->fallback);
+        end_message(c);
+        return SMFIS_ACCEPT;
+    }
     if (m->loop) {
         msg_warn("%s: the message already carries byosmtpd's own Received: header from %s "
                  "(a mail loop): not relayed again, passed through untouched",
