@@ -41,8 +41,8 @@ enum form {
     "ADDR] [--quota N] [--rate N/s|N/m] [--max-connections N] [--verify-to ADDR] [--auth "         \
     "auto|plain|login|cram-md5|xoauth2] [--no-tls-verify | --tls-verify] [--oauth-token-url URL "  \
     "--oauth-client-id ID [--oauth-client-secret-file F] --oauth-refresh-token-file F "          \
-    "[--oauth-scope S] | --oauth-token-command CMD]"                                             \
-    TARGET_USAGE_ROUTING
+    "[--oauth-scope S] | --oauth-token-command CMD] [--fallback-host HOST:PORT ...] [--fallback "   \
+    "none|mta] [--fallback-after SECONDS]" TARGET_USAGE_ROUTING
 /* auth none (no username, no password), the envelope sender, who may send through it */
 #define TARGET_USAGE_ROUTING                                                                       \
     " [--auth none] [--envelope-from ADDR] [--allowed-sender MATCH]... [--no-allowed-senders]"
@@ -216,6 +216,26 @@ static int apply_match(struct target *t, const struct target_field *f, const cha
     return 0;
 }
 
+/*
+ * add_host - "--fallback-host HOST:PORT" (repeatable) adds to the list; the first one of this
+ * command finds it emptied (apply_option: it replaces the stored list), "" adds nothing
+ */
+static int add_host(struct target *t, const struct target_field *f, const char *value)
+{
+    char buf[TARGET_TEXT_MAX], *err = NULL, *list;
+    const char *old = target_field_text(t, f, buf);
+
+    if (value[0] != '\0' && valid_host_port(value, &err) < 0) {
+        msg_error("--%s: %s", f->option, err);
+        free(err);
+        return -1;
+    }
+    list = xasprintf("%s%s%s", old, old[0] != '\0' && value[0] != '\0' ? "," : "", value);
+    target_field_set_string(t, f, list);
+    free(list);
+    return 0;
+}
+
 /* apply_value - "--OPTION VALUE" to field F of T; 0, or -1 after printing why */
 static int apply_value(struct target *t, const struct target_field *f, const char *value)
 {
@@ -241,6 +261,8 @@ static int apply_value(struct target *t, const struct target_field *f, const cha
         return 0;
     case TT_MATCHES:
         return apply_match(t, f, value);
+    case TT_HOSTLIST:
+        return add_host(t, f, value);
     case TT_NAME:
     case TT_STRING:
     case TT_ADDRESS:
@@ -333,7 +355,7 @@ static int apply_option(struct target *t, int opt, struct given *g, char **argv)
     f = option_field(opt, &form);
     first = !g->field[f - target_fields];
     g->field[f - target_fields] = true;
-    if (f->type == TT_MATCHES && (form == FORM_OFF || first))
+    if ((f->type == TT_MATCHES || f->type == TT_HOSTLIST) && (form == FORM_OFF || first))
         target_field_set_string(t, f, ""); /* the list given replaces the stored one */
     if (f->type == TT_MATCHES && form == FORM_OFF)
         return CTL_OK;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "delivery/bounce.h"
+#include "delivery/dsnopt.h"
 #include "util/msg.h"
 
 #define BOUNCE_TIMEOUT 120
@@ -49,19 +50,19 @@ void bounce_argv_free(char **argv)
     free(argv);
 }
 
-/* run_command - run ARGV with TEXT on its standard input; 0, or -1 with *err */
-static int run_command(char **argv, const char *text, size_t len, char **err)
+/* bounce_run - run ARGV with what FEED writes on its standard input; 0, or -1 with *err */
+int bounce_run(char **argv, bounce_feed_fn *feed, void *ctx, const char *what, char **err)
 {
     int pfd[2], status = 0, wrote;
     pid_t pid, w = 0;
 
     if (pipe2(pfd, O_CLOEXEC) < 0)
-        return set_err(err, "bounce: pipe: %s", strerror(errno));
+        return set_err(err, "%s: pipe: %s", what, strerror(errno));
     pid = fork();
     if (pid < 0) {
         close(pfd[0]);
         close(pfd[1]);
-        return set_err(err, "bounce: fork: %s", strerror(errno));
+        return set_err(err, "%s: fork: %s", what, strerror(errno));
     }
     if (pid == 0) {
         /* only async-signal-safe calls between fork and exec: the parent has threads */
@@ -74,7 +75,7 @@ static int run_command(char **argv, const char *text, size_t len, char **err)
         _exit(127);
     }
     close(pfd[0]);
-    wrote = write_all(pfd[1], text, len);
+    wrote = feed(pfd[1], ctx);
     close(pfd[1]);
     for (int i = 0; i < BOUNCE_TIMEOUT * 10; i++) {
         struct timespec ts = {0, 100000000};
@@ -87,26 +88,54 @@ static int run_command(char **argv, const char *text, size_t len, char **err)
     if (w == 0) {
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
-        return set_err(err, "bounce: %s did not finish within %d seconds", argv[0], BOUNCE_TIMEOUT);
+        return set_err(err, "%s: %s did not finish within %d seconds", what, argv[0],
+                       BOUNCE_TIMEOUT);
     }
     if (w < 0)
-        return set_err(err, "bounce: waitpid: %s", strerror(errno));
+        return set_err(err, "%s: waitpid: %s", what, strerror(errno));
     if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-        return set_err(err, "bounce: cannot run %s: check delivery.bounce.command", argv[0]);
+        return set_err(err, "%s: cannot run %s: check delivery.%s", what, argv[0],
+                       strcmp(what, "bounce") == 0 ? "bounce.command" : "fallback_command");
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return set_err(err, "bounce: %s failed (%s %d): the DSN will be tried again", argv[0],
+        return set_err(err, "%s: %s failed (%s %d): %s will be tried again", what, argv[0],
                        WIFEXITED(status) ? "exit status" : "signal",
-                       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+                       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+                       strcmp(what, "bounce") == 0 ? "the DSN" : "it");
     if (wrote < 0)
-        return set_err(err, "bounce: %s did not read the whole DSN", argv[0]);
+        return set_err(err, "%s: %s did not read the whole message", what, argv[0]);
     return 0;
+}
+
+/* feed_buf - a struct buf to the command */
+static int feed_buf(int fd, void *ctx)
+{
+    const struct buf *b = ctx;
+
+    return write_all(fd, b->data, b->len);
+}
+
+/* read_body - the body of C into B when the sender asked for it (RET=FULL) and it is small
+ * enough (DSN_FULL_MAX); true when B holds it */
+static bool read_body(struct spool_copy *c, enum dsnopt_ret ret, struct buf *b)
+{
+    char chunk[8192];
+    ssize_t n;
+
+    if (ret != DSNOPT_RET_FULL || c->header_size + c->body_size > DSN_FULL_MAX)
+        return false;
+    c->body_pos = 0;
+    while ((n = spool_copy_read_body(c, chunk, sizeof(chunk), NULL)) > 0)
+        buf_append(b, chunk, (size_t)n);
+    c->body_pos = 0;
+    return n == 0;
 }
 
 int bounce_send(const struct byosmtp_conf *conf, const char *hostname, struct spool_copy *c,
                 const struct dsn_rcpt *rcpts, size_t n, char **err)
 {
-    struct buf headers, dsn;
+    struct buf headers, dsn, body;
     struct dsn_params p;
+    struct dsnopt_msg opt;
     char **argv;
     uint64_t seed = 0;
     int rc = -1;
@@ -117,6 +146,8 @@ int bounce_send(const struct byosmtp_conf *conf, const char *hostname, struct sp
         return -1;
     buf_init(&headers);
     buf_init(&dsn);
+    buf_init(&body);
+    dsnopt_msg_parse(c->env.mail_params, &opt);
     if (spool_copy_read_headers(c, &headers, err) < 0)
         goto out;
     if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
@@ -131,18 +162,25 @@ int bounce_send(const struct byosmtp_conf *conf, const char *hostname, struct sp
         .message_size = (int64_t)(c->header_size + c->body_size),
         .spool_id = c->env.id,
         .mta_queue_id = c->env.mta_queue_id,
+        .envid = opt.envid,
         .rcpts = rcpts,
         .nrcpts = n,
         .boundary_seed = seed,
     };
+    if (read_body(c, opt.ret, &body)) {
+        p.body = body.data;
+        p.body_len = body.len;
+    }
     if (dsn_build(&p, &dsn, err) < 0)
         goto out;
-    if (run_command(argv, dsn.data, dsn.len, err) < 0)
+    if (bounce_run(argv, feed_buf, &dsn, "bounce", err) < 0)
         goto out;
     rc = 1;
 out:
+    dsnopt_msg_free(&opt);
     buf_free(&headers);
     buf_free(&dsn);
+    buf_free(&body);
     bounce_argv_free(argv);
     return rc;
 }

@@ -26,9 +26,23 @@
 char **bounce_argv(const char *command, const char *sender, char **err);
 void bounce_argv_free(char **argv);
 
+/* bounce_feed_fn - write the command's standard input to FD; 0, or -1 (errno) */
+typedef int bounce_feed_fn(int fd, void *ctx);
+
+/*
+ * bounce_run - run ARGV (ARGV[0] an absolute path) with what FEED writes on its standard input
+ * (its standard output to /dev/null); it must exit 0 within 120 seconds. WHAT names the job in
+ * messages ("bounce", "fallback"). 0, or -1 with *err (cannot run, exit status, signal,
+ * timeout, input not read whole).
+ */
+int bounce_run(char **argv, bounce_feed_fn *feed, void *ctx, const char *what, char **err);
+
 /*
  * bounce_send - compose the DSN for the N recipients RCPTS of copy C (its headers are read
- * from the spool) as HOSTNAME (Reporting-MTA) and submit it with CONF's bounce command.
+ * from the spool) as HOSTNAME (Reporting-MTA) and submit it with CONF's bounce command. The
+ * ENVID and RET of the original MAIL (the copy's mail_params) are honoured: Original-Envelope-Id,
+ * and with RET=FULL the whole message when it is at most DSN_FULL_MAX bytes. A DSN of any action
+ * (failed, delayed, relayed: RCPTS say).
  * Returns 1 when a DSN was submitted, 0 when none is due (null sender, or bounces disabled),
  * -1 with *err when it could not be built or the command failed (exit status, signal,
  * timeout): the caller keeps the recipients to try again.

@@ -490,6 +490,7 @@ static int start(struct run *r)
     free(pid);
     sc = sched_config_of(d->conf);
     d->sched = sched_new(&sc);
+    d->hosts = hostdown_new();
     if (open_wake(r, &err) < 0)
         return failed(err);
     return 0;
@@ -618,6 +619,7 @@ static void finish(struct run *r, int status)
         if (d->conf != NULL)
             write_textfile(d, d->conf->metrics.textfile);
         sched_free(d->sched, worker_close_conn);
+        hostdown_free(d->hosts);
     }
     if (d->spool_path != NULL && status == 0) {
         char *p = deliverydir_path(d->spool_path, "pid");

@@ -3,7 +3,7 @@
  * smtp(8) lines so that admins' grep habits and log tools keep working (doc/delivery-rules.md):
  *
  *   QUEUEID: to=<rcpt>, [orig_to=<orcpt>, ]relay=TARGET[host]:port, [conn_use=N, ]delay=D,
- *   delays=a/b/c/d, dsn=X.Y.Z, status=sent|deferred|bounced|expired (reply)
+ *   delays=a/b/c/d, dsn=X.Y.Z, status=sent|deferred|bounced|expired|fallback (reply)
  *   [, possible duplicate: an earlier attempt got no reply to its final dot]
  *
  * QUEUEID is our spool id, followed by "_" and the MTA's queue id when it is known

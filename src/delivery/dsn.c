@@ -169,6 +169,15 @@ const char *dsn_status(const char *status, int reply_code, enum dsn_action actio
     const char *s = status ? status : "";
     size_t subject = 0, detail = 0;
 
+    if (action == DSN_RELAYED) {
+        strcpy(buf, "2.0.0");
+        if (s[0] == '2' && s[1] == '.' && (subject = strspn(s + 2, "0123456789")) >= 1 &&
+            subject <= 3 && s[2 + subject] == '.' &&
+            (detail = strspn(s + 3 + subject, "0123456789")) >= 1 && detail <= 3 &&
+            s[3 + subject + detail] == '\0')
+            memcpy(buf, s, 3 + subject + detail + 1);
+        return buf;
+    }
     if (reply_code >= 500 && reply_code <= 599)
         strcpy(buf, "5.0.0");
     else if (reply_code >= 400 && reply_code <= 499)
@@ -300,12 +309,16 @@ static char *rcpt_reason(const struct dsn_rcpt *r)
 
     buf_init(&b);
     buf_printf(&b, "<%s>:", addr);
-    if (*host && *diag && r->reply_code > 0)
+    if (*host && *diag && r->reply_code > 0 && r->action == DSN_RELAYED)
+        buf_printf(&b, " relayed to host %s, which said: %s", host, diag);
+    else if (*host && *diag && r->reply_code > 0)
         buf_printf(&b, " host %s said: %s", host, diag);
     else if (*diag)
         buf_printf(&b, " %s", diag);
     else
-        buf_puts(&b, r->action == DSN_DELAYED ? " delivery delayed" : " delivery failed");
+        buf_puts(&b, r->action == DSN_DELAYED   ? " delivery delayed"
+                     : r->action == DSN_RELAYED ? " relayed"
+                                                : " delivery failed");
     if (*cls && *hint)
         buf_printf(&b, " (%s: %s)", cls, hint);
     else if (*cls)
@@ -334,12 +347,17 @@ static void put_reasons(struct buf *b, const struct dsn_params *p, enum dsn_acti
 }
 
 /* notice_part - the readable text/plain part (CRLF lines, ends with a blank line) */
-static void notice_part(struct buf *b, const struct dsn_params *p, size_t nfailed, bool headers)
+static void notice_part(struct buf *b, const struct dsn_params *p, size_t nfailed,
+                        size_t nrelayed, bool headers)
 {
     time_t until = 0;
 
     buf_printf(b, "This is the mail system at host %s.\r\n\r\n", p->reporting_mta);
-    if (nfailed > 0) {
+    if (nrelayed > 0 && nfailed == 0) {
+        buf_puts(b, "Your message was successfully relayed to the recipients below, as you\r\n"
+                    "asked. It was handed to a system that is not asked for delivery\r\n"
+                    "notifications: you will receive no further notice of its delivery.\r\n");
+    } else if (nfailed > 0) {
         buf_puts(b, "I'm sorry to have to inform you that your message could not\r\n"
                     "be delivered to one or more recipients. The reasons are below.\r\n");
     } else {
@@ -357,9 +375,11 @@ static void notice_part(struct buf *b, const struct dsn_params *p, size_t nfaile
             buf_puts(b, ".\r\n");
         }
     }
-    if (headers)
+    if (headers && p->body != NULL)
+        buf_puts(b, "Your message is attached.\r\n");
+    else if (headers)
         buf_puts(b, "The header section of your message is attached.\r\n");
-    if (p->message_size >= 0)
+    if (p->message_size >= 0 && p->body == NULL)
         buf_printf(b, "The message was %" PRId64 " bytes; its body is not returned.\r\n",
                    p->message_size);
     buf_puts(b, "\r\n"
@@ -368,7 +388,7 @@ static void notice_part(struct buf *b, const struct dsn_params *p, size_t nfaile
                 "\r\n"
                 "                   The mail system\r\n"
                 "\r\n");
-    put_reasons(b, p, nfailed > 0 ? DSN_FAILED : DSN_DELAYED);
+    put_reasons(b, p, nrelayed > 0 && nfailed == 0 ? DSN_RELAYED : nfailed > 0 ? DSN_FAILED : DSN_DELAYED);
     if (nfailed > 0 && nfailed < p->nrcpts) {
         buf_puts(b, "Delivery to these recipients is delayed; it is still being retried:\r\n\r\n");
         put_reasons(b, p, DSN_DELAYED);
@@ -392,6 +412,11 @@ static void status_part(struct buf *b, const struct dsn_params *p)
 {
     char *v;
 
+    if (!empty(p->envid)) {
+        v = text_line(p->envid, 100);
+        put_field(b, "Original-Envelope-Id", v);
+        free(v);
+    }
     v = xasprintf("dns; %s", p->reporting_mta);
     put_field(b, "Reporting-MTA", v);
     free(v);
@@ -418,7 +443,9 @@ static void status_part(struct buf *b, const struct dsn_params *p)
         put_address_field(b, "Final-Recipient", r->final_rcpt);
         if (!empty(r->orig_rcpt))
             put_address_field(b, "Original-Recipient", r->orig_rcpt);
-        put_field(b, "Action", r->action == DSN_DELAYED ? "delayed" : "failed");
+        put_field(b, "Action", r->action == DSN_DELAYED   ? "delayed"
+                               : r->action == DSN_RELAYED ? "relayed"
+                                                          : "failed");
         put_field(b, "Status", dsn_status(r->status, r->reply_code, r->action, status));
         if (!empty(r->remote_mta)) {
             char *host = host_text(r->remote_mta);
@@ -484,6 +511,37 @@ static bool headers_part(struct buf *b, const char *h, size_t n)
     return eight;
 }
 
+/* body_part - the body after the header section, as headers_part() writes lines (every line,
+ * empty ones included); true when it holds 8-bit bytes */
+static bool body_part(struct buf *b, const char *h, size_t n)
+{
+    bool eight = false;
+    size_t i = 0;
+
+    while (i < n) {
+        size_t end = i, col = 0;
+
+        while (end < n && h[end] != '\r' && h[end] != '\n')
+            end++;
+        for (size_t k = i; k < end; k++) {
+            unsigned char c = (unsigned char)h[k];
+
+            if (col >= LINE_MAX_OCTETS - 1) {
+                buf_puts(b, "\r\n");
+                col = 0;
+            }
+            buf_putc(b, c == '\0' ? '?' : c);
+            eight |= c >= 0x80;
+            col++;
+        }
+        buf_puts(b, "\r\n");
+        i = end + 1;
+        if (end < n && h[end] == '\r' && i < n && h[i] == '\n')
+            i++;
+    }
+    return eight;
+}
+
 /* contains - does B hold S? */
 static bool contains(const struct buf *b, const char *s)
 {
@@ -498,7 +556,7 @@ int dsn_build(const struct dsn_params *p, struct buf *out, char **err)
     struct buf notice, status, headers;
     char *boundary, *to, *spool;
     bool eight = false, with_headers = p->headers != NULL && p->headers_len > 0;
-    size_t nfailed = 0;
+    size_t nfailed = 0, nrelayed = 0;
     struct tm tm;
 
     if (!valid_host_name(p->reporting_mta))
@@ -512,15 +570,18 @@ int dsn_build(const struct dsn_params *p, struct buf *out, char **err)
         if (empty(p->rcpts[i].final_rcpt))
             return set_err(err, "DSN recipient %zu has no address", i + 1);
         nfailed += p->rcpts[i].action == DSN_FAILED;
+        nrelayed += p->rcpts[i].action == DSN_RELAYED;
     }
 
     buf_init(&notice);
     buf_init(&status);
     buf_init(&headers);
-    notice_part(&notice, p, nfailed, with_headers);
+    notice_part(&notice, p, nfailed, nrelayed, with_headers);
     status_part(&status, p);
     if (with_headers)
         eight = headers_part(&headers, p->headers, p->headers_len);
+    if (with_headers && p->body != NULL)
+        eight |= body_part(&headers, p->body, p->body_len);
 
     /* a boundary that no part holds; the seed makes it hard to guess, the loop makes it sure */
     boundary = xasprintf("=_byosmtp_%016" PRIX64, p->boundary_seed);
@@ -537,8 +598,9 @@ int dsn_build(const struct dsn_params *p, struct buf *out, char **err)
     buf_printf(out, "From: MAILER-DAEMON@%s (Mail Delivery System)\r\n", p->reporting_mta);
     buf_printf(out, "To: %s\r\n", to);
     buf_printf(out, "Subject: %s\r\n",
-               nfailed > 0 ? "Undelivered Mail Returned to Sender"
-                           : "Delayed Mail (still being retried)");
+               nfailed > 0    ? "Undelivered Mail Returned to Sender"
+               : nrelayed > 0 ? "Successful Mail Delivery Report"
+                              : "Delayed Mail (still being retried)");
     buf_puts(out, "Date: ");
     put_date(out, p->now);
     buf_printf(out, "\r\nMessage-ID: <%04d%02d%02d%02d%02d%02d.%s%s%016" PRIX64 "@%s>\r\n",
@@ -563,10 +625,10 @@ int dsn_build(const struct dsn_params *p, struct buf *out, char **err)
                boundary);
     buf_append(out, status.data, status.len);
     if (with_headers) {
-        buf_printf(out,
-                   "--%s\r\nContent-Description: Undelivered Message Headers\r\n"
-                   "Content-Type: text/rfc822-headers\r\n",
-                   boundary);
+        buf_printf(out, "--%s\r\nContent-Description: %s%s\r\nContent-Type: %s\r\n", boundary,
+                   nrelayed > 0 && nfailed == 0 ? "Message" : "Undelivered Message",
+                   p->body != NULL ? "" : " Headers",
+                   p->body != NULL ? "message/rfc822" : "text/rfc822-headers");
         if (eight)
             buf_puts(out, "Content-Transfer-Encoding: 8bit\r\n");
         buf_puts(out, "\r\n");

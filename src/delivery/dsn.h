@@ -27,7 +27,12 @@
 enum dsn_action {
     DSN_FAILED,  /* given up: the recipient is bounced */
     DSN_DELAYED, /* still being retried: a warning only */
+    DSN_RELAYED, /* the provider took it (NOTIFY=SUCCESS): relayed to a system that is not
+                    asked for DSNs, so no further notice is to be expected (RFC 3464 2.3.3) */
 };
+
+#define DSN_FULL_MAX 50000 /* RET=FULL: a message up to this size is returned whole (Postfix's
+                              bounce_size_limit); a larger one as its header section only */
 
 /* One recipient of the report. Strings may be NULL where marked optional. */
 struct dsn_rcpt {
@@ -53,6 +58,11 @@ struct dsn_params {
     int64_t message_size;      /* bytes of the original message; < 0 when unknown */
     const char *spool_id;      /* optional: our spool id */
     const char *mta_queue_id;  /* optional: the MTA's queue id */
+    const char *envid;         /* optional: the ENVID of the original MAIL, xtext-decoded
+                                  (Original-Envelope-Id) */
+    const char *body;          /* optional (RET=FULL): the body, returned with the header section
+                                  as message/rfc822; NULL: the header section only */
+    size_t body_len;
     const struct dsn_rcpt *rcpts;
     size_t nrcpts;          /* at least one */
     uint64_t boundary_seed; /* makes the MIME boundary and Message-ID; random in production */
@@ -76,8 +86,8 @@ int dsn_build(const struct dsn_params *p, struct buf *out, char **err);
  * dsn_status - the enhanced status to report: STATUS when it is a valid "4.x.y"/"5.x.y" code,
  * else "5.0.0" or "4.0.0" from REPLY_CODE (5xx or 4xx), else from ACTION (failed 5.0.0,
  * delayed 4.0.0). For ACTION delayed the class is always 4: a 5xx that is retried (535 5.7.8
- * with action retry) reports 4.7.8, as Postfix does for a soft-bounced 5xx. Writes into
- * buf[16] and returns it.
+ * with action retry) reports 4.7.8, as Postfix does for a soft-bounced 5xx. For ACTION
+ * relayed: STATUS when it is a valid "2.x.y", else "2.0.0". Writes into buf[16] and returns it.
  */
 const char *dsn_status(const char *status, int reply_code, enum dsn_action action, char buf[16]);
 

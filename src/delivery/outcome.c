@@ -139,13 +139,14 @@ static void schedule(struct outcome *o)
     const struct outcome_params *p = &o->p;
     time_t next = 0;
 
-    o->nsent = o->nlost = o->ndeferred = o->nduplicate = 0;
+    o->nsent = o->nlost = o->ndeferred = o->nduplicate = o->nfallback = 0;
     o->count_attempt = false;
     o->next_attempt = 0;
     for (size_t k = 0; k < o->n; k++) {
         o->nsent += o->rcpt[k].fate == OUTCOME_SENT;
         o->nduplicate += outcome_duplicate(&o->rcpt[k]);
         o->nlost += outcome_lost(&o->rcpt[k]);
+        o->nfallback += o->rcpt[k].fate == OUTCOME_FALLBACK;
         if (o->rcpt[k].fate == OUTCOME_DEFERRED) {
             o->ndeferred++;
             o->count_attempt |= o->rcpt[k].action != SMTP_THROTTLE;
@@ -157,6 +158,18 @@ static void schedule(struct outcome *o)
         /* recipients left when the lifetime is over: their DSN failed, again later */
         next = backoff_second(p->now) + p->retry.min_backoff;
     o->next_attempt = (int64_t)next;
+}
+
+/* fallback_due - is R, not sent, handed back to the MTA under P (see outcome.h) */
+static bool fallback_due(const struct outcome_rcpt *r, const struct outcome_params *p)
+{
+    if (r->fate == OUTCOME_SENT)
+        return false;
+    if (r->cls == SMTP_SENDER_REJECTED || (r->cls == SMTP_AUTH_FAILED && r->code >= 500))
+        return true; /* the provider will not take it from this account: no use waiting */
+    if (r->fate == OUTCOME_EXPIRED)
+        return true;
+    return r->fate == OUTCOME_DEFERRED && p->now - (double)p->arrival >= (double)p->fallback_after;
 }
 
 /* outcome_decide - sent, bounced, deferred; then expiry by the schedule of backoff.h */
@@ -189,7 +202,20 @@ void outcome_decide(struct outcome *o, const struct outcome_params *p)
         if (r->fate == OUTCOME_DEFERRED &&
             (r->action == SMTP_THROTTLE ? expire_throttled : expire_retried))
             r->fate = OUTCOME_EXPIRED;
+        if (p->fallback_mta && fallback_due(r, p))
+            r->fate = OUTCOME_FALLBACK;
     }
+    schedule(o);
+}
+
+/* outcome_fallback_failed - the recipients handed back stay, to be tried again */
+void outcome_fallback_failed(struct outcome *o)
+{
+    for (size_t k = 0; k < o->n; k++)
+        if (o->rcpt[k].fate == OUTCOME_FALLBACK) {
+            o->rcpt[k].action = SMTP_RETRY;
+            o->rcpt[k].fate = OUTCOME_DEFERRED;
+        }
     schedule(o);
 }
 

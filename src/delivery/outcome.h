@@ -18,6 +18,12 @@
  *    next second (the scheduler holds the copy until the target's pause ends), both capped at
  *    the end of the lifetime. Every time is counted from the attempt's time rounded up to a
  *    whole second (backoff_second()), so a retry never starts before its schedule;
+ *  - with fallback to the MTA (params.fallback_mta), a recipient not sent is handed back to the
+ *    local MTA instead (OUTCOME_FALLBACK) when the provider refused the credentials for good
+ *    (auth_failed with a 5xx) or the sender (sender_rejected), when it would expire, or when
+ *    it is deferred and the copy has waited fallback_after seconds since its arrival; any
+ *    other refusal (a recipient or the message refused) still bounces. A hand-back that fails
+ *    keeps its recipients deferred (outcome_fallback_failed());
  *  - a DSN that cannot be submitted keeps its recipients deferred (outcome_dsn_failed()); the
  *    attempt counts, and a copy whose lifetime is over is tried again after
  *    retry.min_backoff;
@@ -49,6 +55,7 @@ enum outcome_fate {
     OUTCOME_SENT,     /* the provider has it: marked sent before anything else */
     OUTCOME_BOUNCED,  /* refused for good (action bounce): a DSN, then marked bounced */
     OUTCOME_EXPIRED,  /* deferred when the lifetime is over: a DSN, then marked bounced */
+    OUTCOME_FALLBACK, /* handed back to the local MTA, then marked fallback */
 };
 
 /* One pending recipient: its result in this attempt, and its fate. */
@@ -70,6 +77,8 @@ struct outcome_params {
     uint32_t attempts;           /* failed attempts counted so far (the copy's state) */
     double now;                  /* the time of this attempt, unix seconds with their fraction */
     struct backoff_params retry; /* delivery.retry */
+    bool fallback_mta;           /* the target's fallback = mta */
+    long fallback_after;         /* its fallback_after, seconds since the arrival */
 };
 
 struct outcome {
@@ -78,6 +87,7 @@ struct outcome {
     struct outcome_params p;   /* as given to outcome_decide() */
     /* the decision: outcome_decide(), then outcome_dsn_failed() */
     size_t nsent, nlost, ndeferred; /* lost: bounced or expired */
+    size_t nfallback;          /* handed back to the local MTA */
     size_t nduplicate;         /* sent recipients that an earlier attempt may have delivered */
     bool throttled;            /* a recipient was throttled: the target pauses, the session ends */
     bool count_attempt;        /* deferred recipients remain and this attempt counts */
@@ -121,6 +131,12 @@ void outcome_decide(struct outcome *o, const struct outcome_params *p);
  * deferred (action retry, class and reply kept) and the decision is made again.
  */
 void outcome_dsn_failed(struct outcome *o);
+
+/*
+ * outcome_fallback_failed - the hand-back to the MTA failed: the recipients of fate fallback
+ * stay deferred (action retry, class and reply kept) and the decision is made again.
+ */
+void outcome_fallback_failed(struct outcome *o);
 
 /* outcome_lost - is R lost for good (bounced or expired): a DSN, then marked bounced? */
 bool outcome_lost(const struct outcome_rcpt *r);

@@ -19,6 +19,8 @@
 #include "delivery/events.h"
 #include "delivery/metrics.h"
 #include "delivery/oauth.h"
+#include "delivery/dsnopt.h"
+#include "delivery/fallback.h"
 #include "delivery/outcome.h"
 #include "util/msg.h"
 #include "util/util.h"
@@ -31,6 +33,8 @@
 struct wconn {
     struct smtp_client *client;
     char *fingerprint; /* target_encode() of the target it was opened for */
+    char *host;        /* the host it is connected to: the target's, or a fallback host */
+    int port;
 };
 
 /* One attempt of one copy: what load finds, send adds, decide settles and apply uses. */
@@ -46,9 +50,12 @@ struct attempt {
     struct target t;         /* store_target_get fills it; target_free is safe either way */
     bool have_target;
     const char **rcpts;      /* the pending recipients' addresses, in o.rcpt's order */
+    struct dsnopt_rcpt *dsn; /* their NOTIFY= and ORCPT=, in the same order */
     struct outcome o;        /* the pending recipients' results and fates */
     struct smtp_result res;  /* the client's result; o's replies point into it */
     char *why;               /* what happened when it was not the provider; o points to it */
+    char *host;              /* the host of the log line: the session's, or the last one tried */
+    int port;
     bool conn_broken;        /* the session was no longer usable after the send */
     double t_start, t_conn, t_done;
 };
@@ -73,6 +80,7 @@ void worker_close_conn(void *conn)
         return;
     smtp_client_close(w->client);
     free(w->fingerprint);
+    free(w->host);
     free(w);
 }
 
@@ -207,12 +215,13 @@ static void log_rcpt(const struct attempt *a, size_t k)
     static const enum deliverylog_status status_of[] = {
         [OUTCOME_DEFERRED] = DELIVERYLOG_DEFERRED, [OUTCOME_SENT] = DELIVERYLOG_SENT,
         [OUTCOME_BOUNCED] = DELIVERYLOG_BOUNCED,   [OUTCOME_EXPIRED] = DELIVERYLOG_EXPIRED,
+        [OUTCOME_FALLBACK] = DELIVERYLOG_FALLBACK,
     };
     const struct outcome_rcpt *o = &a->o.rcpt[k];
     const struct spool_copy *c = a->c;
     const struct target *t = a->have_target ? &a->t : NULL;
     enum deliverylog_status status = status_of[o->fate];
-    char dsnbuf[16], *line;
+    char dsnbuf[16], *line, *reply = NULL;
     struct stat sb;
     double arrival = (double)c->env.arrival, queued;
     struct deliverylog_entry e;
@@ -225,9 +234,10 @@ static void log_rcpt(const struct attempt *a, size_t k)
         .spool_id = c->env.id,
         .mta_queue_id = c->env.mta_queue_id,
         .rcpt = a->rcpts[k],
+        .orig_rcpt = a->dsn[k].orcpt,
         .target = t ? t->name : c->env.target,
-        .host = t ? t->host : NULL,
-        .port = t ? t->port : 0,
+        .host = a->host,
+        .port = a->port,
         .conn_use = a->r->conn_messages,
         .delays = {.before_queue = 0,
                    .in_queue = queued > 0 ? (int64_t)(queued * 1000) : 0,
@@ -242,8 +252,16 @@ static void log_rcpt(const struct attempt *a, size_t k)
         e.dsn = o->enhanced[0] == '2' ? o->enhanced : "2.0.0";
     else
         e.dsn = dsn_status(o->enhanced, o->code,
-                           status == DELIVERYLOG_DEFERRED ? DSN_DELAYED : DSN_FAILED, dsnbuf);
+                           status == DELIVERYLOG_DEFERRED || status == DELIVERYLOG_FALLBACK
+                               ? DSN_DELAYED
+                               : DSN_FAILED,
+                           dsnbuf);
+    if (status == DELIVERYLOG_FALLBACK) /* why, then the provider's last word */
+        e.reply = reply = xasprintf("handed back to the local MTA after %lld s (fallback = "
+                                    "mta): %s", (long long)(a->t_start - (double)c->env.arrival),
+                                    e.reply);
     line = deliverylog_line(&e);
+    free(reply);
     msg_info("%s%s%s", line, o->cls != SMTP_OK ? ", class=" : "",
              o->cls != SMTP_OK ? smtp_class_name(o->cls) : "");
     free(line);
@@ -251,15 +269,15 @@ static void log_rcpt(const struct attempt *a, size_t k)
 }
 
 /*
- * open_session - a new authenticated session to T; NULL with RES on failure, or with *ev and *err
- * when there was no credential (SMTP_EV_SECRET: a secret does not decrypt; SMTP_EV_OAUTH: no
- * access token). RENEW: the cached access token was refused, get another; *cached: the token
- * came from the cache.
+ * open_session - a new authenticated session to T at host H; NULL with RES on failure, or with
+ * *ev and *err when there was no credential (SMTP_EV_SECRET: a secret does not decrypt;
+ * SMTP_EV_OAUTH: no access token). RENEW: the cached access token was refused, get another;
+ * *cached: the token came from the cache.
  */
 static struct wconn *open_session(struct delivery *d, const struct byosmtp_conf *conf,
-                                  const struct target *t, const char *fingerprint, bool renew,
-                                  bool *cached, struct smtp_result *res, enum smtp_event *ev,
-                                  char **err)
+                                  const struct target *t, const struct target_host *h,
+                                  const char *fingerprint, bool renew, bool *cached,
+                                  struct smtp_result *res, enum smtp_event *ev, char **err)
 {
     struct oauth_env env = {.store = d->store, .key = d->key,
                             .ca_file = conf->delivery.tls_ca_file,
@@ -277,6 +295,8 @@ static struct wconn *open_session(struct delivery *d, const struct byosmtp_conf 
         return NULL;
     }
     target_smtp_params(t, conf, password, &p);
+    p.host = h->host;
+    p.port = h->port;
     p.tls = d->tls;
     client = smtp_client_open(&p, res);
     free_secret(password);
@@ -285,6 +305,8 @@ static struct wconn *open_session(struct delivery *d, const struct byosmtp_conf 
     w = xcalloc(1, sizeof(*w));
     w->client = client;
     w->fingerprint = xstrdup(fingerprint);
+    w->host = xstrdup(h->host);
+    w->port = h->port;
     return w;
 }
 
@@ -363,8 +385,11 @@ static bool load(struct attempt *a)
         return false;
     }
     a->rcpts = xcalloc(a->o.n + 1, sizeof(*a->rcpts));
-    for (size_t k = 0; k < a->o.n; k++)
+    a->dsn = xcalloc(a->o.n + 1, sizeof(*a->dsn));
+    for (size_t k = 0; k < a->o.n; k++) {
         a->rcpts[k] = a->c->env.rcpts[a->o.rcpt[k].idx];
+        dsnopt_rcpt_parse(a->c->env.rcpt_params[a->o.rcpt[k].idx], &a->dsn[k]);
+    }
     load_doubt(a);
     return true;
 }
@@ -393,6 +418,65 @@ static bool load_target(struct attempt *a)
     return false;
 }
 
+/* set_host - the host of the log line */
+static void set_host(struct attempt *a, const char *host, int port)
+{
+    free(a->host);
+    a->host = xstrdup(host);
+    a->port = port;
+}
+
+/*
+ * open_failover - a session to the first of the target's hosts that answers: its host, then
+ * each of fallback_hosts, skipping those in their own backoff (hostdown.h), on to the next only
+ * after a failure at connection or TLS level; NULL with a->res (or *ev and *err: no credential)
+ * of the last one tried. RENEW and *CACHED as for open_session.
+ */
+static struct wconn *open_failover(struct attempt *a, const char *fingerprint, bool renew,
+                                   bool *cached, enum smtp_event *ev, char **err)
+{
+    struct target_host *h;
+    size_t n = target_hosts(&a->t, &h), *order = xcalloc(n, sizeof(*order)), k;
+    const char **keys = xcalloc(n, sizeof(*keys));
+    struct backoff_params bp = {a->conf->delivery.retry.min_backoff,
+                                a->conf->delivery.retry.max_backoff, 0, 0};
+    struct wconn *w = NULL;
+
+    for (size_t i = 0; i < n; i++)
+        keys[i] = xasprintf("%s:%d", h[i].host, h[i].port);
+    pthread_mutex_lock(&a->d->lock);
+    k = hostdown_order(a->d->hosts, keys, n, (time_t)time_now(), order);
+    pthread_mutex_unlock(&a->d->lock);
+    for (size_t j = 0; j < k && w == NULL; j++) {
+        const struct target_host *host = &h[order[j]];
+
+        smtp_result_free(&a->res);
+        smtp_result_init(&a->res);
+        set_host(a, host->host, host->port);
+        w = open_session(a->d, a->conf, &a->t, host, fingerprint, renew, cached, &a->res, ev,
+                         err);
+        if (w == NULL && (*err != NULL || !smtp_trouble_next_host(a->res.cls, a->res.stage)))
+            break;
+        pthread_mutex_lock(&a->d->lock);
+        if (w != NULL)
+            hostdown_ok(a->d->hosts, keys[order[j]]);
+        else
+            hostdown_failed(a->d->hosts, keys[order[j]], (time_t)time_now(), &bp);
+        pthread_mutex_unlock(&a->d->lock);
+        if (w == NULL && n > 1)
+            msg_info("%s: relay=%s[%s]:%d failed (%s: %s)%s", a->id, a->t.name, host->host,
+                     host->port, smtp_class_name(a->res.cls),
+                     a->res.reply ? a->res.reply : a->res.text ? a->res.text : "",
+                     j + 1 < k ? ": trying the next host" : "");
+    }
+    for (size_t i = 0; i < n; i++)
+        free((char *)keys[i]);
+    free(keys);
+    free(order);
+    target_hosts_free(h, n);
+    return w;
+}
+
 /* connect_target - a new session to the target; false, with every recipient's outcome, when none.
  * An OAuth2 access token from the cache that AUTH refuses is renewed once. */
 static bool connect_target(struct attempt *a, const char *fingerprint)
@@ -403,14 +487,11 @@ static bool connect_target(struct attempt *a, const char *fingerprint)
 
     a->r->opened = true;
     a->r->conn_messages = 0;
-    a->w = open_session(a->d, a->conf, &a->t, fingerprint, false, &cached, &a->res, &ev, &err);
+    a->w = open_failover(a, fingerprint, false, &cached, &ev, &err);
     if (a->w == NULL && err == NULL && cached && a->res.cls == SMTP_AUTH_FAILED) {
         msg_info("%s: target %s refused the cached OAuth2 access token: obtaining a new one",
                  a->id, a->t.name);
-        smtp_result_free(&a->res);
-        smtp_result_init(&a->res);
-        a->w = open_session(a->d, a->conf, &a->t, fingerprint, true, &cached, &a->res, &ev,
-                            &err);
+        a->w = open_failover(a, fingerprint, true, &cached, &ev, &err);
     }
     a->t_conn = time_now();
     if (a->w != NULL) {
@@ -480,6 +561,8 @@ static void send_copy(struct attempt *a)
         a->r->conn_messages = 0;
     }
     deliverydir_inflight(a->d->spool_path, a->id, true);
+    if (a->w != NULL)
+        set_host(a, a->w->host, a->w->port);
     for (bool first = true;; first = false)
         if ((a->w == NULL && !connect_target(a, fingerprint)) || transmit(a, first))
             break;
@@ -496,22 +579,103 @@ static void decide(struct attempt *a)
         .now = a->t_start,
         .retry = {conf->delivery.retry.min_backoff, conf->delivery.retry.max_backoff,
                   conf->delivery.retry.max_lifetime, 0},
+        .fallback_mta = a->have_target && a->t.fallback == TARGET_FALLBACK_MTA,
+        .fallback_after = a->have_target ? a->t.fallback_after : 0,
     };
 
     a->t_done = time_now();
     outcome_decide(&a->o, &p);
 }
 
-/* bounce - a DSN for the recipients lost for good, then they are marked bounced; when it
- * cannot be submitted they stay pending */
+/* dsn_rcpt_of - the DSN entry of pending recipient K with ACTION, from its result */
+static struct dsn_rcpt dsn_rcpt_of(const struct attempt *a, size_t k, enum dsn_action action)
+{
+    const struct outcome_rcpt *r = &a->o.rcpt[k];
+
+    return (struct dsn_rcpt){
+        .final_rcpt = a->rcpts[k],
+        .orig_rcpt = a->dsn[k].orcpt,
+        .action = action,
+        .status = r->enhanced,
+        .reply_code = r->code,
+        .remote_mta = a->host,
+        .diagnostic = r->reply,
+        .class_name = action == DSN_RELAYED ? NULL : smtp_class_name(r->cls),
+        .class_hint = action == DSN_RELAYED ? NULL : smtp_class_hint(r->cls),
+    };
+}
+
+/* notify_success - a success notice (Action relayed) to the sender for the recipients just sent
+ * that asked for one (NOTIFY=SUCCESS); the recipients are sent already, so a notice that cannot
+ * be submitted is only logged */
+static void notify_success(struct attempt *a)
+{
+    struct dsn_rcpt *dr = xcalloc(a->o.n + 1, sizeof(*dr));
+    size_t n = 0;
+    char *err = NULL;
+    int rc;
+
+    for (size_t k = 0; k < a->o.n; k++)
+        if (a->o.rcpt[k].fate == OUTCOME_SENT && dsnopt_wants_success(&a->dsn[k]))
+            dr[n++] = dsn_rcpt_of(a, k, DSN_RELAYED);
+    if (n > 0 && (rc = bounce_send(a->conf, a->d->hostname, a->c, dr, n, &err)) < 0) {
+        msg_warn("%s: sender success notification not sent: %s", a->id, err);
+        free(err);
+    } else if (n > 0 && rc > 0) {
+        msg_info("%s: sender success notification to <%s> for %zu recipient%s", a->id,
+                 a->c->env.sender, n, n == 1 ? "" : "s");
+    }
+    free(dr);
+}
+
+/* hand_back - the recipients of fate fallback to the local MTA, then marked and logged; when
+ * the MTA does not take them they stay pending (outcome_fallback_failed) */
+static void hand_back(struct attempt *a)
+{
+    struct outcome *o = &a->o;
+    size_t *idx = xcalloc(o->nfallback + 1, sizeof(*idx)), n = 0;
+    char *err = NULL;
+
+    for (size_t k = 0; k < o->n; k++)
+        if (o->rcpt[k].fate == OUTCOME_FALLBACK)
+            idx[n++] = o->rcpt[k].idx;
+    if (fallback_send(a->conf, a->c, idx, n, &err) < 0) {
+        msg_warn("%s: not handed back to the local MTA, the recipients stay in the queue: %s",
+                 a->id, err);
+        free(err);
+        outcome_fallback_failed(o);
+    } else {
+        for (size_t k = 0; k < o->n; k++)
+            if (o->rcpt[k].fate == OUTCOME_FALLBACK) {
+                a->st.rcpt[o->rcpt[k].idx] = RCPT_FALLBACK;
+                log_rcpt(a, k);
+            }
+        msg_info("%s: handed back to the local MTA (%s: %s) for %zu recipient%s", a->id,
+                 FALLBACK_HEADER, a->id, n, n == 1 ? "" : "s");
+    }
+    free(idx);
+}
+
+/* bounce - a DSN for the recipients lost for good (those whose NOTIFY asks for it), then they
+ * are marked bounced; when it cannot be submitted they stay pending */
 static void bounce(struct attempt *a)
 {
     struct outcome *o = &a->o;
     struct dsn_rcpt *dr = xcalloc(o->nlost, sizeof(*dr));
-    size_t n = outcome_bounce_list(o, a->rcpts, a->have_target ? a->t.host : NULL, dr);
+    size_t n = outcome_bounce_list(o, a->rcpts, a->host, dr), m = 0, j = 0;
     char *err = NULL;
-    int rc = bounce_send(a->conf, a->d->hostname, a->c, dr, n, &err);
+    int rc = 0;
 
+    /* outcome_bounce_list lists the lost recipients in o->rcpt's order */
+    for (size_t k = 0; k < o->n && j < n; k++)
+        if (outcome_lost(&o->rcpt[k])) {
+            dr[j].orig_rcpt = a->dsn[k].orcpt;
+            if (dsnopt_wants_failure(&a->dsn[k]))
+                dr[m++] = dr[j];
+            j++;
+        }
+    if (m > 0)
+        rc = bounce_send(a->conf, a->d->hostname, a->c, dr, m, &err);
     free(dr);
     if (rc < 0) {
         msg_warn("%s: sender non-delivery notification not sent, the recipients stay in the "
@@ -527,11 +691,52 @@ static void bounce(struct attempt *a)
         }
     if (rc > 0)
         msg_info("%s: sender non-delivery notification to <%s> for %zu recipient%s", a->id,
-                 a->c->env.sender, o->nlost, o->nlost == 1 ? "" : "s");
-    else
+                 a->c->env.sender, m, m == 1 ? "" : "s");
+    else if (m > 0)
         msg_info("%s: no non-delivery notification: %s", a->id,
                  a->conf->delivery.bounce.enabled ? "null sender"
                                                   : "delivery.bounce.enabled is false");
+    if (m < o->nlost)
+        msg_info("%s: no non-delivery notification for %zu recipient%s: not asked for (NOTIFY)",
+                 a->id, o->nlost - m, o->nlost - m == 1 ? "" : "s");
+}
+
+/*
+ * warn_delay - one "delayed" notice per copy (delivery.delay_warning, Postfix's
+ * delay_warning_time) once the copy has waited that long, for the recipients still deferred
+ * that ask for it (no NOTIFY, or NOTIFY with DELAY); st.delay_warned says it was done. A
+ * notice that cannot be submitted is tried again at the next attempt.
+ */
+static void warn_delay(struct attempt *a)
+{
+    struct outcome *o = &a->o;
+    int after = a->conf->delivery.delay_warning;
+    struct dsn_rcpt *dr;
+    size_t n = 0;
+    char *err = NULL;
+    int rc = 0;
+
+    if (after <= 0 || a->st.delay_warned || a->t_start - (double)a->c->env.arrival < after)
+        return;
+    dr = xcalloc(o->n + 1, sizeof(*dr));
+    for (size_t k = 0; k < o->n; k++)
+        if (o->rcpt[k].fate == OUTCOME_DEFERRED && dsnopt_wants_delay(&a->dsn[k])) {
+            dr[n] = dsn_rcpt_of(a, k, DSN_DELAYED);
+            dr[n++].retry_until = (time_t)(a->c->env.arrival + a->conf->delivery.retry.max_lifetime);
+        }
+    if (n > 0)
+        rc = bounce_send(a->conf, a->d->hostname, a->c, dr, n, &err);
+    free(dr);
+    if (rc < 0) {
+        msg_warn("%s: sender delay notification not sent (tried again next time): %s", a->id,
+                 err);
+        free(err);
+        return;
+    }
+    a->st.delay_warned = true;
+    if (rc > 0)
+        msg_info("%s: sender delay notification to <%s> for %zu recipient%s", a->id,
+                 a->c->env.sender, n, n == 1 ? "" : "s");
 }
 
 /* defer - the recipients left: logged, and their next attempt and why in the state file */
@@ -543,6 +748,7 @@ static void defer(struct attempt *a)
     for (size_t k = 0; k < o->n; k++)
         if (o->rcpt[k].fate == OUTCOME_DEFERRED)
             log_rcpt(a, k);
+    warn_delay(a);
     save_doubt(a);
     if (o->count_attempt)
         a->st.attempts++;
@@ -575,10 +781,15 @@ static void apply(struct attempt *a)
                   "message again): %s", a->id, err);
         free(err);
     }
-    /* 2. the recipients lost for good: a DSN, then they are marked */
+    if (o->nsent > 0)
+        notify_success(a);
+    /* 2. the recipients handed back to the local MTA (fallback = mta), then marked */
+    if (o->nfallback > 0)
+        hand_back(a);
+    /* 3. the recipients lost for good: a DSN, then they are marked */
     if (o->nlost > 0)
         bounce(a);
-    /* 3. the copy: removed when nothing is left, else its next attempt */
+    /* 4. the copy: removed when nothing is left, else its next attempt */
     if (o->ndeferred == 0) {
         finish(a->d, a->id, &a->st);
         a->r->outcome = SCHED_FINISHED;
@@ -605,7 +816,11 @@ static void release(struct attempt *a)
         a->r->conn = NULL;
     }
     free(a->why);
+    free(a->host);
     free(a->rcpts);
+    for (size_t k = 0; a->dsn != NULL && k < a->o.n; k++)
+        dsnopt_rcpt_free(&a->dsn[k]);
+    free(a->dsn);
     outcome_free(&a->o);
     smtp_result_free(&a->res);
     if (a->have_state)

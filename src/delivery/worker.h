@@ -32,6 +32,7 @@
 
 #include "store/conf.h"
 #include "delivery/deliverydir.h"
+#include "delivery/hostdown.h"
 #include "delivery/scheduler.h"
 #include "store/secret.h"
 #include "spool/spool.h"
@@ -53,7 +54,8 @@ struct delivery {
     pthread_mutex_t lock; /* guards sched, stats, conf (the pointer), stopping */
     pthread_cond_t cond;
     struct sched *sched;
-    struct dstats stats;  /* counted by metrics_count() */
+    struct hostdown *hosts; /* each provider host's own backoff (failover) */
+    struct dstats stats;    /* counted by metrics_count() */
     bool stats_dirty;
     struct events *events; /* events.h; NULL when no sink is configured */
     bool stopping;

@@ -107,6 +107,7 @@ static int write_copy(const struct enqueue_dest *d, const struct byosmtp_conf *c
         .envelope_from = enqueue_envelope_from(conf, &g->t, env->sender),
         .mail_params = (char *)env->mail_params,
         .rcpts = g->bare,
+        .rcpt_params = g->params,
         .nrcpts = g->n,
     };
     int rc = -1;

@@ -30,6 +30,7 @@
 
 #include <libmilter/mfapi.h>
 
+#include "delivery/fallback.h"
 #include "milter/enqueue.h"
 #include "milter/milter.h"
 #include "milter/rcpt_route.h"
@@ -77,12 +78,16 @@ struct msgctx {
     struct rcpt_routing routing; /* the relayed ones, per target */
     struct spool_msg *rcv;
     bool loop;
+    char *fallback;    /* the X-Byosmtp-Fallback value of a copy handed back, on a local
+                          submission: left to the MTA (doc/admin-guide.md) */
     const struct refusal *refusal; /* decided in a step without reply; NULL: none */
 };
 
 struct connctx {
     struct milter_snap *snap;
     bool trusted;
+    bool local;   /* not an SMTP client: the MTA's own submission (sendmail(1)): Postfix's
+                     non_smtpd_milters connect from port 0, Sendmail's without an address */
     char *client; /* "host[addr]" for the log */
     struct msgctx *msg;
 };
@@ -189,6 +194,7 @@ static void msgctx_free(struct msgctx *m)
         return;
     free(m->sender);
     free(m->mail_params);
+    free(m->fallback);
     free(m->qid);
     rcpt_routing_free(&m->routing);
     spool_msg_discard(m->rcv);
@@ -287,6 +293,24 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     return SMFIS_CONTINUE;
 }
 
+/*
+ * local_submission - is the "connection" the MTA's own submission of a message (sendmail(1) on
+ * this host) rather than an SMTP client: Postfix's non_smtpd_milters connect it from port 0
+ * (no TCP connection has one), Sendmail without an address
+ */
+static bool local_submission(const _SOCK_ADDR *hostaddr)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)hostaddr;
+
+    if (sa == NULL || sa->sa_family == AF_UNSPEC || sa->sa_family == AF_UNIX)
+        return true;
+    if (sa->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)(const void *)sa)->sin_port == 0;
+    if (sa->sa_family == AF_INET6)
+        return ((const struct sockaddr_in6 *)(const void *)sa)->sin6_port == 0;
+    return false;
+}
+
 static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 {
     struct connctx *c = xcalloc(1, sizeof(*c));
@@ -306,7 +330,9 @@ static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
                       addr, sizeof(addr));
     }
     c->trusted = trusted_match(c->snap->trusted, (const struct sockaddr *)hostaddr);
-    c->client = xasprintf("%s[%s]", hostname ? hostname : "unknown", addr);
+    c->local = local_submission(hostaddr);
+    c->client = xasprintf("%s[%s]%s", hostname ? hostname : "unknown", addr,
+                          c->local ? " (local submission)" : "");
     atomic_fetch_add(&g_active, 1);
     atomic_fetch_add(&g_connections, 1);
     smfi_setpriv(ctx, c);
@@ -319,12 +345,25 @@ static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
     return SMFIS_CONTINUE;
 }
 
+/* join_args - the ESMTP parameters of MAIL or RCPT (ARGV up to its NULL), space-separated */
+static char *join_args(char **argv)
+{
+    struct buf b;
+
+    buf_init(&b);
+    for (int i = 0; argv[i] != NULL; i++) {
+        if (b.len)
+            buf_putc(&b, ' ');
+        buf_puts(&b, argv[i]);
+    }
+    return buf_steal(&b);
+}
+
 static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
 {
     struct connctx *c = conn_of(ctx);
     struct msgctx *m;
     const char *auth;
-    struct buf params;
 
     if (c == NULL)
         return SMFIS_ACCEPT;
@@ -339,13 +378,7 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
         return SMFIS_ACCEPT;
     }
     m->sender = xstrdup(argv[0] ? argv[0] : "<>");
-    buf_init(&params);
-    for (int i = 1; argv[0] && argv[i]; i++) {
-        if (params.len)
-            buf_putc(&params, ' ');
-        buf_puts(&params, argv[i]);
-    }
-    m->mail_params = buf_steal(&params);
+    m->mail_params = join_args(argv[0] ? argv + 1 : argv);
     if (has_line_break(m->sender, strlen(m->sender)) ||
         has_line_break(m->mail_params, strlen(m->mail_params))) {
         msg_warn("%s: sender holds a line break: passed through", qid_of(ctx, m));
@@ -413,6 +446,12 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
         r = over_quota(ctx, c->snap->conf, m, qid, month, &d);
         break;
     case ROUTE_ROUTED:
+        /* NOTIFY= and ORCPT= go with the copy, for its DSNs (doc/delivery-rules.md) */
+        d.params = join_args(argv + 1);
+        if (has_line_break(d.params, strlen(d.params))) {
+            free(d.params);
+            d.params = NULL;
+        }
         /* NULL: the same recipient twice: one copy, one count, and it is already removed. */
         g = rcpt_routing_add(&m->routing, rcpt, &d);
         if (g != NULL) {
@@ -458,6 +497,24 @@ static sfsistat cb_data(SMFICTX *ctx)
 }
 
 /*
+ * fallback_field - a copy handed back by the delivery process (fallback = mta) carries
+ * FALLBACK_HEADER; only the MTA's local submission is believed, so that no SMTP client can
+ * send mail past its route by writing the field itself (doc/admin-guide.md)
+ */
+static void fallback_field(const struct connctx *c, struct msgctx *m, const char *qid,
+                           const char *value)
+{
+    if (c->local && m->fallback == NULL) {
+        m->fallback = text_line(value, 64);
+        return;
+    }
+    if (!c->local)
+        msg_warn("%s: %s: field from client %s ignored: only a copy byosmtpd hands back to the "
+                 "MTA on this host carries it; the message is routed as usual",
+                 qid, FALLBACK_HEADER, c->client);
+}
+
+/*
  * cb_header - one header field to the reception file, within the limits. No reply
  * (SMFIP_NR_HDR): a refusal is kept for cb_eoh, which also passes through a message that is not
  * ours.
@@ -500,6 +557,8 @@ static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
     }
     if (strcasecmp(name, "Received") == 0 && rewrite_is_ours(value, g_hostname))
         m->loop = true;
+    if (strcasecmp(name, FALLBACK_HEADER) == 0)
+        fallback_field(c, m, qid, value);
     if (spool_msg_header(m->rcv, name, value, &err) < 0) {
         tempfail_later(m, qid, err);
         free(err);
@@ -517,6 +576,12 @@ static sfsistat cb_eoh(SMFICTX *ctx)
         return SMFIS_CONTINUE;
     if (m->refusal != NULL)
         return refused(ctx, c);
+    if (m->fallback != NULL) {
+        msg_info("%s: a copy handed back to the MTA by byosmtpd (%s: %s): left to the MTA, "
+                 "not routed again", qid_of(ctx, m), FALLBACK_HEADER, m->fallback);
+        end_message(c);
+        return SMFIS_ACCEPT;
+    }
     if (m->loop) {
         msg_warn("%s: the message already carries byosmtpd's own Received: header from %s "
                  "(a mail loop): not relayed again, passed through untouched",

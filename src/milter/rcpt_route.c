@@ -120,6 +120,7 @@ void rcpt_decision_free(struct rcpt_decision *d)
     free(d->bare);
     free(d->rule);
     free(d->why);
+    free(d->params);
     memset(d, 0, sizeof(*d));
 }
 
@@ -155,9 +156,12 @@ const struct rcpt_group *rcpt_routing_add(struct rcpt_routing *r, const char *ex
         }
     g->exact = xrealloc(g->exact, (g->n + 1) * sizeof(*g->exact));
     g->bare = xrealloc(g->bare, (g->n + 1) * sizeof(*g->bare));
+    g->params = xrealloc(g->params, (g->n + 1) * sizeof(*g->params));
     g->exact[g->n] = xstrdup(exact);
     g->bare[g->n] = d->bare;
+    g->params[g->n] = d->params != NULL ? d->params : xstrdup("");
     d->bare = NULL;
+    d->params = NULL;
     g->n++;
     return g;
 }
@@ -178,9 +182,11 @@ static void group_free(struct rcpt_group *g)
     for (size_t k = 0; k < g->n; k++) {
         free(g->exact[k]);
         free(g->bare[k]);
+        free(g->params[k]);
     }
     free(g->exact);
     free(g->bare);
+    free(g->params);
     target_free(&g->t);
 }
 

@@ -23,6 +23,7 @@ struct rcpt_group {
     struct target t;
     char **exact; /* recipients as received at RCPT (what the MTA knows them as) */
     char **bare;  /* the same without <> (for the spool) */
+    char **params; /* the ESMTP parameters of its RCPT (NOTIFY=, ORCPT=), space-separated; "" */
     size_t n;
 };
 
@@ -49,6 +50,8 @@ struct rcpt_decision {
     char *rule;            /* ... and the match of that route */
     struct quota_record q; /* OVER_QUOTA: the target's record for the month */
     char *why;             /* ERROR: what failed, for the log */
+    char *params;          /* the caller's: RCPT's ESMTP parameters, which rcpt_routing_add()
+                              takes over (NULL: none) */
 };
 
 /* What is known of the message when a recipient comes. */

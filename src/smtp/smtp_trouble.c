@@ -195,6 +195,24 @@ static bool has_word(const char *text, const char *word)
     return false;
 }
 
+/* smtp_trouble_next_host - a connection or TLS failure before AUTH: the next host is tried */
+bool smtp_trouble_next_host(enum smtp_class cls, enum smtp_stage stage)
+{
+    if (stage >= SMTP_STAGE_AUTH)
+        return false;
+    switch (cls) {
+    case SMTP_DNS:
+    case SMTP_CONNECTION_REFUSED:
+    case SMTP_TIMEOUT:
+    case SMTP_TLS_HANDSHAKE:
+    case SMTP_TLS_CERTIFICATE:
+    case SMTP_STARTTLS_UNAVAILABLE:
+        return true;
+    default:
+        return false;
+    }
+}
+
 bool smtp_trouble_is_throttle(int code, const char *enhanced, const char *text)
 {
     const char *enh = enhanced ? enhanced : "";

@@ -154,6 +154,15 @@ struct smtp_verdict smtp_trouble_reply_from(const char *host, enum smtp_stage st
                                             const char *enhanced, const char *text,
                                             enum smtp_security security);
 
+/*
+ * smtp_trouble_next_host - did a session that failed with CLS at STAGE fail at connection or
+ * TLS level, so that the next of a target's hosts is tried (failover, byosmtp-targets(5)
+ * fallback_hosts)? True for dns, connection_refused (a 5xx greeting included), timeout,
+ * tls_handshake, tls_certificate and starttls_unavailable before AUTH; never for AUTH, MAIL,
+ * RCPT or DATA, whose replies come from a host that answered.
+ */
+bool smtp_trouble_next_host(enum smtp_class cls, enum smtp_stage stage);
+
 /* smtp_trouble_is_throttle - true when the reply is one of the throttling replies of doc/delivery-rules.md ("Throttling") */
 bool smtp_trouble_is_throttle(int code, const char *enhanced, const char *text);
 

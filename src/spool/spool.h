@@ -83,6 +83,9 @@ struct spool_envelope {
     char *envelope_from; /* MAIL FROM towards the provider, without <>; "" for null */
     char *mail_params;   /* the ESMTP parameters of the original MAIL, space-separated; "" */
     char **rcpts;        /* recipients, without <> */
+    char **rcpt_params;  /* per recipient, the ESMTP parameters of its RCPT (NOTIFY=, ORCPT=),
+                            space-separated; "" none. NULL (writing): none for any; a copy read
+                            back always has the array */
     size_t nrcpts;
 };
 
@@ -159,7 +162,8 @@ int spool_move_corrupt(struct spool *sp, const char *dir, const char *name, cons
 
 /* ---- mutable delivery state of a copy (queue/ID.state) ---- */
 
-enum spool_rcpt_state { RCPT_PENDING = 0, RCPT_SENT = 1, RCPT_BOUNCED = 2 };
+/* FALLBACK: handed back to the local MTA (the target's fallback = mta) */
+enum spool_rcpt_state { RCPT_PENDING = 0, RCPT_SENT = 1, RCPT_BOUNCED = 2, RCPT_FALLBACK = 3 };
 
 const char *spool_rcpt_state_name(enum spool_rcpt_state s);
 
@@ -167,6 +171,7 @@ struct spool_state {
     uint32_t attempts;     /* delivery attempts made */
     int64_t next_attempt;  /* unix seconds; 0 = at once */
     char *last_error;      /* one line ("" none): error class and reply of the last attempt */
+    bool delay_warned;     /* the "delayed" DSN (delivery.delay_warning) was sent */
     enum spool_rcpt_state *rcpt; /* one per recipient, in the copy's order */
     size_t nrcpts;
 };

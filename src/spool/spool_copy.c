@@ -44,9 +44,13 @@ void spool_envelope_free(struct spool_envelope *e)
     free(e->sender);
     free(e->envelope_from);
     free(e->mail_params);
-    for (size_t i = 0; i < e->nrcpts; i++)
+    for (size_t i = 0; i < e->nrcpts; i++) {
         free(e->rcpts[i]);
+        if (e->rcpt_params != NULL)
+            free(e->rcpt_params[i]);
+    }
     free(e->rcpts);
+    free(e->rcpt_params);
     memset(e, 0, sizeof(*e));
 }
 
@@ -93,8 +97,12 @@ static void envelope_text(struct buf *b, const struct spool_envelope *e, uint64_
                e->target, e->mta_queue_id ? e->mta_queue_id : "", (long long)e->arrival);
     buf_printf(b, "sender: %s\nenvelope-from: %s\nmail-params: %s\n", e->sender,
                e->envelope_from, e->mail_params ? e->mail_params : "");
-    for (size_t i = 0; i < e->nrcpts; i++)
+    for (size_t i = 0; i < e->nrcpts; i++) {
         buf_printf(b, "rcpt: %s\n", e->rcpts[i]);
+        /* the line after a recipient's, only when its RCPT had parameters (doc/spool.md) */
+        if (e->rcpt_params != NULL && e->rcpt_params[i] != NULL && e->rcpt_params[i][0] != '\0')
+            buf_printf(b, "rcpt-params: %s\n", e->rcpt_params[i]);
+    }
     buf_printf(b, "header-size: %" PRIu64 "\nbody-size: %" PRIu64 "\n\n", hsize, bsize);
 }
 
@@ -118,7 +126,9 @@ int spool_copy_write(struct spool_copy_w *w, const struct spool_envelope *env, c
         !spool_one_line_ok(env->mail_params ? env->mail_params : ""))
         return set_err(err, "spool copy %s: an envelope value holds a line break", w->id);
     for (size_t i = 0; i < env->nrcpts; i++)
-        if (!spool_one_line_ok(env->rcpts[i]))
+        if (!spool_one_line_ok(env->rcpts[i]) ||
+            (env->rcpt_params != NULL && env->rcpt_params[i] != NULL &&
+             !spool_one_line_ok(env->rcpt_params[i])))
             return set_err(err, "spool copy %s: a recipient holds a line break", w->id);
 
     buf_init(&b);
@@ -313,8 +323,14 @@ static bool parse_envelope(const char *path, const char *id, char *head, struct 
             if (e->nrcpts == cap) {
                 cap = cap ? cap * 2 : 8;
                 e->rcpts = xrealloc(e->rcpts, cap * sizeof(*e->rcpts));
+                e->rcpt_params = xrealloc(e->rcpt_params, cap * sizeof(*e->rcpt_params));
             }
+            e->rcpt_params[e->nrcpts] = NULL;
             e->rcpts[e->nrcpts++] = xstrdup(v);
+        } else if (strcmp(line, "rcpt-params") == 0 && e->nrcpts > 0) {
+            /* the parameters of the recipient just read */
+            free(e->rcpt_params[e->nrcpts - 1]);
+            e->rcpt_params[e->nrcpts - 1] = xstrdup(v);
         } else if (strcmp(line, "header-size") == 0 && spool_parse_u64(v, &u)) {
             c->header_size = u;
             have_hs = true;
@@ -333,6 +349,9 @@ static bool parse_envelope(const char *path, const char *id, char *head, struct 
         e->mta_queue_id = xstrdup("");
     if (e->mail_params == NULL)
         e->mail_params = xstrdup("");
+    for (size_t i = 0; i < e->nrcpts; i++)
+        if (e->rcpt_params[i] == NULL)
+            e->rcpt_params[i] = xstrdup("");
     return true;
 }
 

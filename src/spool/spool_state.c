@@ -24,12 +24,13 @@
 #define STATE_MAGIC "byosmtp-state: 1"
 #define STATE_MAX (16u * 1024 * 1024)
 
-static const char *const rcpt_state_names[] = {"pending", "sent", "bounced"};
+static const char *const rcpt_state_names[] = {"pending", "sent", "bounced", "fallback"};
+#define NSTATES 4
 
-/* spool_rcpt_state_name - "pending", "sent" or "bounced" */
+/* spool_rcpt_state_name - "pending", "sent", "bounced" or "fallback" */
 const char *spool_rcpt_state_name(enum spool_rcpt_state s)
 {
-    return (unsigned)s < 3 ? rcpt_state_names[s] : "pending";
+    return (unsigned)s < NSTATES ? rcpt_state_names[s] : "pending";
 }
 
 /* spool_state_free - free the fields of ST and zero it */
@@ -111,6 +112,8 @@ int spool_state_read(struct spool *sp, const char *id, size_t nrcpts, struct spo
                    u <= INT64_MAX) {
             st->next_attempt = (int64_t)u;
             have_next = true;
+        } else if (strcmp(line, "delay-warned: 1") == 0) {
+            st->delay_warned = true;
         } else if (strncmp(line, "last-error:", 11) == 0) {
             free(st->last_error);
             st->last_error = xstrdup(line[11] == ' ' ? line + 12 : line + 11);
@@ -118,7 +121,7 @@ int spool_state_read(struct spool *sp, const char *id, size_t nrcpts, struct spo
             const char *v = line + 6;
             int s = -1;
 
-            for (int k = 0; k < 3; k++) {
+            for (int k = 0; k < NSTATES; k++) {
                 size_t l = strlen(rcpt_state_names[k]);
 
                 if (strncmp(v, rcpt_state_names[k], l) == 0 && (v[l] == ' ' || v[l] == '\0'))
@@ -168,6 +171,8 @@ int spool_state_write(struct spool *sp, const char *id, const struct spool_state
     buf_printf(&b, STATE_MAGIC "\nid: %s\nattempts: %" PRIu32 "\nnext-attempt: %lld\n"
                "last-error: %s\n", id, st->attempts, (long long)st->next_attempt,
                st->last_error ? st->last_error : "");
+    if (st->delay_warned) /* only when set: a reader of an earlier version skips the line */
+        buf_puts(&b, "delay-warned: 1\n");
     for (size_t i = 0; i < st->nrcpts; i++)
         buf_printf(&b, "rcpt: %s\n", spool_rcpt_state_name(st->rcpt[i]));
     if (EVP_Digest(b.data, b.len, digest, &dlen, EVP_sha256(), NULL) != 1 || dlen != 32) {

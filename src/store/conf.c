@@ -117,6 +117,13 @@ const struct conf_setting conf_settings[] = {
     {"delivery.bounce.command", CT_STRING, OFF(delivery.bounce.command),
      Q("/usr/sbin/sendmail -i -f <> --"), .check = conf_check_command,
      .desc = "command that injects a bounce into the local MTA; the recipient is appended"},
+    {"delivery.delay_warning", CT_INT, OFF(delivery.delay_warning), "0", 0, 31536000,
+     .desc = "seconds a message may wait before its sender gets one \"delayed\" notice; 0 = "
+             "never (Postfix's delay_warning_time)"},
+    {"delivery.fallback_command", CT_STRING, OFF(delivery.fallback_command),
+     Q("/usr/sbin/sendmail -i"), .check = conf_check_command,
+     .desc = "command that hands a copy back to the local MTA (a target's fallback = mta); "
+             "-f SENDER, the DSN options and -- RECIPIENT... are appended"},
 
     {"rewrite.original_from_header", CT_BOOL, OFF(rewrite.original_from_header), "true",
      .desc = "keep the original From in an Original-From: header (RFC 5703)"},

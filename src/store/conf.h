@@ -73,6 +73,8 @@ struct byosmtp_conf {
             bool enabled;
             char *command;
         } bounce;
+        int delay_warning;      /* seconds before a "delayed" DSN; 0 = never */
+        char *fallback_command; /* hands a copy back to the local MTA (fallback = mta) */
     } delivery;
     struct {
         bool original_from_header;

@@ -239,7 +239,8 @@ int target_range_err(const struct target_field *f, long long v, char **err)
                    f->note != NULL ? "; " : "", f->note != NULL ? f->note : "");
 }
 
-/* check_string - TT_STRING and TT_ADDRESS: required, header-safe, then the row's own check */
+/* check_string - TT_STRING, TT_ADDRESS and TT_HOSTLIST: required, header-safe, then the row's
+ * own check */
 static int check_string(const struct target *t, const struct target_field *f, char **err)
 {
     const char *v = target_field_string(t, f);
@@ -350,6 +351,7 @@ int target_check_field(const struct target *t, const struct target_field *f, cha
         return 0;
     case TT_STRING:
     case TT_ADDRESS:
+    case TT_HOSTLIST:
         return check_string(t, f, err);
     case TT_SECRET:
         return check_secret(t, f, err);

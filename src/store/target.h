@@ -30,6 +30,43 @@
 
 
 #define TARGET_NAME_MAX 64
+#define TARGET_FALLBACK_HOSTS_MAX 10 /* fallback_hosts: at most this many */
+
+/* fallback: what becomes of a copy that its provider does not take (byosmtp-targets(5)) */
+enum target_fallback {
+    TARGET_FALLBACK_NONE, /* retried, then bounced */
+    TARGET_FALLBACK_MTA,  /* handed back to the local MTA after fallback_after, or at once on a
+                             permanent refusal of the credentials or the sender */
+};
+
+/* target_fallback_name - "none", "mta" */
+const char *target_fallback_name(enum target_fallback f);
+/* target_fallback_parse - the fallback of WORD, any case; -1 when unknown */
+int target_fallback_parse(const char *word);
+
+struct target;
+
+/* One host of a target's list: the primary host, then each of fallback_hosts. */
+struct target_host {
+    char *host; /* as written, an IPv6 literal without its [] */
+    int port;
+};
+
+/*
+ * target_hosts - the hosts of T in the order they are tried: T's host and port first, then each
+ * of its fallback_hosts. Returns how many (at least 1) and *out (free with target_hosts_free()).
+ * An entry of fallback_hosts that does not parse is skipped (validation refuses it on input).
+ */
+size_t target_hosts(const struct target *t, struct target_host **out);
+void target_hosts_free(struct target_host *h, size_t n);
+/*
+ * valid_host_port - one entry of fallback_hosts: "HOST:PORT", an IPv6 literal in brackets
+ * ("[2001:db8::1]:587"), PORT 1-65535. 0, or -1 with *err.
+ */
+int valid_host_port(const char *s, char **err);
+/* valid_host_list - "" or comma-separated valid_host_port() entries, at most
+ * TARGET_FALLBACK_HOSTS_MAX, no entry twice. 0, or -1 with *err. */
+int valid_host_list(const char *s, char **err);
 
 struct target {
     char *name;
@@ -57,6 +94,9 @@ struct target {
     bool tls_verify;
     char *envelope_from;   /* "" = the policy of rewrite.envelope_from */
     char *allowed_senders; /* route matches, normalised, one per line; "" = any trusted sender */
+    char *fallback_hosts; /* "" or "host:port,host:port": tried in order after host (failover) */
+    enum target_fallback fallback; /* what becomes of a copy the provider does not take */
+    int fallback_after;   /* seconds without success before TARGET_FALLBACK_MTA hands it back */
     int line;         /* line in targets.conf it came from, 0 when not from a file */
 };
 
@@ -94,6 +134,10 @@ enum target_type {
     TT_MATCHES, /* char *: route matches (route_normalise() form, or "<>" for the null sender),
                    one per line; a list of strings in targets.conf; --OPTION MATCH, repeatable,
                    and --no-OPTIONs to empty it */
+    TT_HOSTLIST, /* char *: "" or "host:port,host:port" (the record's and show's form); in
+                    targets.conf an array of strings; byosmtpctl's option is repeatable: each
+                    one adds a host, the first given to "target set" replaces the list, and
+                    an empty value empties it */
 };
 
 /* target_words - the words of a TT_ENUM field: VALUE is valid when parse(name(VALUE)) == VALUE */

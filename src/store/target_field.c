@@ -16,10 +16,12 @@
 
 #define PORT_MAX 65535
 #define MAX_CONNECTIONS_MAX 1000
+#define FALLBACK_AFTER_MAX 31536000 /* a year */
 #define QUOTA_OPTION_MAX 1000000000000LL /* what byosmtpctl --quota takes */
 
 _Static_assert(sizeof(enum smtp_security) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum smtp_auth) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum target_fallback) == sizeof(int), "enums are stored as int");
 
 /* security_word - smtp_security_name() for an int */
 static const char *security_word(int v)
@@ -33,8 +35,16 @@ static const char *auth_word(int v)
     return smtp_auth_name((enum smtp_auth)v);
 }
 
+/* fallback_word - target_fallback_name() for an int */
+static const char *fallback_word(int v)
+{
+    return target_fallback_name((enum target_fallback)v);
+}
+
 static const struct target_words security_words = {"mode", security_word, smtp_security_parse};
 static const struct target_words auth_words = {"mechanism", auth_word, smtp_auth_parse};
+static const struct target_words fallback_words = {"fallback", fallback_word,
+                                                   target_fallback_parse};
 
 #define OFF(member) offsetof(struct target, member)
 
@@ -74,6 +84,11 @@ const struct target_field target_fields[] = {
     {"tls_verify", "tls-verify", TT_BOOL, OFF(tls_verify), .def = "1"},
     {"envelope_from", "envelope-from", TT_ADDRESS, OFF(envelope_from), .required = false},
     {"allowed_senders", "allowed-sender", TT_MATCHES, OFF(allowed_senders), .required = false},
+    {"fallback_hosts", "fallback-host", TT_HOSTLIST, OFF(fallback_hosts), .check = valid_host_list,
+     .note = "HOST:PORT, tried in order when host fails at connection or TLS level"},
+    {"fallback", "fallback", TT_ENUM, OFF(fallback), .def = "none", .words = &fallback_words},
+    {"fallback_after", "fallback-after", TT_INT, OFF(fallback_after), .def = "3600",
+     .max = FALLBACK_AFTER_MAX, .note = "seconds without success before fallback = mta"},
 };
 
 const size_t target_nfields = sizeof(target_fields) / sizeof(target_fields[0]);
@@ -100,7 +115,8 @@ const struct target_field *target_field_find(const char *key)
 bool target_field_is_string(const struct target_field *f)
 {
     return f->type == TT_NAME || f->type == TT_STRING || f->type == TT_ADDRESS ||
-           f->type == TT_SECRET || f->type == TT_MATCHES;
+           f->type == TT_SECRET || f->type == TT_MATCHES ||
+           f->type == TT_HOSTLIST;
 }
 
 /* target_field_required - the row's word, except where T does without F (see target.h) */
@@ -178,6 +194,7 @@ const char *target_field_text(const struct target *t, const struct target_field 
     case TT_ADDRESS:
     case TT_SECRET:
     case TT_MATCHES:
+    case TT_HOSTLIST:
         break;
     }
     return target_field_string(t, f);
@@ -229,6 +246,7 @@ bool target_field_decode(struct target *t, const struct target_field *f, const c
     case TT_ADDRESS:
     case TT_SECRET:
     case TT_MATCHES:
+    case TT_HOSTLIST:
         break;
     }
     target_field_set_string(t, f, text);

@@ -193,6 +193,37 @@ static int read_matches(struct parse *p, const config_setting_t *s, const struct
     return 0;
 }
 
+/* read_hosts - a TT_HOSTLIST setting: an array of "HOST:PORT" strings, joined with commas */
+static int read_hosts(struct parse *p, const config_setting_t *s, const struct target_field *f,
+                      struct target *t)
+{
+    int type = config_setting_type(s), n = config_setting_length(s);
+    struct buf b;
+
+    if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+        return perr(p, s, "%s: must be an array of strings: %s = [ \"HOST:PORT\", ... ];", f->key,
+                    f->key);
+    buf_init(&b);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        const char *v = config_setting_get_string(e);
+
+        if (config_setting_type(e) != CONFIG_TYPE_STRING || v == NULL) {
+            buf_free(&b);
+            return perr(p, e, "%s: must be an array of strings: %s = [ \"HOST:PORT\", ... ];",
+                        f->key, f->key);
+        }
+        if (v[0] == '\0' || strchr(v, ',') != NULL) {
+            buf_free(&b);
+            return perr(p, e, "%s: each entry is one HOST:PORT", f->key);
+        }
+        buf_printf(&b, "%s%s", i > 0 ? "," : "", v);
+    }
+    target_field_set_string(t, f, b.data != NULL ? b.data : "");
+    buf_free(&b);
+    return 0;
+}
+
 /*
  * read_value - type-check setting S of field F and store it in T. Conversions that the struct
  * cannot hold (unknown words, numbers out of range) are checked here; the rest by check_all().
@@ -215,6 +246,8 @@ static int read_value(struct parse *p, const config_setting_t *s, const struct t
         return 0;
     case TT_MATCHES:
         return read_matches(p, s, f, t);
+    case TT_HOSTLIST:
+        return read_hosts(p, s, f, t);
     case TT_NAME:
     case TT_STRING:
     case TT_ADDRESS:
@@ -623,6 +656,22 @@ static void print_matches(FILE *fp, const char *name, const char *matches)
     fputs(" ];\n", fp);
 }
 
+/* print_hosts - "    NAME = [ "HOST:PORT", ... ];" from the comma-separated LIST */
+static void print_hosts(FILE *fp, const char *name, const char *list)
+{
+    char *copy = xstrdup(list), *save = NULL, *w;
+    bool first = true;
+
+    fprintf(fp, "    %s = [", name);
+    for (w = strtok_r(copy, ",", &save); w != NULL; w = strtok_r(NULL, ",", &save)) {
+        fputs(first ? " " : ", ", fp);
+        print_string(fp, w);
+        first = false;
+    }
+    fputs(first ? "];\n" : " ];\n", fp);
+    free(copy);
+}
+
 /* print_field - one setting of a target in targets.conf syntax */
 static void print_field(FILE *fp, const struct target *t, const struct target_field *f)
 {
@@ -637,6 +686,8 @@ static void print_field(FILE *fp, const struct target *t, const struct target_fi
         fprintf(fp, "    %s = %s;\n", f->key, target_field_int(t, f) ? "true" : "false");
     else if (f->type == TT_MATCHES)
         print_matches(fp, f->key, v);
+    else if (f->type == TT_HOSTLIST)
+        print_hosts(fp, f->key, v);
     else
         print_setting(fp, f->key, v);
 }

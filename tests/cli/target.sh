@@ -50,6 +50,32 @@ expect_out "security = tls" "set security"
 expect_out "username = apikey" "set keeps username"
 expect_out "password = (set)" "set keeps password"
 
+# failover hosts and the fallback to the MTA: --fallback-host repeats; a set replaces the list
+run ctl target set acme --fallback-host smtp2.sendgrid.net:587 --fallback-host '[2001:db8::1]:465' --fallback mta --fallback-after 600
+expect_rc 0 "target set fallback"
+run ctl target show acme
+expect_out "fallback_hosts = smtp2.sendgrid.net:587,[2001:db8::1]:465" "fallback hosts in order"
+expect_out "fallback = mta" "fallback mta"
+expect_out "fallback_after = 600" "fallback_after"
+run ctl dump
+expect_out 'fallback_hosts = [ "smtp2.sendgrid.net:587", "[2001:db8::1]:465" ];' "dump writes the hosts as an array"
+run ctl target set acme --fallback-host smtp3.sendgrid.net:2525
+expect_rc 0 "target set one fallback host"
+run ctl target show acme
+expect_out "fallback_hosts = smtp3.sendgrid.net:2525" "a set replaces the list"
+expect_out "fallback = mta" "a set keeps what it does not name"
+run ctl target set acme --fallback-host smtp3.sendgrid.net
+expect_rc 1 "a host without its port"
+expect_err "--fallback-host: 'smtp3.sendgrid.net' is not HOST:PORT" "a host without its port"
+run ctl target set acme --fallback smtp
+expect_rc 1 "an unknown fallback"
+expect_err "--fallback 'smtp': expected none or mta" "an unknown fallback"
+run ctl target set acme --fallback-host '' --fallback none
+expect_rc 0 "target set: empty the list"
+run ctl target show acme
+expect_out "fallback_hosts = 
+fallback = none" "the list emptied, fallback none again"
+
 # routes
 run ctl route add @acme.example acme
 expect_rc 0 "route add"

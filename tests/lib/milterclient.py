@@ -26,7 +26,9 @@ section or to the end of the message - as its letter and text, e.g. "y 552 5.3.4
 field too long", or "d" when the message was taken and the MTA's copy discarded.
 
 submit: COUNT messages, one conversation each, from SENDER ("" = the null sender) to the
-recipients, with the MTA queue id QTEST<n>, and one line per message: the milter's final reply
+recipients (SENDER and each RCPT may be followed by ESMTP parameters after a space, e.g.
+"bob@acme.example NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@acme.example"; recipients with
+parameters are given one a line instead of separated by commas), with the MTA queue id QTEST<n>, and one line per message: the milter's final reply
 letter after end of message and the recipients it removed (delrcpt), e.g.
     1 d <bob@acme.example>
 A conversation that breaks (byosmtpd killed, not yet listening) prints "N error ..." and the
@@ -133,11 +135,15 @@ class Milter:
         self.send(b"D", b"M" + b"i\0" + qid.encode() + b"\0")
         return connect[0], helo[0]
 
-    def mail(self, sender):
-        return self.step(b"M", sender.encode() + b"\0", SMFIP_NOMAIL, SMFIP_NR_MAIL)
+    def mail(self, sender, params=()):
+        """MAIL: the sender and its ESMTP parameters, each its own string, as Postfix sends
+        them"""
+        data = b"".join(w.encode() + b"\0" for w in (sender,) + tuple(params))
+        return self.step(b"M", data, SMFIP_NOMAIL, SMFIP_NR_MAIL)
 
-    def rcpt(self, addr):
-        return self.step(b"R", addr.encode() + b"\0", SMFIP_NORCPT, SMFIP_NR_RCPT)
+    def rcpt(self, addr, params=()):
+        data = b"".join(w.encode() + b"\0" for w in (addr,) + tuple(params))
+        return self.step(b"R", data, SMFIP_NORCPT, SMFIP_NR_RCPT)
 
     def data(self):
         return self.step(b"T", b"", SMFIP_NODATA, SMFIP_NR_DATA)
@@ -264,11 +270,14 @@ def submit_one(path, sender, rcpts, qid, subject):
     connection, HELO, each RCPT and each header are not looked at, as an MTA that goes on."""
     m = Milter(path)
     m.start(qid)
-    r = m.mail("<%s>" % sender)
+    sender, *mail_params = sender.split(" ") if sender else [""]
+    r = m.mail("<%s>" % sender, mail_params)
     if r[0] != b"c":
         return r[0].decode(), []
     for a in rcpts:
-        m.rcpt("<%s>" % a)
+        addr, *params = a.split(" ")
+        m.rcpt("<%s>" % addr, params)
+    rcpts = [a.split(" ")[0] for a in rcpts]
     m.data()
     for name, value in (("From", "Sender <%s>" % (sender or "mailer-daemon@client.example")),
                         ("To", ", ".join(rcpts)), ("Subject", subject),
@@ -362,7 +371,8 @@ def main():
     elif mode == "bigheader":
         bigheader(path, int(sys.argv[3]))
     elif mode == "submit":
-        submit(path, sys.argv[3], [a for a in sys.argv[4].split(",") if a], int(sys.argv[5]),
+        sep = "\n" if "\n" in sys.argv[4] or " " in sys.argv[4] else ","
+        submit(path, sys.argv[3], [a for a in sys.argv[4].split(sep) if a], int(sys.argv[5]),
                sys.argv[6] if len(sys.argv) > 6 else "message")
     elif mode == "sessions":
         sessions(path, int(sys.argv[3]), int(sys.argv[4]), sys.argv[5],

@@ -734,7 +734,7 @@ START_TEST(every_setting_is_shipped_and_documented)
     config_init(&all);
     ck_assert_msg(config_read_string(&all, printed) == CONFIG_TRUE, "%s", config_error_text(&all));
     collect_keys(config_root_setting(&all), "", &keys, &n);
-    ck_assert_int_eq(n, 46);
+    ck_assert_int_eq(n, 48);
 
     etc = uncommented_etc(&settings);
     ck_assert_int_eq(settings, n); /* each setting shown once */

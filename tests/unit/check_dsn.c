@@ -99,6 +99,8 @@ static void check_dsn(const char *s, size_t n, int nrcpts, const char *what)
     ds = strstr(s, "Content-Type: message/delivery-status\r\n\r\n");
     ck_assert_msg(ds != NULL, "%s: no delivery-status part", what);
     ds += strlen("Content-Type: message/delivery-status\r\n\r\n");
+    if (strncmp(ds, "Original-Envelope-Id: ", 22) == 0) /* first when the sender gave an ENVID */
+        ds = strstr(ds, "\r\n") + 2;
     ck_assert_msg(strncmp(ds, "Reporting-MTA: dns; ", 20) == 0, "%s: no Reporting-MTA", what);
     snprintf(delim, sizeof(delim), "\r\n--%s", boundary);
     size_t dn = (size_t)(strstr(ds, delim) - ds);
@@ -178,6 +180,12 @@ static void golden_parse(const char *file, char *text, struct golden *g)
             g->p.mta_queue_id = v;
         else if (strcmp(line, "seed") == 0)
             g->p.boundary_seed = strtoull(v, NULL, 16);
+        else if (strcmp(line, "envid") == 0)
+            g->p.envid = v;
+        else if (strcmp(line, "body") == 0) {
+            g->p.body = v;
+            g->p.body_len = strlen(v);
+        }
         else if (strcmp(line, "rcpt") == 0) {
             ck_assert_msg(g->p.nrcpts < MAX_RCPTS, "%s: too many recipients", file);
             r = &g->r[g->p.nrcpts++];
@@ -187,7 +195,9 @@ static void golden_parse(const char *file, char *text, struct golden *g)
             if (strcmp(line, "orcpt") == 0)
                 r->orig_rcpt = v;
             else if (strcmp(line, "action") == 0)
-                r->action = strcmp(v, "delayed") == 0 ? DSN_DELAYED : DSN_FAILED;
+                r->action = strcmp(v, "delayed") == 0   ? DSN_DELAYED
+                            : strcmp(v, "relayed") == 0 ? DSN_RELAYED
+                                                        : DSN_FAILED;
             else if (strcmp(line, "status") == 0)
                 r->status = v;
             else if (strcmp(line, "code") == 0)

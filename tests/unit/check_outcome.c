@@ -397,6 +397,82 @@ START_TEST(dsn_failed_after_the_lifetime)
 }
 END_TEST
 
+/* fallback_case - one pending recipient per entry of CLS/ACTION/CODE, decided under P */
+static void fallback_case(struct outcome *o, const struct res1 *r, const int *code, size_t n,
+                          const struct outcome_params *p)
+{
+    enum spool_rcpt_state st[4] = {RCPT_PENDING, RCPT_PENDING, RCPT_PENDING, RCPT_PENDING};
+    struct smtp_rcpt_result rr[4];
+    struct smtp_result res = {.nrcpt = n, .rcpt = rr};
+
+    for (size_t k = 0; k < n; k++)
+        rr[k] = (struct smtp_rcpt_result){.status = r[k].status, .cls = r[k].cls,
+                                          .action = r[k].action, .code = code[k]};
+    outcome_init(o, st, n);
+    outcome_results(o, &res);
+    outcome_decide(o, p);
+}
+
+/* fates_of - the fates of O as letters, F for fallback */
+static const char *fates_of(const struct outcome *o, char buf[8])
+{
+    for (size_t k = 0; k < o->n; k++)
+        buf[k] = o->rcpt[k].fate == OUTCOME_FALLBACK ? 'F' : fate_char(o->rcpt[k].fate);
+    buf[o->n] = '\0';
+    return buf;
+}
+
+START_TEST(fallback_to_the_mta)
+{
+    static const struct res1 sender = {SMTP_RCPT_FAILED, SMTP_SENDER_REJECTED, SMTP_BOUNCE};
+    static const struct res1 auth = {SMTP_RCPT_FAILED, SMTP_AUTH_FAILED, SMTP_RETRY};
+    const struct res1 r1[4] = {DLV, R5, R4, sender}, r2[2] = {auth, auth}, r3[3] = {R4, THR, R5};
+    const int c1[4] = {250, 550, 451, 553}, c2[2] = {535, 454}, c3[3] = {451, 421, 550};
+    struct outcome_params p = params(1, 2000, LIFE);
+    struct outcome o;
+    char buf[8];
+
+    /* without fallback: the sender refused bounces, AUTH waits */
+    fallback_case(&o, r1, c1, 4, &p);
+    ck_assert_str_eq(fates_of(&o, buf), "SBDB");
+    outcome_free(&o);
+    /* with it, before fallback_after: only the permanent refusals of the account go back to
+     * the MTA at once (a 553 to MAIL, a 535 to AUTH); a refused recipient still bounces */
+    p.fallback_mta = true;
+    p.fallback_after = 3600;
+    fallback_case(&o, r1, c1, 4, &p);
+    ck_assert_str_eq(fates_of(&o, buf), "SBDF");
+    ck_assert(o.nsent == 1 && o.nlost == 1 && o.ndeferred == 1 && o.nfallback == 1);
+    outcome_free(&o);
+    fallback_case(&o, r2, c2, 2, &p);
+    ck_assert_str_eq(fates_of(&o, buf), "FD");
+    outcome_free(&o);
+    /* at fallback_after since the arrival: whatever waits (throttled too) goes back */
+    p.now = ARRIVAL + 3599;
+    fallback_case(&o, r3, c3, 3, &p);
+    ck_assert_str_eq(fates_of(&o, buf), "DDB");
+    outcome_free(&o);
+    p.now = ARRIVAL + 3600;
+    fallback_case(&o, r3, c3, 3, &p);
+    ck_assert_str_eq(fates_of(&o, buf), "FFB");
+    ck_assert(o.nfallback == 2 && o.ndeferred == 0 && o.next_attempt == 0);
+    /* a hand-back the MTA refused: they wait again, counted, on the schedule */
+    outcome_fallback_failed(&o);
+    ck_assert_str_eq(fates_of(&o, buf), "DDB");
+    ck_assert(o.nfallback == 0 && o.ndeferred == 2 && o.count_attempt);
+    ck_assert_int_eq(o.rcpt[0].action, SMTP_RETRY);
+    ck_assert_int_eq(o.rcpt[0].cls, SMTP_TEMPORARY);
+    ck_assert_int_eq(o.next_attempt, ARRIVAL + 3600 + 600);
+    outcome_free(&o);
+    /* a fallback_after past the lifetime: what would expire goes back instead */
+    p.fallback_after = 10000000;
+    p.now = ARRIVAL + LIFE;
+    fallback_case(&o, r3, c3, 3, &p);
+    ck_assert_str_eq(fates_of(&o, buf), "FFB");
+    outcome_free(&o);
+}
+END_TEST
+
 START_TEST(bounce_list)
 {
     static const struct res1 r[4] = {DLV, R5, R4, R4};
@@ -472,6 +548,7 @@ int main(void)
     tcase_add_test(tc, duplicate_when_delivered_later);
     tcase_add_test(tc, dsn_failed_keeps_them);
     tcase_add_test(tc, dsn_failed_after_the_lifetime);
+    tcase_add_test(tc, fallback_to_the_mta);
     tcase_add_test(tc, bounce_list);
     tcase_add_test(tc, last_error);
     suite_add_tcase(s, tc);

@@ -186,6 +186,83 @@ START_TEST(test_copy_roundtrip)
 }
 END_TEST
 
+START_TEST(test_rcpt_params)
+{
+    char *rcpts[] = {"bob@acme.example", "carol@acme.example", "dan@acme.example"};
+    char *params[] = {"NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Bob@acme.example", "", NULL};
+    char *old = write_copy("acme", rcpts, 3, "b", 1), *id, *err = NULL, *line = NULL, path[4300];
+    struct spool_msg *m = receive("b", 1);
+    struct spool_copy_w *w;
+    struct spool_envelope env = {.target = "acme", .arrival = 1700000000,
+                                 .sender = "a@client.example", .envelope_from = "relay@t.test",
+                                 .mail_params = "RET=HDRS ENVID=e1", .rcpts = rcpts,
+                                 .rcpt_params = params, .nrcpts = 3};
+    struct spool_copy *c;
+    size_t cap = 0, lines = 0;
+    FILE *fp;
+
+    /* a copy written without parameters (as before they existed) reads with "" for each */
+    ck_assert_int_eq(spool_copy_open(sp, "queue", old, &c, &err), 1);
+    ck_assert_ptr_nonnull(c->env.rcpt_params);
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_str_eq(c->env.rcpt_params[i], "");
+    spool_copy_close(c);
+    /* each recipient's own: the line after its rcpt: line, only when it has some */
+    ck_assert_int_eq(spool_copy_new(sp, &w, &err), 0);
+    ck_assert_int_eq(spool_copy_write(w, &env, "S: x\r\n", 6, m, &err), 0);
+    ck_assert_int_eq(spool_copy_publish(w, &err), 0);
+    id = strdup(spool_copy_id(w));
+    spool_copy_release(w);
+    spool_msg_discard(m);
+    ck_assert_int_eq(spool_copy_open(sp, "queue", id, &c, &err), 1);
+    ck_assert_str_eq(c->env.mail_params, "RET=HDRS ENVID=e1");
+    ck_assert_str_eq(c->env.rcpt_params[0], params[0]);
+    ck_assert_str_eq(c->env.rcpt_params[1], "");
+    ck_assert_str_eq(c->env.rcpt_params[2], "");
+    spool_copy_close(c);
+    snprintf(path, sizeof(path), "%s/spool/queue/%s", dir, id);
+    fp = fopen(path, "r");
+    while (getline(&line, &cap, fp) > 0 && strcmp(line, "\n") != 0)
+        if (strncmp(line, "rcpt-params: ", 13) == 0)
+            lines++;
+    fclose(fp);
+    free(line);
+    ck_assert_uint_eq(lines, 1);
+    /* a line break in a parameter is refused */
+    params[1] = "NOTIFY=NEVER\nX: y";
+    m = receive("b", 1);
+    ck_assert_int_eq(spool_copy_new(sp, &w, &err), 0);
+    ck_assert_int_eq(spool_copy_write(w, &env, "", 0, m, &err), -1);
+    free(err);
+    spool_copy_abandon(w);
+    spool_msg_discard(m);
+    free(id);
+    free(old);
+}
+END_TEST
+
+START_TEST(test_state_fallback)
+{
+    char *rcpts[] = {"a@x.example", "b@x.example"};
+    char *id = write_copy("acme", rcpts, 2, "b", 1), *err = NULL;
+    enum spool_rcpt_state states[2] = {RCPT_FALLBACK, RCPT_PENDING};
+    struct spool_state s = {.attempts = 1, .last_error = "", .rcpt = states, .nrcpts = 2}, r;
+
+    ck_assert_int_eq(spool_state_write(sp, id, &s, &err), 0);
+    ck_assert_int_eq(spool_state_read(sp, id, 2, &r, &err), 1);
+    ck_assert_int_eq(r.rcpt[0], RCPT_FALLBACK);
+    ck_assert(!r.delay_warned);
+    spool_state_free(&r);
+    s.delay_warned = true;
+    ck_assert_int_eq(spool_state_write(sp, id, &s, &err), 0);
+    ck_assert_int_eq(spool_state_read(sp, id, 2, &r, &err), 1);
+    ck_assert(r.delay_warned);
+    ck_assert_str_eq(spool_rcpt_state_name(r.rcpt[0]), "fallback");
+    spool_state_free(&r);
+    free(id);
+}
+END_TEST
+
 /* damage - change the file of ID: truncate to LEN (when >= 0) or flip the byte at OFF */
 static void damage(const char *id, long len, long off)
 {
@@ -455,6 +532,8 @@ int main(void)
     tcase_add_test(tc, test_copy_roundtrip);
     tcase_add_test(tc, test_headers_gathered);
     tcase_add_test(tc, test_copy_large_body);
+    tcase_add_test(tc, test_rcpt_params);
+    tcase_add_test(tc, test_state_fallback);
     tcase_add_test(tc, test_torn_and_tampered);
     tcase_add_test(tc, test_envelope_line_breaks);
     tcase_add_test(tc, test_state);

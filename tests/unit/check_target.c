@@ -632,7 +632,7 @@ START_TEST(parse_errors_syntax_and_structure)
                  "oauth_token_url, oauth_client_id, oauth_client_secret, oauth_refresh_token, "
                  "oauth_scope, oauth_token_command, "
                  "monthly_quota, rate, max_connections, verify_to, tls_verify, envelope_from, "
-                 "allowed_senders)");
+                 "allowed_senders, fallback_hosts, fallback, fallback_after)");
 }
 END_TEST
 
@@ -1286,6 +1286,69 @@ START_TEST(example_file_loads)
 }
 END_TEST
 
+/* fallback_hosts: what an entry may be, and the order target_hosts() gives */
+START_TEST(fallback_host_list)
+{
+    static const char *const good[] = {"", "b.example:25", "b.example:25,[2001:db8::1]:587",
+                                       "192.0.2.1:65535,c.example:1"};
+    static const struct {
+        const char *list, *err;
+    } bad[] = {
+        {"b.example", "'b.example' is not HOST:PORT: write e.g. \"smtp2.example.com:587\" or "
+                      "\"[2001:db8::1]:587\", with a port from 1 to 65535"},
+        {"b.example:0", NULL},
+        {"b.example:65536", NULL},
+        {"b.example:25x", NULL},
+        {"2001:db8::1:25", NULL},
+        {"[2001:db8::1]25", NULL},
+        {":25", NULL},
+        {"b.example:25,", "an empty entry: give each host as HOST:PORT"},
+        {"b.example:25,,c.example:25", "an empty entry: give each host as HOST:PORT"},
+        {"b.example:25,B.example:25", "'B.example:25' is given twice"},
+        {"bad_host!:25", NULL},
+        {"a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1,j:1,k:1", "more than 10 hosts"},
+    };
+    struct target t;
+    struct target_host *h;
+    char *err = NULL;
+    size_t n;
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++)
+        ck_assert_msg(valid_host_list(good[i], &err) == 0, "%s: %s", good[i], err);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        ck_assert_msg(valid_host_list(bad[i].list, &err) == -1, "%s accepted", bad[i].list);
+        if (bad[i].err != NULL)
+            ck_assert_str_eq(err, bad[i].err);
+    }
+    target_init(&t);
+    free(t.host);
+    t.host = xstrdup("smtp.example");
+    t.port = 587;
+    n = target_hosts(&t, &h);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(h[0].host, "smtp.example");
+    ck_assert_int_eq(h[0].port, 587);
+    target_hosts_free(h, n);
+    free(t.fallback_hosts);
+    t.fallback_hosts = xstrdup("b.example:2525,[2001:db8::1]:465");
+    n = target_hosts(&t, &h);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(h[1].host, "b.example");
+    ck_assert_int_eq(h[1].port, 2525);
+    ck_assert_str_eq(h[2].host, "2001:db8::1");
+    ck_assert_int_eq(h[2].port, 465);
+    target_hosts_free(h, n);
+    ck_assert_str_eq(target_fallback_name(TARGET_FALLBACK_MTA), "mta");
+    ck_assert_int_eq(target_fallback_parse("MTA"), TARGET_FALLBACK_MTA);
+    ck_assert_int_eq(target_fallback_parse("none"), TARGET_FALLBACK_NONE);
+    ck_assert_int_eq(target_fallback_parse("smtp"), -1);
+    ck_assert_int_eq(t.fallback, TARGET_FALLBACK_NONE); /* the defaults */
+    ck_assert_int_eq(t.fallback_after, 3600);
+    target_free(&t);
+    free(err);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("target");
@@ -1301,6 +1364,7 @@ int main(void)
     tcase_add_test(values, name_rate_header_checks);
     tcase_add_test(values, enum_names);
     tcase_add_test(values, validate_and_copy);
+    tcase_add_test(values, fallback_host_list);
     suite_add_tcase(s, values);
 
     tcase_add_test(routes, route_normalise_table);

@@ -73,6 +73,9 @@ static size_t samples(const struct target_field *f, char out[][64], size_t max)
     case TT_MATCHES:
         ADD("@example.com");
         ADD("*\n<>\nUser+x@example.org\n.sub.example\n@[192.0.2.1]");
+    case TT_HOSTLIST:
+        ADD("smtp2.example.net:587");
+        ADD("a.example.net:25,[2001:db8::25]:465,192.0.2.7:2525");
         break;
     }
     if (!f->required && f->type != TT_NAME && target_field_is_string(f))
@@ -203,7 +206,8 @@ START_TEST(table_is_consistent)
         ck_assert_ptr_eq(target_field_find(f->key), f);
         ck_assert_msg(f->offset < sizeof(struct target), "%s: offset", f->key);
         ck_assert_msg((f->words != NULL) == (f->type == TT_ENUM), "%s: words", f->key);
-        ck_assert_msg(f->check == NULL || f->type == TT_STRING, "%s: check", f->key);
+        ck_assert_msg(f->check == NULL || f->type == TT_STRING || f->type == TT_HOSTLIST,
+                      "%s: check", f->key);
         ck_assert_msg(f->file_key == NULL || f->type == TT_SECRET, "%s: file_key", f->key);
         ck_assert_msg(number || (f->min == 0 && f->max == 0 && f->option_max == 0), "%s: range",
                       f->key);
@@ -604,6 +608,10 @@ START_TEST(rows_refuse_bad_values)
             setting = xasprintf("%s = \"@example.com\";", f->key);
             want = xasprintf("%s: must be a list of strings: %s = [ \"@example.com\", "
                              "\"user@example.org\" ];", f->key, f->key);
+        } else if (f->type == TT_HOSTLIST) {
+            setting = xasprintf("%s = \"a.example:25\";", f->key);
+            want = xasprintf("%s: must be an array of strings: %s = [ \"HOST:PORT\", ... ];",
+                             f->key, f->key);
         } else {
             setting = xasprintf("%s = 1;", f->key);
             want = xasprintf("%s: must be a string in double quotes", f->key);
