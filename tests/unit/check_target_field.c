@@ -73,6 +73,7 @@ static size_t samples(const struct target_field *f, char out[][64], size_t max)
     case TT_MATCHES:
         ADD("@example.com");
         ADD("*\n<>\nUser+x@example.org\n.sub.example\n@[192.0.2.1]");
+        break;
     case TT_HOSTLIST:
         ADD("smtp2.example.net:587");
         ADD("a.example.net:25,[2001:db8::25]:465,192.0.2.7:2525");
