@@ -474,6 +474,30 @@ static void status_part(struct buf *b, const struct dsn_params *p)
 }
 
 /*
+ * put_line - N octets of one line and its CRLF: NUL becomes '?', and past 998 octets the line is
+ * broken (FOLD: folded, the next line beginning with a space). Returns true for 8-bit bytes.
+ */
+static bool put_line(struct buf *b, const char *p, size_t n, bool fold)
+{
+    bool eight = false;
+    size_t col = 0;
+
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)p[k];
+
+        if (col >= LINE_MAX_OCTETS - 1) {
+            buf_puts(b, fold ? "\r\n " : "\r\n");
+            col = fold ? 1 : 0;
+        }
+        buf_putc(b, c == '\0' ? '?' : c);
+        eight |= c >= 0x80;
+        col++;
+    }
+    buf_puts(b, "\r\n");
+    return eight;
+}
+
+/*
  * headers_part - the original header section with CRLF line ends: it stops at the first empty
  * line, a bare CR or LF ends a line, NUL becomes '?', and a line longer than 998 octets is
  * folded. Returns true when it holds 8-bit bytes.
@@ -484,24 +508,13 @@ static bool headers_part(struct buf *b, const char *h, size_t n)
     size_t i = 0;
 
     while (i < n) {
-        size_t end = i, col = 0;
+        size_t end = i;
 
         while (end < n && h[end] != '\r' && h[end] != '\n')
             end++;
         if (end == i)
             break; /* the empty line: end of the header section */
-        for (size_t k = i; k < end; k++) {
-            unsigned char c = (unsigned char)h[k];
-
-            if (col >= LINE_MAX_OCTETS - 1) {
-                buf_puts(b, "\r\n ");
-                col = 1;
-            }
-            buf_putc(b, c == '\0' ? '?' : c);
-            eight |= c >= 0x80;
-            col++;
-        }
-        buf_puts(b, "\r\n");
+        eight |= put_line(b, h + i, end - i, true);
         /* CRLF, a bare CR or a bare LF ends the line */
         i = end + 1;
         if (end < n && h[end] == '\r' && i < n && h[i] == '\n')
@@ -519,22 +532,11 @@ static bool body_part(struct buf *b, const char *h, size_t n)
     size_t i = 0;
 
     while (i < n) {
-        size_t end = i, col = 0;
+        size_t end = i;
 
         while (end < n && h[end] != '\r' && h[end] != '\n')
             end++;
-        for (size_t k = i; k < end; k++) {
-            unsigned char c = (unsigned char)h[k];
-
-            if (col >= LINE_MAX_OCTETS - 1) {
-                buf_puts(b, "\r\n");
-                col = 0;
-            }
-            buf_putc(b, c == '\0' ? '?' : c);
-            eight |= c >= 0x80;
-            col++;
-        }
-        buf_puts(b, "\r\n");
+        eight |= put_line(b, h + i, end - i, false);
         i = end + 1;
         if (end < n && h[end] == '\r' && i < n && h[i] == '\n')
             i++;

@@ -207,8 +207,9 @@ static long reply_lifetime(json_t *root)
     return n > 0 ? n : OAUTH_DEFAULT_LIFETIME;
 }
 
-/* printable_token - a token that can travel in an XOAUTH2 response: printable ASCII, no blank */
-static bool printable_token(const char *s)
+/* oauth_token_printable - a token that can travel in an XOAUTH2 response: printable ASCII, no
+ * blank */
+bool oauth_token_printable(const char *s)
 {
     if (*s == '\0')
         return false;
@@ -242,7 +243,7 @@ int oauth_parse_reply(long status, const char *body, size_t len, struct oauth_re
     access = json_text(root, "access_token");
     type = json_text(root, "token_type");
     refresh = json_text(root, "refresh_token");
-    if (access == NULL || !printable_token(access)) {
+    if (access == NULL || !oauth_token_printable(access)) {
         set_err(err, "the token endpoint's reply holds no usable access_token: check "
                      "oauth_token_url");
     } else if (type != NULL && strcasecmp(type, "bearer") != 0) {
@@ -253,7 +254,7 @@ int oauth_parse_reply(long status, const char *body, size_t len, struct oauth_re
     } else {
         r->access_token = xstrdup(access);
         r->expires_in = reply_lifetime(root);
-        if (refresh != NULL && printable_token(refresh))
+        if (refresh != NULL && oauth_token_printable(refresh))
             r->refresh_token = xstrdup(refresh);
         rc = 0;
     }

@@ -92,4 +92,7 @@ void oauth_reply_free(struct oauth_reply *r);
  * 60 s before it expires, or after 80% of its life when that is shorter than 5 minutes */
 double oauth_refresh_at(double now, long expires_in);
 
+/* oauth_token_printable - S can travel as an XOAUTH2 bearer token: printable ASCII, no blank */
+bool oauth_token_printable(const char *s);
+
 #endif

@@ -187,17 +187,6 @@ static char *first_line(const struct buf *b)
     return xstrndup(b->data, n);
 }
 
-/* valid_token - printable ASCII without blanks: what an XOAUTH2 bearer token can be */
-static bool valid_token(const char *s)
-{
-    if (*s == '\0')
-        return false;
-    for (; *s != '\0'; s++)
-        if (*s <= 0x20 || *s >= 0x7f)
-            return false;
-    return true;
-}
-
 /* failure - the message for a command that gave no token: WHAT, and its first line of error */
 static enum oauth_result failure(struct child *c, const char *what, char **err)
 {
@@ -235,7 +224,7 @@ enum oauth_result oauth_command_run(const struct oauth_env *env, const struct ta
                                  : xasprintf("was killed by signal %d", WTERMSIG(status));
         rc = failure(&c, what, err);
         free(what);
-    } else if (!valid_token(line = first_line(&c.out))) {
+    } else if (!oauth_token_printable(line = first_line(&c.out))) {
         free_secret(line);
         rc = failure(&c, "printed no usable access token on its first line (printable ASCII, "
                          "no blank)", err);
