@@ -139,6 +139,13 @@ sc_run() {
     mkdir -p "$rd"
     sc_sink_start "$n" "$rd"
     c0=$(sc_stat) b0=$(sc_byo_jiffies)
+    # the harness's monitor: CPU of each process tree (local Postfix, provider, sink, byosmtpd)
+    "$PY" "$(dirname "$BASELINE")/lib/monitor.py" --out "$rd/monitor.kv" --interval 0.5 \
+        "local=$(tr -dc '0-9' <"$STATE/local/spool/pid/master.pid")" \
+        "provider=$(tr -dc '0-9' <"$STATE/provider/spool/pid/master.pid")" \
+        "milter=$(cut -d' ' -f1 "$STATE/pids/milter.pid" 2>/dev/null)" &
+    SC_MON=$!
+    sleep 0.2
     t0=$EPOCHREALTIME
     sc_load "$n" || { sc_sink_stop; say "FAIL: smtp-source failed ($SC_OUT/source.err)"; return 1; }
     t1=$EPOCHREALTIME
@@ -148,6 +155,8 @@ sc_run() {
     done
     read -r t2 _ <"$rd/sink.done"
     c1=$(sc_stat) b1=$(sc_byo_jiffies)
+    kill -TERM "$SC_MON" 2>/dev/null
+    wait "$SC_MON" 2>/dev/null || true
     t=0
     while (($(sc_queue) > 0)); do
         ((t++ < 600)) || { sc_sink_stop; say "FAIL: the local queue did not drain"; return 1; }
@@ -161,9 +170,11 @@ sc_run() {
     "$PY" -c "
 import sys
 n, t0, t1, t2, c, b, hz = int(sys.argv[1]), *map(float, sys.argv[2:5]), *map(int, sys.argv[5:8])
-print('config=%s n=%d accept_mps=%.1f e2e_mps=%.1f machine_ms=%.3f byo_ms=%.3f' % (
-    sys.argv[8], n, n / (t1 - t0), n / (t2 - t0), c * 1000 / hz / n, b * 1000 / hz / n))
-" "$n" "$t0" "$t1" "$t2" $((c1 - c0)) $((b1 - b0)) "$(getconf CLK_TCK)" "$cfg" >>"$SC_OUT/records"
+mon = dict(l.strip().split('=', 1) for l in open(sys.argv[9]) if '=' in l)
+print('config=%s n=%d accept_mps=%.1f e2e_mps=%.1f machine_ms=%.3f byo_ms=%.3f local_ms=%.3f provider_ms=%.3f' % (
+    sys.argv[8], n, n / (t1 - t0), n / (t2 - t0), c * 1000 / hz / n, b * 1000 / hz / n,
+    float(mon.get('local_cpu_s', 0)) * 1000 / n, float(mon.get('provider_cpu_s', 0)) * 1000 / n))
+" "$n" "$t0" "$t1" "$t2" $((c1 - c0)) $((b1 - b0)) "$(getconf CLK_TCK)" "$cfg" "$rd/monitor.kv" >>"$SC_OUT/records"
     tail -1 "$SC_OUT/records" >&2
 }
 
@@ -186,6 +197,15 @@ sc_stop() {
     calls=$(awk -F, '/raw_syscalls/ && $1 ~ /^[0-9]+$/ {s += $1} END {print s + 0}' \
         "$WORKDIR/byosmtpd/syscalls.csv" 2>/dev/null || echo 0)
     echo "syscalls_per_msg=$((calls / n))" >>"$SC_OUT/records"
+    # accept->provider latency of the measured run: the delay= of its status=sent lines (the last
+    # MEASURED of the log; the warm-up came first)
+    grep 'status=sent (250 ' "$SC_RES/milter.log" | tail -n "$MEASURED" |
+        sed -n 's/.*, delay=\([0-9.]*\),.*/\1/p' | sort -n |
+        awk '{ v[NR] = $1 }
+             END { if (!NR) exit; i = int(NR * 0.5) + 1; j = int(NR * 0.99) + 1
+                   if (i > NR) i = NR
+                   if (j > NR) j = NR
+                   printf "latency_p50=%s latency_p99=%s\n", v[i], v[j] }' >>"$SC_OUT/records"
     [[ ! -s $WORKDIR/byosmtpd/rss ]] ||
         echo "rss_kb=$(awk '{s += $2} END {print s + 0}' "$WORKDIR/byosmtpd/rss")" >>"$SC_OUT/records"
     cp "$SC_RES/milter.log" "$SC_OUT/milter-$(date +%s).log"
@@ -214,7 +234,7 @@ scenario_main() {
             sc_setup "$cfg" || return 1
             sc_run "$cfg" "warmup$i" "$w" || return 1
             sc_run "$cfg" "run$i" "$n" || return 1
-            sc_stop "$cfg" $((n + w)) || return 1
+            MEASURED=$n sc_stop "$cfg" $((n + w)) || return 1
         done
     done
     trap - EXIT
@@ -226,13 +246,14 @@ calls = [int(r["syscalls_per_msg"]) for r in rows if "syscalls_per_msg" in r]
 name = {"native": "native", "milter": "byosmtp"}
 med = lambda cfg, k: statistics.median(float(r[k]) for r in runs if r["config"] == cfg)
 rng = lambda cfg, k: [float(r[k]) for r in runs if r["config"] == cfg]
-print("| scenario %s | messages | accept msg/s | end-to-end msg/s median (min-max) | CPU ms/msg machine | CPU ms/msg byosmtpd |" % sys.argv[2])
-print("|---|---|---|---|---|---|")
+print("| scenario %s | messages | accept msg/s | end-to-end msg/s median (min-max) | CPU ms/msg machine | local MTA | provider | byosmtpd |" % sys.argv[2])
+print("|---|---|---|---|---|---|---|---|")
 for cfg in ("native", "milter"):
     v = rng(cfg, "e2e_mps")
-    print("| %s | %s x %d | %.1f | %.1f (%.1f-%.1f) | %.2f | %s |" % (
+    print("| %s | %s x %d | %.1f | %.1f (%.1f-%.1f) | %.2f | %.2f | %.2f | %s |" % (
         name[cfg], runs[0]["n"], len(v), med(cfg, "accept_mps"), statistics.median(v), min(v), max(v),
-        med(cfg, "machine_ms"), "%.2f" % med(cfg, "byo_ms") if cfg == "milter" else "-"))
+        med(cfg, "machine_ms"), med(cfg, "local_ms"), med(cfg, "provider_ms"),
+        "%.2f" % med(cfg, "byo_ms") if cfg == "milter" else "-"))
 print()
 print("ratio scenario %s: end-to-end byosmtp/native = %.2f; machine CPU per message %.2f"
       % (sys.argv[2], med("milter", "e2e_mps") / med("native", "e2e_mps"),
@@ -241,6 +262,11 @@ for cfg in ("native", "milter"):
     c = [int(r["conns_" + cfg]) for r in rows if "conns_" + cfg in r]
     if c:
         print("provider connections per round (warm-up included), %s: %s" % (name[cfg], ", ".join(map(str, c))))
+lat = [r for r in rows if "latency_p50" in r]
+if lat:
+    print("byosmtpd accept->provider latency (scenario %s): p50 %.2f s, p99 %.2f s (median over the rounds)"
+          % (sys.argv[2], statistics.median(float(r["latency_p50"]) for r in lat),
+             statistics.median(float(r["latency_p99"]) for r in lat)))
 rss = [int(r["rss_kb"]) for r in rows if "rss_kb" in r]
 if rss:
     print("byosmtpd peak RSS, its three processes together (scenario %s): %.1f MB" % (sys.argv[2], max(rss) / 1024))
