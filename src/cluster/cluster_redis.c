@@ -200,7 +200,7 @@ static int connect_now(struct cluster_redis *r, char **why)
     if (r->state == LINK_DOWN)
         msg_info("cluster: Redis %s answers again; degraded mode ends", r->where);
     else if (r->state == LINK_NEW)
-        msg_info("cluster: connected to Redis %s", r->where);
+        msg_debug("cluster: connected to Redis %s", r->where);
     r->state = LINK_UP;
     return 0;
 }

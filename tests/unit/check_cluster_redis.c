@@ -85,6 +85,7 @@ static struct byosmtp_conf *setup(struct redis_srv *s, const char *pwtext)
     ck_assert_ptr_nonnull(freopen(errfile, "w", stderr));
     free(errfile);
     msg_open("check_cluster_redis", false, true, "mail");
+    msg_set_level(MSG_DEBUG); /* the first connection is logged at debug level */
     free(c->cluster.redis);
     c->cluster.redis = xasprintf("unix:%s", s->sock);
     c->cluster.timeout_ms = TIMEOUT_MS;
