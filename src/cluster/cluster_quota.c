@@ -125,6 +125,10 @@ int cluster_publish(struct cluster *cl, char **err)
 
     if (!cl->st)
         return 0;
+    /* a hung Redis costs the claims nothing: the lock below is taken only once it answered */
+    if ((rep = command(cl, err, 1, "PING")) == NULL)
+        return -1;
+    freeReplyObject(rep);
     store_month((int64_t)time(NULL), month);
     /* no claim is between its reservation and its commit while the fields are rewritten */
     pthread_rwlock_wrlock(&cl->claims);
