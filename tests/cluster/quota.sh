@@ -4,7 +4,8 @@
 # concurrent sessions, all hosts at once (180 in all). Exactly 100 are taken for relay and
 # reach the provider; each host's own count in its store equals its field in Redis, and their
 # sum, the Redis total and the total byosmtpctl quota shows on every host are 100, with the
-# per-host split. No Redis key holds a password, ciphertext, address or message byte.
+# per-host split. Once the quota is used up, RCPT refuses without calling Redis. No Redis key
+# holds a password, ciphertext, address or message byte.
 . "$top_srcdir/tests/cluster/lib.sh"
 Q=100
 start_redis
@@ -40,6 +41,20 @@ for h in $HOSTS; do
     expect_in "$TOP/$h.quota" "host $h" "quota on $h: marks this host"
 done
 expect_in "$TOP/mx2.quota" "(this host)" "the split marks this host"
+
+# the quota full: RCPT refuses from the cached total, and never calls Redis: no reservation
+# (EVALSHA), give-back (HINCRBY) or read by the milter (HGET) is counted meanwhile
+calls() { redis INFO commandstats | grep -E '^cmdstat_(evalsha|eval|hincrby|hget):' | cut -d, -f1; }
+sleep 1.5 # every host's cached total has seen the last commit
+calls >"$TOP/calls.before"
+send_all 20
+for h in $HOSTS; do
+    expect_eq "$(grep -cv ' rcpt y 451 4.7.1 ' "$TOP/$h.out")" 0 "quota full, $h: 451 at RCPT for all 20"
+done
+calls >"$TOP/calls.after"
+cmp -s "$TOP/calls.before" "$TOP/calls.after" && ok "RCPT made no reservation or read in Redis" ||
+    fail "Redis calls at RCPT: $(diff "$TOP/calls.before" "$TOP/calls.after")"
+expect_eq "$(redis_total acme)" "$Q" "still $Q in Redis"
 
 # what reached the provider: exactly the 100 relayed, each once
 for h in $HOSTS; do
