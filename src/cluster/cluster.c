@@ -30,6 +30,11 @@ char *cluster_host_key(const struct cluster *cl, const char *host)
     return xasprintf("%s:host:%s", cl->prefix, host);
 }
 
+char *cluster_status_key(const struct cluster *cl, const char *host)
+{
+    return xasprintf("%s:status:%s", cl->prefix, host);
+}
+
 /* find_entry - the cache entry of TARGET's MONTH, or NULL; under cache_lock */
 static struct cluster_entry *find_entry(struct cluster *cl, const char *target, const char *month)
 {
@@ -146,6 +151,7 @@ static void refresh(struct cluster *cl)
     free(err);
     if (!rep)
         return;
+    cluster_heartbeat(cl);
     pthread_mutex_lock(&cl->cache_lock);
     n = cl->ncache;
     pthread_mutex_unlock(&cl->cache_lock);

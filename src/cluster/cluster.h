@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "store/conf.h"
 #include "store/store.h"
@@ -118,5 +119,14 @@ struct cluster_part {
 int cluster_quota_split(struct cluster *cl, const char *target, const char *month,
                         struct cluster_part **parts, size_t *nparts, uint64_t *total, char **err);
 void cluster_parts_free(struct cluster_part *p, size_t n);
+
+/*
+ * cluster_status - byosmtpctl cluster status: Redis's address, and for each host of
+ * cluster.hosts when it was last seen (by Redis's clock), its clock offset to Redis, its
+ * counts published or not, its number of targets and their digest, written to FP; and whether
+ * the digests agree. 0 (all seen and agreeing), 1 (a host not seen lately, or a drift), or -1
+ * with *err when Redis does not answer.
+ */
+int cluster_status(struct cluster *cl, FILE *fp, char **err);
 
 #endif

@@ -14,6 +14,7 @@
 #include "cluster/cluster_redis.h"
 #include "store/conf.h"
 #include "store/store.h"
+#include "store/target.h"
 
 /* Seconds a quota hash lives after its last change: a month and some. */
 #define CLUSTER_QUOTA_TTL (40 * 86400)
@@ -43,6 +44,9 @@ struct cluster {
     size_t ncache;
     char *reserve_sha;         /* the reserve script, once loaded; under cache_lock */
     atomic_bool need_publish;  /* Redis lost this host's fields, or a give-back failed */
+    char digest[65];           /* of the loaded targets (cluster_digest); under cache_lock */
+    size_t ntargets;           /* how many; under cache_lock */
+    long long published;       /* unix time of the last republication; under cache_lock */
 
     pthread_t tid;
     bool running;
@@ -70,5 +74,18 @@ int cluster_read_hash(struct cluster *cl, const char *key, uint64_t *total, uint
 
 /* cluster_publish - write this host's fields from its store, then its presence key; 0 or -1 */
 int cluster_publish(struct cluster *cl, char **err);
+
+/* cluster_status_key - "PREFIX:status:HOST" (caller frees) */
+char *cluster_status_key(const struct cluster *cl, const char *host);
+
+/*
+ * cluster_digest - SHA-256 (hex) over what SET holds that is not secret: each target's fields
+ * except passwords, client secrets and refresh tokens (TT_SECRET), and both route tables. Two
+ * hosts with the same targets.conf loaded have the same digest.
+ */
+void cluster_digest(const struct target_set *set, char out[65]);
+
+/* cluster_heartbeat - write this host's status key: Redis time, clock offset, digest */
+void cluster_heartbeat(struct cluster *cl);
 
 #endif

@@ -86,3 +86,10 @@ void cluster_parts_free(struct cluster_part *p, size_t n)
     (void)n;
     free(p);
 }
+
+int cluster_status(struct cluster *cl, FILE *fp, char **err)
+{
+    (void)cl;
+    (void)fp;
+    return set_err(err, "cluster mode is not built in");
+}

@@ -139,6 +139,12 @@ int cluster_publish(struct cluster *cl, char **err)
     for (size_t i = 0; i < set.ntargets && rc == 0; i++)
         if (set.targets[i].monthly_quota > 0)
             rc = publish_target(cl, &set.targets[i], month, err);
+    pthread_mutex_lock(&cl->cache_lock);
+    cluster_digest(&set, cl->digest);
+    cl->ntargets = set.ntargets;
+    if (rc == 0)
+        cl->published = (long long)time(NULL);
+    pthread_mutex_unlock(&cl->cache_lock);
     target_set_free(&set);
     if (rc == 0) {
         /* present only once every field is written: the reserve script checks it */

@@ -44,6 +44,7 @@ static const char usage_text[] =
     "  stats                                counters per target, kept across restarts\n"
     "  config [-n | -d] [NAME...]           the byosmtp.conf settings in effect, like postconf:\n"
     "                                       -n those the file sets, -d the defaults\n"
+    "  cluster status                       cluster mode: the hosts as Redis knows them\n"
     "see byosmtpctl(8)\n";
 
 int ctl_usage(const char *text)
@@ -163,6 +164,7 @@ static const struct {
     {"dump", ctl_cmd_dump},     {"target", ctl_cmd_target},   {"route", ctl_cmd_route},
     {"quota", ctl_cmd_quota},   {"verify", ctl_cmd_verify},   {"providers", ctl_cmd_providers},
     {"queue", ctl_cmd_queue},   {"stats", ctl_cmd_stats},     {"config", ctl_cmd_config},
+    {"cluster", ctl_cmd_cluster},
 };
 
 int main(int argc, char **argv)

@@ -52,5 +52,6 @@ int ctl_cmd_providers(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_queue(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_stats(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_config(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_cluster(struct ctl *ctl, int argc, char **argv);
 
 #endif
