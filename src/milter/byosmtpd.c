@@ -125,6 +125,15 @@ static void restart_only(const struct byosmtp_conf *a, const struct byosmtp_conf
         if (strcmp(va[i], vb[i]) != 0)
             msg_warn("reload: %s changed; it takes effect only when byosmtpd is restarted",
                      names[i]);
+    if (a->cluster.enabled != b->cluster.enabled || strcmp(a->cluster.redis, b->cluster.redis) ||
+        strcmp(a->cluster.host, b->cluster.host) || strcmp(a->cluster.prefix, b->cluster.prefix) ||
+        strcmp(a->cluster.password_file, b->cluster.password_file) ||
+        a->cluster.hosts.count != b->cluster.hosts.count ||
+        a->cluster.timeout_ms != b->cluster.timeout_ms ||
+        a->cluster.sync_interval != b->cluster.sync_interval ||
+        a->cluster.degraded_quota != b->cluster.degraded_quota)
+        msg_warn("reload: cluster settings changed; they take effect only when byosmtpd is "
+                 "restarted");
     if (a->store.map_size != b->store.map_size)
         msg_warn("reload: store.map_size changed; it takes effect only when byosmtpd is "
                  "restarted");
