@@ -121,6 +121,23 @@ int cluster_quota_split(struct cluster *cl, const char *target, const char *mont
 void cluster_parts_free(struct cluster_part *p, size_t n);
 
 /*
+ * cluster_verify_attempt - byosmtpctl verify: count an attempt on TARGET in the cluster when
+ * fewer than MAX fell in the last WINDOW seconds (Redis's clock): 1; else 0 with *next, when
+ * the next one is allowed (unix time); -1 with *err when Redis does not answer.
+ */
+int cluster_verify_attempt(struct cluster *cl, const char *target, int max, int window,
+                           int64_t *next, char **err);
+/* cluster_verify_put - share V, TARGET's last verification result, with the other hosts */
+int cluster_verify_put(struct cluster *cl, const char *target, const struct verify_result *v,
+                       char **err);
+/*
+ * cluster_verify_get - the last result shared for TARGET: 1 with *v (verify_result_free) and
+ * *host (the host that ran it; free), 0 none, -1 with *err
+ */
+int cluster_verify_get(struct cluster *cl, const char *target, struct verify_result *v,
+                       char **host, char **err);
+
+/*
  * cluster_status - byosmtpctl cluster status: Redis's address, and for each host of
  * cluster.hosts when it was last seen (by Redis's clock), its clock offset to Redis, its
  * counts published or not, its number of targets and their digest, written to FP; and whether

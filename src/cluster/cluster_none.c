@@ -93,3 +93,33 @@ int cluster_status(struct cluster *cl, FILE *fp, char **err)
     (void)fp;
     return set_err(err, "cluster mode is not built in");
 }
+
+int cluster_verify_attempt(struct cluster *cl, const char *target, int max, int window,
+                           int64_t *next, char **err)
+{
+    (void)cl;
+    (void)target;
+    (void)max;
+    (void)window;
+    *next = 0;
+    return set_err(err, "cluster mode is not built in");
+}
+
+int cluster_verify_put(struct cluster *cl, const char *target, const struct verify_result *v,
+                       char **err)
+{
+    (void)cl;
+    (void)target;
+    (void)v;
+    return set_err(err, "cluster mode is not built in");
+}
+
+int cluster_verify_get(struct cluster *cl, const char *target, struct verify_result *v,
+                       char **host, char **err)
+{
+    (void)cl;
+    (void)target;
+    (void)v;
+    *host = NULL;
+    return set_err(err, "cluster mode is not built in");
+}

@@ -7,12 +7,14 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include "cluster/cluster.h"
 #include "ctl/ctl.h"
 #include "util/msg.h"
 
@@ -46,6 +48,23 @@ static const char usage_text[] =
     "                                       -n those the file sets, -d the defaults\n"
     "  cluster status                       cluster mode: the hosts as Redis knows them\n"
     "see byosmtpctl(8)\n";
+
+struct cluster *ctl_cluster(struct ctl *ctl)
+{
+    char *err = NULL;
+
+    if (!ctl->cluster_tried) {
+        ctl->cluster_tried = true;
+        ctl->cluster = cluster_new(ctl->conf, &err);
+        if (err) {
+            msg_warn("cluster mode: %s: this host's data only", err);
+            free(err);
+        }
+        if (ctl->cluster)
+            signal(SIGPIPE, SIG_IGN); /* a Redis that goes away must not kill us */
+    }
+    return ctl->cluster;
+}
 
 int ctl_usage(const char *text)
 {
@@ -218,6 +237,7 @@ int main(int argc, char **argv)
     }
     store_close(ctl.store);
     secret_key_free(ctl.key);
+    cluster_free(ctl.cluster);
     conf_unref(ctl.conf);
     return status;
 }

@@ -78,7 +78,8 @@ show_logs() {
 }
 
 # cluster_conf HOST [LINE...]: HOST's configuration: delivery to the test provider, and the
-# cluster group (sync_interval $SYNC, default 2; degraded_quota $DEGRADED, default share)
+# cluster group (sync_interval $SYNC, default 2; degraded_quota $DEGRADED, default share), and
+# the line $EXTRA_CONF when set
 cluster_conf() {
     on "$1"
     shift
@@ -86,7 +87,8 @@ cluster_conf() {
     delivery_conf /bin/true \
         "cluster = { enabled = true; redis = \"unix:$REDIS_SOCK\"; password_file = \"$TOP/redis.pw\";" \
         "  host = \"$CUR_HOST\"; hosts = [ \"mx1\", \"mx2\", \"mx3\" ]; timeout_ms = ${TIMEOUT_MS:-200};" \
-        "  sync_interval = ${SYNC:-2}; degraded_quota = \"${DEGRADED:-share}\"; };" "$@"
+        "  sync_interval = ${SYNC:-2}; degraded_quota = \"${DEGRADED:-share}\"; };" \
+        ${EXTRA_CONF:+"$EXTRA_CONF"} "$@"
     # the same configuration without the cluster group: byosmtpctl's view of the host's own store
     sed '/^cluster = /,/degraded_quota/d' "$CONF" >"$T/local.conf"
 }
