@@ -116,7 +116,15 @@ struct cluster *cluster_new(const struct byosmtp_conf *c, char **err)
     if (!c->cluster.enabled)
         return NULL;
     cl = xcalloc(1, sizeof(*cl));
-    pthread_rwlock_init(&cl->claims, NULL);
+    {
+        /* a republication must not wait for a gap in a steady stream of claims */
+        pthread_rwlockattr_t at;
+
+        pthread_rwlockattr_init(&at);
+        pthread_rwlockattr_setkind_np(&at, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_init(&cl->claims, &at);
+        pthread_rwlockattr_destroy(&at);
+    }
     pthread_mutex_init(&cl->cache_lock, NULL);
     pthread_mutex_init(&cl->stop_lock, NULL);
     pthread_cond_init(&cl->stop_cond, NULL);

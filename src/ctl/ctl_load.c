@@ -5,7 +5,6 @@
  */
 #include "config.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,15 +252,11 @@ int ctl_cmd_quota(struct ctl *ctl, int argc, char **argv)
     }
     if ((st = ctl_store(ctl, STORE_READ)) == NULL)
         return CTL_ERROR;
-    cl = cluster_new(ctl->conf, &err);
-    if (!cl && err)
+    cl = ctl_cluster(ctl); /* NULL when off, or after a warning: this host's counts */
+    if (!cl && ctl->conf->cluster.enabled)
+        rc = CTL_ERROR;
+    if (store_get_all(st, &set, &err) < 0)
         return ctl_fail(err);
-    if (cl)
-        signal(SIGPIPE, SIG_IGN); /* a Redis that goes away must not kill us (cluster_redis.h) */
-    if (store_get_all(st, &set, &err) < 0) {
-        cluster_free(cl);
-        return ctl_fail(err);
-    }
     printf("%-20s %-7s %12s %12s %10s %10s\n", "TARGET", "MONTH", "USED", "LIMIT", "DELIVERED",
            "BOUNCED");
     for (size_t i = 0; i < set.ntargets; i++) {
@@ -276,7 +271,6 @@ int ctl_cmd_quota(struct ctl *ctl, int argc, char **argv)
             continue;
         if (store_quota_get(st, t->name, month, &q, &err) < 0) {
             target_set_free(&set);
-            cluster_free(cl);
             return ctl_fail(err);
         }
         used = q.accepted;
@@ -296,7 +290,6 @@ int ctl_cmd_quota(struct ctl *ctl, int argc, char **argv)
         shown++;
     }
     target_set_free(&set);
-    cluster_free(cl);
     if (only && shown == 0)
         return ctl_fail(xasprintf("target '%s' does not exist (see 'byosmtpctl target list')",
                                   only));

@@ -89,5 +89,10 @@ stop_redis
 status mx1
 expect_eq "$rc" 1 "Redis gone: exit status 1"
 expect_in "$TOP/status.out" "unreachable" "Redis gone: said so"
+"$BYOSMTPCTL" -c "$TOP/mx1/byosmtp.conf" quota acme >"$TOP/quota.out" 2>&1
+expect_eq "$?" 1 "Redis gone: byosmtpctl quota exits 1"
+expect_in "$TOP/quota.out" "USED is this host's count only" "Redis gone: quota says USED is local"
+grep -qE '^acme +[0-9-]+ +0 +100 ' "$TOP/quota.out" && ok "Redis gone: quota shows the local count" ||
+    fail "quota: $(cat "$TOP/quota.out")"
 stop_hosts
 finish
