@@ -7,12 +7,14 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include "cluster/cluster.h"
 #include "ctl/ctl.h"
 #include "util/msg.h"
 
@@ -44,7 +46,25 @@ static const char usage_text[] =
     "  stats                                counters per target, kept across restarts\n"
     "  config [-n | -d] [NAME...]           the byosmtp.conf settings in effect, like postconf:\n"
     "                                       -n those the file sets, -d the defaults\n"
+    "  cluster status                       cluster mode: the hosts as Redis knows them\n"
     "see byosmtpctl(8)\n";
+
+struct cluster *ctl_cluster(struct ctl *ctl)
+{
+    char *err = NULL;
+
+    if (!ctl->cluster_tried) {
+        ctl->cluster_tried = true;
+        ctl->cluster = cluster_new(ctl->conf, &err);
+        if (err) {
+            msg_warn("cluster mode: %s: this host's data only", err);
+            free(err);
+        }
+        if (ctl->cluster)
+            signal(SIGPIPE, SIG_IGN); /* a Redis that goes away must not kill us */
+    }
+    return ctl->cluster;
+}
 
 int ctl_usage(const char *text)
 {
@@ -163,6 +183,7 @@ static const struct {
     {"dump", ctl_cmd_dump},     {"target", ctl_cmd_target},   {"route", ctl_cmd_route},
     {"quota", ctl_cmd_quota},   {"verify", ctl_cmd_verify},   {"providers", ctl_cmd_providers},
     {"queue", ctl_cmd_queue},   {"stats", ctl_cmd_stats},     {"config", ctl_cmd_config},
+    {"cluster", ctl_cmd_cluster},
 };
 
 int main(int argc, char **argv)
@@ -216,6 +237,7 @@ int main(int argc, char **argv)
     }
     store_close(ctl.store);
     secret_key_free(ctl.key);
+    cluster_free(ctl.cluster);
     conf_unref(ctl.conf);
     return status;
 }

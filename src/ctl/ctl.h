@@ -6,18 +6,36 @@
 #ifndef BYOSMTP_CTL_H
 #define BYOSMTP_CTL_H
 
+#include <stdbool.h>
+
 #include "store/conf.h"
 #include "store/secret.h"
 #include "store/store.h"
 
 enum { CTL_OK = 0, CTL_ERROR = 1, CTL_USAGE = 2 };
 
+struct cluster;
+
 struct ctl {
     const char *conf_file;
     struct byosmtp_conf *conf;
     struct store *store;
     struct secret_key *key;
+    struct cluster *cluster; /* cluster mode, made on first use (ctl_cluster) */
+    bool cluster_tried;
 };
+
+/* ctl_cluster - cluster mode's connection, made on first use; NULL when it is off or cannot be
+ * made (a warning printed then) */
+struct cluster *ctl_cluster(struct ctl *ctl);
+
+/*
+ * ctl_verify_newest - NAME's last verification result: this host's, or in cluster mode the one
+ * another host shared when it is newer (*host its name, to free; NULL when it is this host's).
+ * As store_verify_get: 1 with *v, 0 never verified, -1 with *err.
+ */
+int ctl_verify_newest(struct ctl *ctl, struct store *st, const char *name,
+                      struct verify_result *v, char **host, char **err);
 
 /* ctl_store - the store, opened on first use with MODE; NULL after printing the error */
 struct store *ctl_store(struct ctl *ctl, enum store_mode mode);
@@ -52,5 +70,6 @@ int ctl_cmd_providers(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_queue(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_stats(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_config(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_cluster(struct ctl *ctl, int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster/cluster.h"
 #include "ctl/ctl.h"
 #include "util/msg.h"
 
@@ -204,13 +205,36 @@ static bool valid_month(const char *m)
            atoi(m + 5) >= 1 && atoi(m + 5) <= 12;
 }
 
+/*
+ * cluster_split - cluster mode: the cluster total of T for MONTH into *used, and one line per
+ * host after the row (PARTS); -1 with a warning when Redis does not answer (USED stays local)
+ */
+static int cluster_split(struct cluster *cl, const struct target *t, const char *month,
+                         uint64_t *used, struct cluster_part **parts, size_t *nparts)
+{
+    char *err = NULL;
+
+    *parts = NULL;
+    *nparts = 0;
+    if (!cl || t->monthly_quota == 0)
+        return 0;
+    if (cluster_quota_split(cl, t->name, month, parts, nparts, used, &err) < 0) {
+        msg_warn("target %s: %s: USED is this host's count only", t->name, err);
+        free(err);
+        return -1;
+    }
+    return 0;
+}
+
 int ctl_cmd_quota(struct ctl *ctl, int argc, char **argv)
 {
     struct target_set set;
     struct store *st;
+    struct cluster *cl;
     const char *only = NULL;
     char month[8], *err = NULL;
     size_t shown = 0;
+    int rc = CTL_OK;
 
     store_month((int64_t)time(NULL), month);
     for (int i = 1; i < argc; i++) {
@@ -228,6 +252,9 @@ int ctl_cmd_quota(struct ctl *ctl, int argc, char **argv)
     }
     if ((st = ctl_store(ctl, STORE_READ)) == NULL)
         return CTL_ERROR;
+    cl = ctl_cluster(ctl); /* NULL when off, or after a warning: this host's counts */
+    if (!cl && ctl->conf->cluster.enabled)
+        rc = CTL_ERROR;
     if (store_get_all(st, &set, &err) < 0)
         return ctl_fail(err);
     printf("%-20s %-7s %12s %12s %10s %10s\n", "TARGET", "MONTH", "USED", "LIMIT", "DELIVERED",
@@ -235,6 +262,9 @@ int ctl_cmd_quota(struct ctl *ctl, int argc, char **argv)
     for (size_t i = 0; i < set.ntargets; i++) {
         const struct target *t = &set.targets[i];
         struct quota_record q;
+        struct cluster_part *parts;
+        size_t nparts;
+        uint64_t used;
         char limit[32];
 
         if (only && strcmp(only, t->name) != 0)
@@ -243,18 +273,25 @@ int ctl_cmd_quota(struct ctl *ctl, int argc, char **argv)
             target_set_free(&set);
             return ctl_fail(err);
         }
+        used = q.accepted;
+        if (cluster_split(cl, t, month, &used, &parts, &nparts) < 0)
+            rc = CTL_ERROR;
         if (t->monthly_quota)
             snprintf(limit, sizeof(limit), "%llu", (unsigned long long)t->monthly_quota);
         else
             snprintf(limit, sizeof(limit), "unlimited");
         printf("%-20s %-7s %12llu %12s %10llu %10llu\n", t->name, month,
-               (unsigned long long)q.accepted, limit, (unsigned long long)q.delivered,
+               (unsigned long long)used, limit, (unsigned long long)q.delivered,
                (unsigned long long)q.bounced);
+        for (size_t k = 0; k < nparts; k++)
+            printf("  host %-15s %12llu%s\n", parts[k].host, (unsigned long long)parts[k].count,
+                   strcmp(parts[k].host, cluster_host(cl)) == 0 ? "  (this host)" : "");
+        cluster_parts_free(parts, nparts);
         shown++;
     }
     target_set_free(&set);
     if (only && shown == 0)
         return ctl_fail(xasprintf("target '%s' does not exist (see 'byosmtpctl target list')",
                                   only));
-    return CTL_OK;
+    return rc;
 }

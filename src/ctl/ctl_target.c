@@ -500,7 +500,7 @@ static int show_target(struct ctl *ctl, const char *name)
     struct target_set all;
     struct verify_result v;
     struct target t;
-    char *err = NULL;
+    char *err = NULL, *by = NULL;
     int rc;
 
     if (st == NULL)
@@ -521,7 +521,7 @@ static int show_target(struct ctl *ctl, const char *name)
             printf("%s %s", n++ ? "," : "", all.sender_routes[i].match);
     printf("\n");
     target_set_free(&all);
-    if ((rc = store_verify_get(st, name, &v, &err)) < 0)
+    if ((rc = ctl_verify_newest(ctl, st, name, &v, &by, &err)) < 0)
         return ctl_fail(err);
     printf("verified = ");
     if (rc == 0) {
@@ -535,11 +535,14 @@ static int show_target(struct ctl *ctl, const char *name)
             printf(", AUTH %s", v.auth_mech);
         if (*v.reply)
             printf(", reply \"%s\"", v.reply);
+        if (by)
+            printf(" (on host %s)", by);
         printf("\n");
         if (*v.cert_subject)
             printf("verified_certificate = %s\n", v.cert_subject);
         verify_result_free(&v);
     }
+    free(by);
     return CTL_OK;
 }
 
@@ -559,11 +562,13 @@ static int target_list(struct ctl *ctl)
         const struct target *t = &all.targets[i];
         struct verify_result v;
         char *hostport = xasprintf("%s:%d", t->host, t->port);
-        int rc = store_verify_get(st, t->name, &v, &err);
+        char *by = NULL;
+        int rc = ctl_verify_newest(ctl, st, t->name, &v, &by, &err);
 
         printf("%-20s %-36s %-9s %-32s %s\n", t->name, hostport, smtp_security_name(t->security),
                t->from_address, rc < 0 ? "?" : rc == 0 ? "never" : v.ok ? "ok" : v.error_class);
         free(hostport);
+        free(by);
         if (rc > 0)
             verify_result_free(&v);
         free(err);

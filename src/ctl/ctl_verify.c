@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster/cluster.h"
 #include "ctl/ctl.h"
 #include "util/msg.h"
 #include "smtp/smtp_client.h"
@@ -114,9 +115,9 @@ static int refuse_rate(struct ctl *ctl, const char *name, int64_t now, int64_t n
     return CTL_ERROR;
 }
 
-/* record - store what verify found on the target */
-static void record(struct store *st, const struct target *t, const struct smtp_result *res,
-                   time_t now)
+/* record - store what verify found on the target, and share it in cluster mode */
+static void record(struct ctl *ctl, struct store *st, const struct target *t,
+                   const struct smtp_result *res, time_t now)
 {
     struct verify_result v = {.time = now, .ok = res->cls == SMTP_OK};
     char *tls = res->tls_version ? xasprintf("%s %s%s", res->tls_version,
@@ -133,8 +134,73 @@ static void record(struct store *st, const struct target *t, const struct smtp_r
     if (store_verify_put(st, t->name, &v, &err) < 0) {
         msg_warn("the result was not stored: %s", err);
         free(err);
+        err = NULL;
+    }
+    if (ctl_cluster(ctl) && cluster_verify_put(ctl_cluster(ctl), t->name, &v, &err) < 0) {
+        msg_warn("the result was not shared with the other hosts: %s", err);
+        free(err);
     }
     free(tls);
+}
+
+int ctl_verify_newest(struct ctl *ctl, struct store *st, const char *name,
+                      struct verify_result *v, char **host, char **err)
+{
+    struct cluster *cl = ctl_cluster(ctl);
+    struct verify_result shared;
+    char *by = NULL, *cerr = NULL;
+    int rc = store_verify_get(st, name, v, err), crc;
+
+    *host = NULL;
+    if (rc < 0 || !cl)
+        return rc;
+    crc = cluster_verify_get(cl, name, &shared, &by, &cerr);
+    if (crc < 0) {
+        free(cerr);
+        return rc;
+    }
+    if (crc == 0)
+        return rc;
+    if ((rc == 0 || shared.time > v->time) && strcmp(by, cluster_host(cl)) != 0) {
+        if (rc == 1)
+            verify_result_free(v);
+        *v = shared;
+        *host = by;
+        return 1;
+    }
+    verify_result_free(&shared);
+    free(by);
+    return rc;
+}
+
+/*
+ * cluster_attempt - cluster mode: the attempt counted among every host's (Redis's clock);
+ * CTL_OK to go on (also when Redis does not answer: this host's count still holds), or the
+ * refusal printed
+ */
+static int cluster_attempt(struct ctl *ctl, const char *name, int64_t now)
+{
+    struct cluster *cl = ctl_cluster(ctl);
+    int64_t next = 0;
+    char *err = NULL;
+    int rc;
+
+    if (!cl)
+        return CTL_OK;
+    rc = cluster_verify_attempt(cl, name, ctl->conf->verify.attempts, ctl->conf->verify.window,
+                                &next, &err);
+    if (rc < 0) {
+        msg_warn("cluster mode: %s: only this host's verify attempts are counted", err);
+        free(err);
+        return CTL_OK;
+    }
+    if (rc == 0) {
+        rc = refuse_rate(ctl, name, now, next);
+        msg_error("in cluster mode the attempts of every host of cluster.hosts count together "
+                  "(doc/cluster.md)");
+        return rc;
+    }
+    return CTL_OK;
 }
 
 /* password_usable - a password that does not decrypt is refused before it counts as an attempt
@@ -195,6 +261,10 @@ int ctl_cmd_verify(struct ctl *ctl, int argc, char **argv)
     if (ctl_target_get(st, name, &t) != CTL_OK)
         return CTL_ERROR;
     if (password_usable(ctl, &t) != CTL_OK) {
+        target_free(&t);
+        return CTL_ERROR;
+    }
+    if (cluster_attempt(ctl, t.name, now) != CTL_OK) {
         target_free(&t);
         return CTL_ERROR;
     }
@@ -262,7 +332,7 @@ int ctl_cmd_verify(struct ctl *ctl, int argc, char **argv)
         else if (res.nrcpt == 1 && res.rcpt[0].reply)
             printf("  server said: %s\n", res.rcpt[0].reply);
     }
-    record(st, &t, &res, now);
+    record(ctl, st, &t, &res, now);
     rc = res.cls == SMTP_OK ? CTL_OK : CTL_ERROR;
     smtp_result_free(&res);
     target_free(&t);

@@ -41,6 +41,7 @@
 #include <libmilter/mfapi.h>
 
 #include "store/conf.h"
+#include "cluster/cluster.h"
 #include "milter/milter.h"
 #include "util/daemon.h"
 #include "util/msg.h"
@@ -82,6 +83,7 @@ struct byosmtpd {
     char *sock;        /* milter.socket as listened on (a reload does not change it) */
     char *pid_file;
     pid_t delivery_pid; /* the delivery supervisor */
+    struct cluster *cluster; /* cluster mode (doc/cluster.md); NULL: off */
     pthread_t tid;      /* the thread of smfi_main */
     int milter_rc;      /* what smfi_main returned */
 };
@@ -123,6 +125,15 @@ static void restart_only(const struct byosmtp_conf *a, const struct byosmtp_conf
         if (strcmp(va[i], vb[i]) != 0)
             msg_warn("reload: %s changed; it takes effect only when byosmtpd is restarted",
                      names[i]);
+    if (a->cluster.enabled != b->cluster.enabled || strcmp(a->cluster.redis, b->cluster.redis) ||
+        strcmp(a->cluster.host, b->cluster.host) || strcmp(a->cluster.prefix, b->cluster.prefix) ||
+        strcmp(a->cluster.password_file, b->cluster.password_file) ||
+        a->cluster.hosts.count != b->cluster.hosts.count ||
+        a->cluster.timeout_ms != b->cluster.timeout_ms ||
+        a->cluster.sync_interval != b->cluster.sync_interval ||
+        a->cluster.degraded_quota != b->cluster.degraded_quota)
+        msg_warn("reload: cluster settings changed; they take effect only when byosmtpd is "
+                 "restarted");
     if (a->store.map_size != b->store.map_size)
         msg_warn("reload: store.map_size changed; it takes effect only when byosmtpd is "
                  "restarted");
@@ -445,7 +456,19 @@ static void open_store(struct byosmtpd *b)
     recover(b->conf, b->sp, false);
     if (store_open(b->conf->store.path, b->conf->store.map_size, STORE_WRITE, &b->st, &err) < 0)
         msg_fatal("%s", err);
-    milter_attach(b->st, b->sp);
+    if (b->cluster && cluster_start(b->cluster, b->st, &err) < 0)
+        msg_fatal("%s", err);
+    milter_attach(b->st, b->sp, b->cluster);
+}
+
+/* open_cluster - cluster mode: read cluster.password_file while still root; no connection yet */
+static void open_cluster(struct byosmtpd *b)
+{
+    char *err = NULL;
+
+    b->cluster = cluster_new(b->conf, &err);
+    if (!b->cluster && err)
+        msg_fatal("%s", err);
 }
 
 /* start_milter - catch the signals, start smfi_main in a thread that blocks them, listen */
@@ -516,6 +539,7 @@ static int stop(struct byosmtpd *b)
         _exit(0);
     }
     milter_done();
+    cluster_free(b->cluster);
     store_close(b->st);
     spool_close(b->sp);
     conf_unref(b->conf);
@@ -545,6 +569,7 @@ int main(int argc, char **argv)
         daemonize();
     }
     write_pid(&b);
+    open_cluster(&b);
     start_delivery(&b);
     open_store(&b);
     start_milter(&b);

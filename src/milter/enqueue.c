@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/cluster.h"
 #include "milter/enqueue.h"
 #include "milter/rewrite.h"
 #include "util/msg.h"
@@ -18,6 +19,7 @@
 struct pending {
     struct spool_copy_w *w;
     struct queue_record rec;
+    uint64_t limit; /* its target's monthly_quota (0: none), for the cluster's claim */
 };
 
 /* The original header fields, read back from the reception file. */
@@ -126,6 +128,7 @@ static int write_copy(const struct enqueue_dest *d, const struct byosmtp_conf *c
         p->rec.arrival = (int64_t)env->arrival;
         p->rec.mta_queue_id = (char *)qid;
         store_month((int64_t)env->arrival, p->rec.month);
+        p->limit = g->t.monthly_quota;
         rc = 0;
     }
     buf_free(&out);
@@ -146,6 +149,85 @@ static void release_kept(struct pending *p, const struct queue_quota *q, size_t 
 }
 
 /*
+ * commit_subset - the store commit of the N copies of RECS that CC (the cluster's claims) did
+ * not refuse, each capped as CC says; Q gets what was found for every copy, those refused by
+ * Redis included. Returns the number of copies refused, or -1 with *why.
+ */
+static int commit_subset(const struct enqueue_dest *d, const struct cluster_claim *cc,
+                         const struct queue_record *recs, size_t n, bool all,
+                         struct queue_quota *q, char **why)
+{
+    struct queue_record *sub = xcalloc(n ? n : 1, sizeof(*sub));
+    struct queue_quota *sq = xcalloc(n ? n : 1, sizeof(*sq));
+    uint64_t *cap = xcalloc(n ? n : 1, sizeof(*cap));
+    size_t *at = xcalloc(n ? n : 1, sizeof(*at)), m = 0;
+    int refused = 0, r;
+
+    for (size_t k = 0; k < n; k++) {
+        /* refused by Redis, or degraded with no share left for this host */
+        if (cc[k].state == CLAIM_REFUSED || (cc[k].state == CLAIM_CAPPED && cc[k].cap == 0)) {
+            q[k] = (struct queue_quota){true, cc[k].total, cc[k].limit};
+            refused++;
+            continue;
+        }
+        memset(&q[k], 0, sizeof(q[k]));
+        cap[m] = cc[k].state == CLAIM_CAPPED ? cc[k].cap : 0;
+        at[m] = k;
+        sub[m++] = recs[k];
+    }
+    r = refused;
+    if (m > 0 && (refused == 0 || !all)) {
+        r = store_queue_commit_capped(d->store, sub, m, all, cap, sq, why);
+        for (size_t j = 0; r >= 0 && j < m; j++)
+            q[at[j]] = sq[j];
+        if (r >= 0)
+            r += refused;
+    }
+    free(at);
+    free(cap);
+    free(sq);
+    free(sub);
+    return r;
+}
+
+/*
+ * cluster_commit - cluster mode: claim the N copies in Redis first (doc/cluster.md), then the
+ * store commit of those not refused, then give back what the store did not keep. A copy whose
+ * claim must wait (Redis unreachable, degraded_quota = "tempfail") fails the whole message
+ * (-1 with *why: TEMPFAIL). Returns as store_queue_commit_quota.
+ */
+static int cluster_commit(const struct enqueue_dest *d, const struct pending *p,
+                          const struct queue_record *recs, size_t n, bool all,
+                          struct queue_quota *q, char **why)
+{
+    struct cluster_claim *cc = xcalloc(n ? n : 1, sizeof(*cc));
+    bool *kept = xcalloc(n ? n : 1, sizeof(*kept)), wait = false;
+    int refused = -1;
+
+    for (size_t k = 0; k < n; k++)
+        cc[k] = (struct cluster_claim){.target = recs[k].target, .month = recs[k].month,
+                                       .n = recs[k].nrcpts, .limit = p[k].limit};
+    cluster_claim(d->cluster, cc, n);
+    for (size_t k = 0; k < n && !wait; k++)
+        if (cc[k].state == CLAIM_WAIT) {
+            *why = xasprintf("target %s has a monthly quota shared through Redis, which is "
+                             "unreachable (cluster.degraded_quota = tempfail)", recs[k].target);
+            wait = true;
+        }
+    if (!wait)
+        refused = commit_subset(d, cc, recs, n, all, q, why);
+    for (size_t k = 0; refused >= 0 && k < n; k++)
+        kept[k] = !q[k].refused && (refused == 0 || !all);
+    /* A rare spool failure after this takes the store records back but leaves the Redis
+     * reservation: the cluster then counts a few too many (never too few) until this host
+     * republishes its counts (cluster.sync_interval). */
+    cluster_claim_end(d->cluster, cc, n, kept);
+    free(kept);
+    free(cc);
+    return refused;
+}
+
+/*
  * commit_publish - the commit point: record the N copies of P with their quota counts in one
  * transaction that checks each against its target's quota into Q (ALL: one refused copy
  * refuses them all), then rename each committed one into queue/. A failed rename takes the
@@ -163,7 +245,8 @@ static int commit_publish(const struct enqueue_dest *d, const char *qid, struct 
 
     for (size_t k = 0; k < n; k++)
         recs[k] = p[k].rec;
-    refused = store_queue_commit_quota(d->store, recs, n, all, q, why);
+    refused = d->cluster ? cluster_commit(d, p, recs, n, all, q, why)
+                         : store_queue_commit_quota(d->store, recs, n, all, q, why);
     committed = refused == 0 || (refused > 0 && !all && (size_t)refused < n);
     if (committed) {
         crash_here(d, "commit");

@@ -20,6 +20,7 @@
 
 #include <time.h>
 
+#include "cluster/cluster.h"
 #include "milter/rcpt_route.h"
 #include "spool/spool.h"
 #include "store/conf.h"
@@ -34,6 +35,7 @@ struct enqueue_dest {
     struct spool *spool;
     const char *hostname;    /* this host's name, for the Received: field */
     const char *crash_point; /* the test hook's POINT (getenv(ENQUEUE_CRASH_ENV)); NULL: none */
+    struct cluster *cluster; /* cluster mode (doc/cluster.md): the shared quota; NULL: off */
 };
 
 /* The envelope of the received message. */

@@ -428,7 +428,7 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
     qid = qid_of(ctx, m);
     store_month((int64_t)time(NULL), month);
     q = (struct rcpt_query){.sender = m->sender, .order = c->snap->conf->routing.order,
-                            .month = month};
+                            .month = month, .cluster = g_dest.cluster};
     switch (rcpt_route(g_dest.store, &q, rcpt, &m->routing, &d)) {
     case ROUTE_NOT_OURS:
         m->nrcpts++;
@@ -728,10 +728,11 @@ static sfsistat cb_close(SMFICTX *ctx)
     return SMFIS_CONTINUE;
 }
 
-void milter_attach(struct store *st, struct spool *sp)
+void milter_attach(struct store *st, struct spool *sp, struct cluster *cl)
 {
     g_dest.store = st;
     g_dest.spool = sp;
+    g_dest.cluster = cl;
 }
 
 int milter_init(const char *hostname, struct milter_snap *snap, char **err)

@@ -39,10 +39,15 @@ const struct byosmtp_conf *milter_snap_conf(const struct milter_snap *s);
  * environment variable BYOSMTPD_TEST_CRASH (tests only; doc/spool.md) is read here. Call once,
  * before any thread and before smfi_main. 0 or -1 with *err.
  */
+struct cluster;
+
 int milter_init(const char *hostname, struct milter_snap *snap, char **err);
 
-/* milter_attach - the store and spool the callbacks use; before smfi_main(), after opening LMDB */
-void milter_attach(struct store *st, struct spool *sp);
+/*
+ * milter_attach - the store and spool the callbacks use, and the cluster (NULL: cluster mode
+ * off, doc/cluster.md); before smfi_main(), after opening LMDB
+ */
+void milter_attach(struct store *st, struct spool *sp, struct cluster *cl);
 
 /*
  * milter_set_snap - make S (ownership passes) the snapshot of new connections; old ones keep

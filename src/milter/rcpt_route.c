@@ -84,6 +84,31 @@ static int route_target(struct store *st, const struct rcpt_query *q, const char
     return rc;
 }
 
+/*
+ * cluster_room - cluster mode: the cached cluster total (never a call to Redis) decides too;
+ * over quota with the total in OUT->q.accepted, or an error (TEMPFAIL) while Redis is
+ * unreachable and cluster.degraded_quota is "tempfail"
+ */
+static enum rcpt_verdict cluster_room(const struct rcpt_query *q,
+                                      const struct rcpt_routing *so_far, struct rcpt_decision *out)
+{
+    uint64_t later = pending(so_far, out->t.name), total = 0;
+
+    switch (cluster_quota_room(q->cluster, out->t.name, q->month, out->t.monthly_quota,
+                               out->q.accepted + later, 1, &total)) {
+    case CLUSTER_ROOM:
+        return ROUTE_ROUTED;
+    case CLUSTER_FULL:
+        out->q.accepted = total > later ? total - later : 0;
+        return ROUTE_OVER_QUOTA;
+    case CLUSTER_WAIT:
+        break;
+    }
+    out->why = xasprintf("target %s has a monthly quota shared through Redis, which is "
+                         "unreachable (cluster.degraded_quota = tempfail)", out->t.name);
+    return ROUTE_ERROR;
+}
+
 /* rcpt_route - route lookup, the target's allowed senders, then its month's quota record */
 enum rcpt_verdict rcpt_route(struct store *st, const struct rcpt_query *q, const char *rcpt,
                              const struct rcpt_routing *so_far, struct rcpt_decision *out)
@@ -110,7 +135,7 @@ enum rcpt_verdict rcpt_route(struct store *st, const struct rcpt_query *q, const
     }
     if (out->q.accepted + pending(so_far, out->t.name) + 1 > out->t.monthly_quota)
         return ROUTE_OVER_QUOTA;
-    return ROUTE_ROUTED;
+    return q->cluster ? cluster_room(q, so_far, out) : ROUTE_ROUTED;
 }
 
 /* rcpt_decision_free - free what D holds and zero it */

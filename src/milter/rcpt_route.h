@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 
+#include "cluster/cluster.h"
 #include "store/conf.h"
 #include "store/store.h"
 #include "store/target.h"
@@ -59,6 +60,7 @@ struct rcpt_query {
     const char *sender; /* the envelope sender as received at MAIL ("<>", "" or NULL: null) */
     enum conf_routing_order order; /* routing.order: which table is asked first */
     const char *month;  /* "YYYY-MM" of the quota record to check */
+    struct cluster *cluster; /* cluster mode: the cached cluster total counts too; NULL: off */
 };
 
 /*

@@ -28,11 +28,13 @@
 _Static_assert(sizeof(enum conf_quota_action) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum conf_envelope_from) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum conf_routing_order) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum conf_degraded_quota) == sizeof(int), "enums are stored as int");
 
 static const char *const envelope_from_words[] = {"target", "original", NULL};
 static const char *const routing_order_words[] = {"recipient-first", "sender-first", NULL};
 static const char *const quota_action_words[] = {"tempfail", "reject", "passthrough", NULL};
 static const char *const tls_version_words[] = {"TLSv1.2", "TLSv1.3", NULL};
+static const char *const degraded_quota_words[] = {"share", "tempfail", NULL};
 
 #define Q(s) "\"" s "\""
 #define OFF(member) offsetof(struct byosmtp_conf, member)
@@ -173,6 +175,35 @@ const struct conf_setting conf_settings[] = {
     {"metrics.textfile", CT_STRING, OFF(metrics.textfile), Q(""), .flags = CF_PATH | CF_EMPTY,
      .desc = "file the same metrics are written to (node_exporter textfile collector); "
              "\"\" for none"},
+
+    {"cluster.enabled", CT_BOOL, OFF(cluster.enabled), "false",
+     .desc = "share monthly quotas with the other hosts of cluster.hosts through Redis "
+             "(doc/cluster.md)"},
+    {"cluster.redis", CT_STRING, OFF(cluster.redis), Q(""), .check = conf_check_redis,
+     .desc = "the Redis server: unix:/PATH or inet:HOST:PORT (no TLS: a private network, a unix "
+             "socket or a tunnel)"},
+    {"cluster.password_file", CT_STRING, OFF(cluster.password_file), Q(""),
+     .flags = CF_PATH | CF_EMPTY,
+     .desc = "file holding the Redis password (AUTH), read once at start; \"\" for none"},
+    {"cluster.prefix", CT_STRING, OFF(cluster.prefix), Q("byosmtp"), .check = conf_check_key_word,
+     .desc = "first part of every Redis key, so that several clusters can share one server"},
+    {"cluster.host", CT_STRING, OFF(cluster.host), Q(""), .check = conf_check_key_word,
+     .desc = "this host's name in the cluster (its field in the shared counts); \"\" uses the "
+             "host name"},
+    {"cluster.hosts", CT_LIST, OFF(cluster.hosts), "[ ]", .check = conf_check_key_word,
+     .desc = "the names of every host of the cluster, this one included: N for the share of a "
+             "quota while Redis is unreachable"},
+    {"cluster.timeout_ms", CT_INT, OFF(cluster.timeout_ms), "200", 10, 10000,
+     .desc = "milliseconds a Redis connection or command may take before the host counts Redis "
+             "as unreachable"},
+    {"cluster.sync_interval", CT_INT, OFF(cluster.sync_interval), "60", 1, 3600,
+     .desc = "seconds between two republications of this host's quota counts from its store"},
+    {"cluster.lease_ttl", CT_INT, OFF(cluster.lease_ttl), "60", 5, 3600,
+     .desc = "seconds a connection lease lives unless renewed"},
+    {"cluster.degraded_quota", CT_ENUM, OFF(cluster.degraded_quota), Q("share"),
+     .words = degraded_quota_words,
+     .desc = "while Redis is unreachable: share (each host may use 1/N of what was left) or "
+             "tempfail (451 for recipients of targets with a monthly quota)"},
 };
 
 const size_t conf_nsettings = sizeof(conf_settings) / sizeof(conf_settings[0]);

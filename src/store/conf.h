@@ -21,6 +21,7 @@
 enum conf_quota_action { QUOTA_TEMPFAIL, QUOTA_REJECT, QUOTA_PASSTHROUGH };
 enum conf_envelope_from { ENVFROM_TARGET, ENVFROM_ORIGINAL };
 enum conf_routing_order { ROUTING_RECIPIENT_FIRST, ROUTING_SENDER_FIRST };
+enum conf_degraded_quota { DEGRADED_SHARE, DEGRADED_TEMPFAIL };
 
 struct conf_strlist {
     char **items;
@@ -106,6 +107,18 @@ struct byosmtp_conf {
         char *listen;   /* "" = none; "inet:PORT@ADDR" or "inet6:PORT@ADDR": GET /metrics */
         char *textfile; /* "" = none; the same text, replaced atomically */
     } metrics;
+    struct {
+        bool enabled;
+        char *redis;         /* "unix:/PATH" or "inet:HOST:PORT"; needed when enabled */
+        char *password_file; /* "" = no AUTH */
+        char *prefix;        /* first part of every key */
+        char *host;          /* this host's field; "" = the host name */
+        struct conf_strlist hosts; /* every host of the cluster: N of the degraded share */
+        int timeout_ms;      /* connect and command timeout */
+        int sync_interval;   /* seconds between republications of the local counts */
+        int lease_ttl;       /* seconds a connection lease lives */
+        enum conf_degraded_quota degraded_quota;
+    } cluster;
 };
 
 /*

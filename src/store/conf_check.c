@@ -255,3 +255,66 @@ int conf_check_listen(const char *key, const char *v, char **why)
                                       "inet6:PORT@ADDRESS, e.g. \"inet:9466@127.0.0.1\"");
     return conf_check_socket(key, v, why);
 }
+
+/* conf_check_redis - "" or unix:/PATH or inet:HOST:PORT (HOST a name, an IPv4 or [IPv6] address) */
+int conf_check_redis(const char *key, const char *v, char **why)
+{
+    static const char form[] = "is not a Redis address: write \"unix:/run/redis/redis.sock\" or "
+                               "\"inet:HOST:PORT\", e.g. \"inet:10.0.0.5:6379\"";
+    const char *host, *colon;
+    size_t hlen;
+
+    if (*v == '\0')
+        return 0;
+    if (strncmp(v, "unix:", 5) == 0) {
+        if (v[5] != '/')
+            return value_err(why, key, v, "needs an absolute path after unix:, e.g. %s",
+                             "\"unix:/run/redis/redis.sock\"");
+        if (strlen(v + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+            return value_err(why, key, v, "is too long for a unix socket path: use a shorter "
+                                          "path");
+        return 0;
+    }
+    if (strncmp(v, "inet:", 5) != 0 || (colon = strrchr(v + 5, ':')) == NULL)
+        return value_err(why, key, v, "%s", form);
+    if (parse_port(colon + 1, strlen(colon + 1)) < 0)
+        return value_err(why, key, v, "has no valid port: use a number from 1 to 65535, as in "
+                                      "\"inet:10.0.0.5:6379\"");
+    host = v + 5;
+    hlen = (size_t)(colon - host);
+    if (hlen > 2 && host[0] == '[' && host[hlen - 1] == ']') {
+        char *h = xstrndup(host + 1, hlen - 2);
+        unsigned char addr[16];
+        int ok = inet_pton(AF_INET6, h, addr);
+
+        free(h);
+        return ok == 1 ? 0 : value_err(why, key, v, "%s", form);
+    } else {
+        char *h = xstrndup(host, hlen);
+        bool ok = is_host_name(h);
+
+        free(h);
+        return ok ? 0 : value_err(why, key, v, "%s", form);
+    }
+}
+
+/*
+ * conf_check_key_word - a part of a Redis key (cluster.prefix, a host name of the cluster):
+ * 1 to 64 letters, digits, '-', '_' and '.'; cluster.host may also be "" (the host name)
+ */
+int conf_check_key_word(const char *key, const char *v, char **why)
+{
+    size_t n = strlen(v);
+
+    if (n == 0 && strcmp(key, "cluster.host") == 0)
+        return 0;
+    if (n == 0 || n > 64)
+        return value_err(why, key, v, "must be 1 to 64 characters: letters, digits, '-', '_' "
+                                      "and '.', e.g. \"mx1\"");
+    for (const char *p = v; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || *p == '.'))
+            return value_err(why, key, v, "may hold only letters, digits, '-', '_' and '.' (it "
+                                          "becomes part of Redis keys), e.g. \"mx1\"");
+    return 0;
+}

@@ -86,7 +86,7 @@ void conf_strlist_free(struct conf_strlist *l);
 
 conf_check_fn conf_check_socket, conf_check_level, conf_check_facility, conf_check_hostname,
     conf_check_user, conf_check_command, conf_check_network, conf_check_https_url,
-    conf_check_listen;
+    conf_check_listen, conf_check_redis, conf_check_key_word;
 
 /* ---- reading a value (conf_load.c) ---- */
 

@@ -194,6 +194,10 @@ static int apply_list(const struct conf_setting *s, struct byosmtp_conf *c,
             loc_err(err, e, file, "%s", why);
             goto fail;
         }
+        if (s->type == CT_LIST && s->check && s->check(s->name, v, &why) < 0) {
+            loc_err(err, e, file, "%s", why);
+            goto fail;
+        }
         list.items[list.count++] = xstrdup(v);
     }
     conf_strlist_free(conf_field(c, s));
@@ -418,6 +422,50 @@ static int cross_err(struct conf_load *ld, const char *a, const char *b, char **
     return -1;
 }
 
+/* listed - true when WORD is an item of L */
+static bool listed(const struct conf_strlist *l, const char *word)
+{
+    for (size_t i = 0; i < l->count; i++)
+        if (strcmp(l->items[i], word) == 0)
+            return true;
+    return false;
+}
+
+/* cross_check_cluster - the rules of the cluster group (doc/cluster.md) */
+static int cross_check_cluster(struct conf_load *ld, char **err)
+{
+    const struct byosmtp_conf *c = ld->c;
+
+    if (!c->cluster.enabled)
+        return 0;
+    if (c->cluster.redis[0] == '\0')
+        return cross_err(ld, "cluster.enabled", "cluster.redis", err,
+                         "cluster.redis is empty while cluster.enabled is true: name the Redis "
+                         "server, e.g. \"unix:/run/redis/redis.sock\" or \"inet:10.0.0.5:6379\"");
+    if (c->cluster.hosts.count == 0)
+        return cross_err(ld, "cluster.enabled", "cluster.hosts", err,
+                         "cluster.hosts is empty while cluster.enabled is true: list every host "
+                         "of the cluster, this one included, e.g. [ \"mx1\", \"mx2\" ]");
+    for (size_t i = 0; i < c->cluster.hosts.count; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(c->cluster.hosts.items[i], c->cluster.hosts.items[j]) == 0)
+                return cross_err(ld, "cluster.hosts", "cluster.hosts", err,
+                                 "cluster.hosts names \"%s\" twice: list each host once",
+                                 c->cluster.hosts.items[i]);
+    if (c->cluster.host[0] != '\0' && !listed(&c->cluster.hosts, c->cluster.host))
+        return cross_err(ld, "cluster.host", "cluster.hosts", err,
+                         "cluster.host \"%s\" is not in cluster.hosts: add it to the list, or "
+                         "correct the name", c->cluster.host);
+#ifndef HAVE_HIREDIS
+    if (c->cluster.enabled)
+        return cross_err(ld, "cluster.enabled", "cluster.enabled", err,
+                         "cluster.enabled is true but this byosmtp was built without hiredis "
+                         "(configure --without-hiredis): install libhiredis-dev and build "
+                         "again, or set enabled = false");
+#endif
+    return 0;
+}
+
 /* cross_check - rules that bind several settings, checked once the whole file is read */
 static int cross_check(struct conf_load *ld, char **err)
 {
@@ -440,7 +488,7 @@ static int cross_check(struct conf_load *ld, char **err)
         return cross_err(ld, "events.webhook_url", "events.webhook_secret_file", err,
                          "events.webhook_url is set but events.webhook_secret_file is not: name "
                          "a file (mode 0600) holding the key that signs each event");
-    return 0;
+    return cross_check_cluster(ld, err);
 }
 
 /* conf_load - FILE over the compiled-in defaults into a new snapshot; 0, or -1 with *err */

@@ -200,6 +200,15 @@ int store_queue_commit_quota(struct store *st, const struct queue_record *recs, 
                              bool all, struct queue_quota *q, char **err);
 
 /*
+ * store_queue_commit_capped - store_queue_commit_quota with a further limit per copy: CAP[i]
+ * (CAP NULL, or CAP[i] 0: none) bounds this host's own count of RECS[i]'s target and month
+ * when the target has a monthly_quota (cluster mode while Redis is unreachable: this host's
+ * share, doc/cluster.md). A copy over its cap is refused like one over the quota.
+ */
+int store_queue_commit_capped(struct store *st, const struct queue_record *recs, size_t n,
+                              bool all, const uint64_t *cap, struct queue_quota *q, char **err);
+
+/*
  * store_queue_commit - store_queue_commit_quota with ALL: every copy committed and counted (0),
  * or nothing (-1 with *err, a refusal for the quota included).
  */

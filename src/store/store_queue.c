@@ -208,7 +208,7 @@ static uint64_t earlier(const struct queue_record *recs, const struct queue_quot
  * Returns the number of copies that do not fit, or -1 with *err.
  */
 static int check_copies(struct store *st, MDB_txn *txn, const struct queue_record *recs,
-                        size_t n, struct queue_quota *q, char **err)
+                        size_t n, const uint64_t *cap, struct queue_quota *q, char **err)
 {
     int refused = 0;
 
@@ -226,7 +226,8 @@ static int check_copies(struct store *st, MDB_txn *txn, const struct queue_recor
             quota_accepted(st, txn, recs[i].target, recs[i].month, &q[i].accepted, err) < 0)
             return -1;
         q[i].accepted += earlier(recs, q, i);
-        if (q[i].limit > 0 && q[i].accepted + recs[i].nrcpts > q[i].limit) {
+        if ((q[i].limit > 0 && q[i].accepted + recs[i].nrcpts > q[i].limit) ||
+            (cap && cap[i] > 0 && q[i].limit > 0 && q[i].accepted + recs[i].nrcpts > cap[i])) {
             q[i].refused = true;
             refused++;
         }
@@ -261,6 +262,12 @@ static int put_copies(struct store *st, MDB_txn *txn, const struct queue_record 
 int store_queue_commit_quota(struct store *st, const struct queue_record *recs, size_t n,
                              bool all, struct queue_quota *q, char **err)
 {
+    return store_queue_commit_capped(st, recs, n, all, NULL, q, err);
+}
+
+int store_queue_commit_capped(struct store *st, const struct queue_record *recs, size_t n,
+                              bool all, const uint64_t *cap, struct queue_quota *q, char **err)
+{
     MDB_txn *txn;
     int refused;
 
@@ -270,7 +277,7 @@ int store_queue_commit_quota(struct store *st, const struct queue_record *recs, 
                            recs[i].id ? recs[i].id : "");
     if (store_txn_begin(st, 0, &txn, err) < 0)
         return -1;
-    refused = check_copies(st, txn, recs, n, q, err);
+    refused = check_copies(st, txn, recs, n, cap, q, err);
     if (refused < 0 || (refused > 0 && (all || (size_t)refused == n))) {
         mdb_txn_abort(txn); /* an error, or nothing to commit */
         return refused;

@@ -54,7 +54,7 @@ spec=$(bash -c '. "$1" && complete -p byosmtpctl' sh "$COMPLETION")
 
 B=$BYOSMTPCTL
 # commands: every one that byosmtpctl --help lists
-for c in key encrypt load dump target route verify quota providers queue stats config; do
+for c in key encrypt load dump target route verify quota providers queue stats config cluster; do
     expect_completion_has "$c" "$B" ""
 done
 expect_completion "config" "$B" "con"
@@ -65,6 +65,7 @@ expect_completion "add list rm set show" "$B" -c "$CONF" target ""
 expect_completion "add list rm test" "$B" -c "$CONF" route ""
 expect_completion "delete flush list show" "$B" -c "$CONF" queue ""
 expect_completion "generate" "$B" -c "$CONF" key ""
+expect_completion "status" "$B" -c "$CONF" cluster ""
 # target names, from the store of the -c file
 expect_completion "acme globex" "$B" -c "$CONF" target show ""
 expect_completion "globex" "$B" -c "$CONF" target set g

@@ -46,11 +46,14 @@ line per message, in order: the step that ended it (mail, rcpt, data, header, eo
 letter, and its text ("y": the SMTP reply) or, after end of message, the removed recipients:
     3 eom d <bob@acme.example>
     57 rcpt y 550 5.7.1 monthly relay quota exhausted
-A connection that breaks prints "N error ..." for its messages left.
+A connection that breaks prints "N error ..." for its messages left. With MILTERCLIENT_SLOWEST=1
+in the environment, also the longest time byosmtpd took to answer one step, on stderr:
+"slowest reply: N ms".
 
 Exit status 0 (an assertion that fails in load or bigheader exits 1 with its traceback).
 """
 import json
+import os
 import socket
 import struct
 import sys
@@ -82,6 +85,11 @@ FINAL_REPLIES = (b"c", b"a", b"d", b"r", b"t", b"y")
 CONTINUE = (b"c", b"")
 
 
+# the longest wait for a reply of byosmtpd (sessions prints it on stderr as "slowest reply: N ms")
+SLOWEST = [0.0]
+SLOWEST_LOCK = threading.Lock()
+
+
 class Milter:
     """One milter conversation over a unix socket."""
 
@@ -92,11 +100,15 @@ class Milter:
         self.pflags = 0  # the protocol the milter asked for at negotiation
 
     def send(self, cmd, data=b""):
+        self.sent_at = time.monotonic()
         self.s.sendall(struct.pack(">I", len(data) + 1) + cmd + data)
 
     def recv(self):
         n = struct.unpack(">I", self._read(4))[0]
         body = self._read(n)
+        took = time.monotonic() - self.sent_at
+        with SLOWEST_LOCK:
+            SLOWEST[0] = max(SLOWEST[0], took)
         return body[:1], body[1:]
 
     def _read(self, n):
@@ -361,6 +373,8 @@ def sessions(path, nsessions, count, sender, rcpts, mode):
         t.join()
     for n in range(1, count + 1):
         print(lines.get(n, "%d error no reply" % n))
+    if os.environ.get("MILTERCLIENT_SLOWEST"):
+        print("slowest reply: %d ms" % int(SLOWEST[0] * 1000), file=sys.stderr)
 
 
 def main():

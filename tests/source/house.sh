@@ -49,7 +49,8 @@ fi
 # 3. layout: sources live in the subsystem folders; project includes name their folder
 for f in $files; do
     case "$f" in
-    src/util/* | src/store/* | src/spool/* | src/smtp/* | src/milter/* | src/delivery/* | src/ctl/*) ;;
+    src/util/* | src/store/* | src/spool/* | src/cluster/* | src/smtp/* | src/milter/* | src/delivery/* | \
+        src/ctl/*) ;;
     *) fail "$f is outside the subsystem folders of src/README" ;;
     esac
 done
@@ -64,8 +65,9 @@ allowed() {
     smtp) echo "util" ;;
     store) echo "util smtp/smtp_mode.h" ;;
     spool) echo "util store" ;;
-    delivery) echo "util smtp store spool" ;;
-    milter | ctl) echo "util smtp store spool delivery" ;;
+    cluster) echo "util store" ;;
+    delivery) echo "util smtp store spool cluster" ;;
+    milter | ctl) echo "util smtp store spool cluster delivery" ;;
     esac
 }
 for f in $files; do

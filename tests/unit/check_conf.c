@@ -81,6 +81,16 @@ static void assert_defaults(const struct byosmtp_conf *c)
     ck_assert_str_eq(c->log.level, "info");
     ck_assert_str_eq(c->log.facility, "mail");
     ck_assert(!c->log.to_stderr);
+    ck_assert(!c->cluster.enabled);
+    ck_assert_str_eq(c->cluster.redis, "");
+    ck_assert_str_eq(c->cluster.password_file, "");
+    ck_assert_str_eq(c->cluster.prefix, "byosmtp");
+    ck_assert_str_eq(c->cluster.host, "");
+    ck_assert_uint_eq(c->cluster.hosts.count, 0);
+    ck_assert_int_eq(c->cluster.timeout_ms, 200);
+    ck_assert_int_eq(c->cluster.sync_interval, 60);
+    ck_assert_int_eq(c->cluster.lease_ttl, 60);
+    ck_assert_int_eq(c->cluster.degraded_quota, DEGRADED_SHARE);
 }
 
 /* assert_same - A and B hold the same value in every setting */
@@ -183,6 +193,48 @@ START_TEST(empty_file_gives_defaults)
     assert_defaults(c);
     ck_assert_str_eq(c->file, path);
     conf_unref(c);
+    free(path);
+    test_rmdir(dir);
+}
+END_TEST
+
+/* a cluster group loads with hiredis; a build --without-hiredis refuses enabled = true */
+START_TEST(cluster_group)
+{
+    static const char *const hosts[] = {"mx1", "mx2", "mx3"};
+    static const char text[] =
+        "cluster = { enabled = true; redis = \"inet:[2001:db8::5]:6379\";\n"
+        "  password_file = \"/etc/byosmtp/redis.pw\"; prefix = \"eu.byo\"; host = \"mx2\";\n"
+        "  hosts = [ \"mx1\", \"mx2\", \"mx3\" ]; timeout_ms = 150; sync_interval = 5;\n"
+        "  lease_ttl = 30; degraded_quota = \"tempfail\"; };\n";
+    char *dir = test_tmpdir(), *path, *err = NULL;
+    struct byosmtp_conf *c = NULL;
+
+#ifdef HAVE_HIREDIS
+    ck_assert_msg(load_text(dir, text, &c, &err, &path) == 0, "%s", err);
+    ck_assert(c->cluster.enabled);
+    ck_assert_str_eq(c->cluster.redis, "inet:[2001:db8::5]:6379");
+    ck_assert_str_eq(c->cluster.password_file, "/etc/byosmtp/redis.pw");
+    ck_assert_str_eq(c->cluster.prefix, "eu.byo");
+    ck_assert_str_eq(c->cluster.host, "mx2");
+    assert_list(&c->cluster.hosts, 3, hosts);
+    ck_assert_int_eq(c->cluster.timeout_ms, 150);
+    ck_assert_int_eq(c->cluster.sync_interval, 5);
+    ck_assert_int_eq(c->cluster.lease_ttl, 30);
+    ck_assert_int_eq(c->cluster.degraded_quota, DEGRADED_TEMPFAIL);
+    conf_unref(c);
+#else
+    char *want;
+
+    (void)hosts;
+    ck_assert_int_eq(load_text(dir, text, &c, &err, &path), -1);
+    want = xasprintf("%s:1: cluster.enabled is true but this byosmtp was built without hiredis "
+                     "(configure --without-hiredis): install libhiredis-dev and build again, or "
+                     "set enabled = false", path);
+    ck_assert_str_eq(err, want);
+    free(want);
+    free(err);
+#endif
     free(path);
     test_rmdir(dir);
 }
@@ -408,6 +460,36 @@ static const struct {
     {"metrics = { textfile = \"byosmtp.prom\"; };\n", 1,
      "metrics.textfile = \"byosmtp.prom\" must be an absolute path (starting with /), or \"\" for "
      "none"},
+    {"cluster = { redis = \"redis:6379\"; };\n", 1,
+     "cluster.redis = \"redis:6379\" is not a Redis address: write "
+     "\"unix:/run/redis/redis.sock\" or \"inet:HOST:PORT\", e.g. \"inet:10.0.0.5:6379\""},
+    {"cluster = { redis = \"inet:10.0.0.5:0\"; };\n", 1,
+     "cluster.redis = \"inet:10.0.0.5:0\" has no valid port: use a number from 1 to 65535, as "
+     "in \"inet:10.0.0.5:6379\""},
+    {"cluster = { redis = \"unix:redis.sock\"; };\n", 1,
+     "cluster.redis = \"unix:redis.sock\" needs an absolute path after unix:, e.g. "
+     "\"unix:/run/redis/redis.sock\""},
+    {"cluster = { prefix = \"by smtp\"; };\n", 1,
+     "cluster.prefix = \"by smtp\" may hold only letters, digits, '-', '_' and '.' (it becomes "
+     "part of Redis keys), e.g. \"mx1\""},
+    {"cluster = { hosts = [ \"mx1\", \"mx:2\" ]; };\n", 1,
+     "cluster.hosts = \"mx:2\" may hold only letters, digits, '-', '_' and '.' (it becomes "
+     "part of Redis keys), e.g. \"mx1\""},
+    {"cluster = { degraded_quota = \"open\"; };\n", 1,
+     "cluster.degraded_quota = \"open\" is not allowed: use one of \"share\", \"tempfail\""},
+    {"cluster = { timeout_ms = 5; };\n", 1,
+     "cluster.timeout_ms = 5 is out of range: use a value from 10 to 10000"},
+    {"cluster = {\n enabled = true; hosts = [ \"mx1\" ]; };\n", 2,
+     "cluster.redis is empty while cluster.enabled is true: name the Redis server, e.g. "
+     "\"unix:/run/redis/redis.sock\" or \"inet:10.0.0.5:6379\""},
+    {"cluster = { redis = \"unix:/run/r.sock\";\n enabled = true; };\n", 2,
+     "cluster.hosts is empty while cluster.enabled is true: list every host of the cluster, this "
+     "one included, e.g. [ \"mx1\", \"mx2\" ]"},
+    {"cluster = { enabled = true; redis = \"unix:/run/r.sock\";\n hosts = [ \"a\", \"a\" ]; };\n",
+     2, "cluster.hosts names \"a\" twice: list each host once"},
+    {"cluster = { enabled = true; redis = \"unix:/run/r.sock\"; hosts = [ \"a\" ];\n"
+     " host = \"b\"; };\n",
+     2, "cluster.host \"b\" is not in cluster.hosts: add it to the list, or correct the name"},
     /* rules between settings */
     {"delivery = { retry = { min_backoff = 600;\n max_backoff = 500; }; };\n", 2,
      "delivery.retry.min_backoff (600) is greater than delivery.retry.max_backoff (500): lower "
@@ -734,7 +816,7 @@ START_TEST(every_setting_is_shipped_and_documented)
     config_init(&all);
     ck_assert_msg(config_read_string(&all, printed) == CONFIG_TRUE, "%s", config_error_text(&all));
     collect_keys(config_root_setting(&all), "", &keys, &n);
-    ck_assert_int_eq(n, 48);
+    ck_assert_int_eq(n, 58);
 
     etc = uncommented_etc(&settings);
     ck_assert_int_eq(settings, n); /* each setting shown once */
@@ -768,6 +850,7 @@ int main(void)
     tcase_add_test(tc, defaults_match_design);
     tcase_add_test(tc, empty_file_gives_defaults);
     tcase_add_test(tc, full_file_overrides_every_setting);
+    tcase_add_test(tc, cluster_group);
     tcase_add_test(tc, numbers_in_every_spelling);
     tcase_add_loop_test(tc, each_error_names_file_line_and_fix, 0, sizeof(bad) / sizeof(bad[0]));
     tcase_add_test(tc, missing_file_is_an_error);

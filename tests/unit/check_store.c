@@ -421,6 +421,36 @@ START_TEST(queue_commit_checks_quota)
 }
 END_TEST
 
+/* the cap of cluster mode's degraded share: a further bound on this host's count, inside the
+ * same transaction, only for targets with a quota */
+START_TEST(queue_commit_capped)
+{
+    struct queue_record recs[2] = {
+        {.id = "06B0000000000000C001", .target = "t", .nrcpts = 2, .month = "2026-11"},
+        {.id = "06B0000000000000C002", .target = "free", .nrcpts = 5, .month = "2026-11"},
+    };
+    uint64_t cap[2] = {4, 1};
+    struct queue_quota q[2];
+    char *err = NULL;
+
+    quota_target("t", 10, 3, "2026-11");
+    /* 3 + 2 > cap 4 (the quota of 10 has room); "free" has no quota: its cap does not apply */
+    ck_assert_int_eq(store_queue_commit_capped(st, recs, 2, false, cap, q, &err), 1);
+    ck_assert(q[0].refused && !q[1].refused);
+    ck_assert(!recorded(recs[0].id) && recorded(recs[1].id));
+    ck_assert_uint_eq(accepted_of("t", "2026-11"), 3);
+    /* within the cap: committed; a cap of 0 means none */
+    cap[0] = 5;
+    recs[1].id = "06B0000000000000C003";
+    ck_assert_int_eq(store_queue_commit_capped(st, recs, 1, true, cap, q, &err), 0);
+    ck_assert_uint_eq(accepted_of("t", "2026-11"), 5);
+    cap[0] = 0;
+    recs[0].id = "06B0000000000000C004";
+    ck_assert_int_eq(store_queue_commit_capped(st, recs, 1, true, cap, q, &err), 0);
+    ck_assert_uint_eq(accepted_of("t", "2026-11"), 7);
+}
+END_TEST
+
 /* commit_thread - 25 single-recipient copies for target t, one commit each; how many fit */
 static void *commit_thread(void *arg)
 {
@@ -589,6 +619,7 @@ int main(void)
     tcase_add_test(tc, quota_records_add_up);
     tcase_add_test(tc, queue_commit_checks_quota);
     tcase_add_test(tc, queue_commit_quota_is_exact_under_concurrency);
+    tcase_add_test(tc, queue_commit_capped);
     tcase_add_test(tc, verify_result_and_rate_limit);
     tcase_add_test(tc, many_threads_read_at_once);
     tcase_add_test(tc, missing_store_is_explained);

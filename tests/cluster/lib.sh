@@ -1,0 +1,180 @@
+# lib.sh - shared set-up for the cluster tests (sourced, POSIX sh; doc/cluster.md): a private
+# redis-server on a unix socket with a password (started and stopped by its PID), three byosmtpd
+# hosts mx1, mx2, mx3, each with its own configuration, store, spool, milter socket and log
+# under $TOP/mxN (the same master key and targets on each, as configuration management would
+# push them), and one test provider they all relay to. tests/lib/common.sh works on one host at
+# a time: "on mxN" points $T, $CONF, $SOCK, $LOG and $SPOOL at that host. KEEP=1 keeps $TOP.
+
+set -u
+: "${BYOSMTPCTL:?run through make check (BYOSMTPCTL is not set)}"
+. "$top_srcdir/tests/lib/common.sh"
+need_byosmtpd
+need redis-server redis-server
+need redis-cli redis-tools
+work_dir byosmtp-cluster
+chmod 755 "$T"
+TOP=$T
+HOSTS="mx1 mx2 mx3"
+REDIS_SOCK="$TOP/redis.sock"
+REDIS_PW="cluster-test-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+REDIS_PID=
+printf '%s\n' "$REDIS_PW" >"$TOP/redis.pw"
+chmod 600 "$TOP/redis.pw"
+make_certs "$TOP/certs"
+pid_mx1= pid_mx2= pid_mx3=
+
+# on HOST: $T, $CONF, $SOCK, $LOG, $SPOOL and $BYO_PID of HOST (mx1, mx2, mx3); "on top" is $TOP
+on() {
+    eval "pid_${CUR_HOST:-top}=\$BYO_PID"
+    CUR_HOST=$1
+    if [ "$1" = top ]; then
+        T=$TOP
+        BYO_PID=
+        return
+    fi
+    T=$TOP/$1
+    mkdir -p "$T"
+    CONF=$T/byosmtp.conf
+    SOCK=unix:$T/milter.sock
+    LOG=$T/byosmtpd.log
+    SPOOL=$T/spool
+    eval "BYO_PID=\${pid_$1:-}"
+}
+CUR_HOST=top
+
+# redis ARGS...: redis-cli on the test's server
+redis() { redis-cli -s "$REDIS_SOCK" --no-auth-warning -a "$REDIS_PW" "$@"; }
+
+# start_redis: a fresh redis-server (nothing kept on disk) on $REDIS_SOCK; sets $REDIS_PID
+start_redis() {
+    rm -f "$REDIS_SOCK"
+    redis-server --port 0 --unixsocket "$REDIS_SOCK" --unixsocketperm 700 --save '' \
+        --appendonly no --dir "$TOP" --requirepass "$REDIS_PW" >>"$TOP/redis.log" 2>&1 &
+    REDIS_PID=$!
+    wait_for 10 redis PING || die "redis-server did not start: $(tail -5 "$TOP/redis.log")"
+}
+
+# stop_redis: SIGCONT (it may be stopped) and SIGTERM by its PID, and wait
+stop_redis() {
+    [ -n "$REDIS_PID" ] || return 0
+    kill -CONT "$REDIS_PID" 2>/dev/null
+    stop_pid "$REDIS_PID"
+    REDIS_PID=
+}
+
+# at_cleanup: every host stopped, then Redis; $T back to $TOP so that it is removed
+at_cleanup() {
+    for h in $HOSTS; do
+        on "$h"
+        stop_byosmtpd
+    done
+    on top
+    stop_redis
+}
+
+# show_logs: the end of each host's log
+show_logs() {
+    for h in $HOSTS; do show_tail "$h log" 40 "$TOP/$h/byosmtpd.log"; done
+}
+
+# cluster_conf HOST [LINE...]: HOST's configuration: delivery to the test provider, and the
+# cluster group (sync_interval $SYNC, default 2; degraded_quota $DEGRADED, default share), and
+# the line $EXTRA_CONF when set
+cluster_conf() {
+    on "$1"
+    shift
+    ln -sfn "$TOP/certs" "$T/certs"
+    delivery_conf /bin/true \
+        "cluster = { enabled = true; redis = \"unix:$REDIS_SOCK\"; password_file = \"$TOP/redis.pw\";" \
+        "  host = \"$CUR_HOST\"; hosts = [ \"mx1\", \"mx2\", \"mx3\" ]; timeout_ms = ${TIMEOUT_MS:-200};" \
+        "  sync_interval = ${SYNC:-2}; degraded_quota = \"${DEGRADED:-share}\"; };" \
+        ${EXTRA_CONF:+"$EXTRA_CONF"} "$@"
+    # the same configuration without the cluster group: byosmtpctl's view of the host's own store
+    sed '/^cluster = /,/degraded_quota/d' "$CONF" >"$T/local.conf"
+}
+
+# local_used HOST TARGET: HOST's own count of TARGET this month, from its store alone
+local_used() {
+    "$BYOSMTPCTL" -c "$TOP/$1/local.conf" quota "$2" | awk -v t="$2" '$1==t {print $3; exit}'
+}
+
+# cluster_used HOST TARGET: the USED column of byosmtpctl quota on HOST (the cluster total)
+cluster_used() {
+    "$BYOSMTPCTL" -c "$TOP/$1/byosmtp.conf" quota "$2" | awk -v t="$2" '$1==t {print $3; exit}'
+}
+
+# redis_total TARGET: the sum of the fields of TARGET's hash of this month in Redis
+redis_total() {
+    redis HVALS "byosmtp:quota:$1:$(date -u +%Y%m)" | awk '{s += $1} END {print s + 0}'
+}
+
+# setup_hosts QUOTA: provider "prov" (PLAIN), the same key and target "acme" (monthly quota
+# QUOTA, route @acme.example) on each host, a target "free" without quota
+setup_hosts() {
+    on top
+    start_provider prov --mode starttls --cert "$TOP/certs/good.pem" --key "$TOP/certs/good.key" \
+        --auth PLAIN,LOGIN --user user-acme --password pw-acme
+    PROV_PORT=$port
+    for h in $HOSTS; do
+        cluster_conf "$h"
+        if [ "$h" = mx1 ]; then
+            ctl key generate >/dev/null || die "key generate"
+        else
+            cp "$TOP/mx1/master.key" "$T/master.key"
+        fi
+        for t in acme free; do
+            q=
+            [ "$t" = acme ] && q="--quota $1"
+            # shellcheck disable=SC2086
+            printf 'pw-acme\n' | ctl target add "$t" --host 127.0.0.1 --port "$PROV_PORT" \
+                --security starttls --username user-acme --password-stdin \
+                --from "relay@$t.test" $q >/dev/null || die "target add $t on $h"
+            ctl route add "@$t.example" "$t" >/dev/null || die "route add $t on $h"
+        done
+    done
+    on top
+}
+
+# start_hosts: byosmtpd on every host; each has published its counts (its presence key)
+start_hosts() {
+    for h in $HOSTS; do
+        on "$h"
+        start_byosmtpd || die "byosmtpd on $h did not start: $(tail -5 "$LOG")"
+    done
+    on top
+    for h in $HOSTS; do
+        wait_for 10 sh -c "[ \"\$(redis-cli -s '$REDIS_SOCK' --no-auth-warning -a '$REDIS_PW' EXISTS byosmtp:host:$h)\" = 1 ]" ||
+            die "$h did not publish its counts"
+    done
+}
+
+# stop_hosts: SIGTERM to every host, exit status 0 each
+stop_hosts() {
+    for h in $HOSTS; do
+        on "$h"
+        stop_byosmtpd
+        expect_eq "$BYO_RC" 0 "$h: exit status after SIGTERM"
+    done
+    on top
+}
+
+# send_all N [RCPT]: N messages over 20 sessions at once to each host, all hosts at once, to
+# RCPT (default r@acme.example), each host's sessions in lockstep (every round's RCPT checks
+# before its commits); host H's lines in $TOP/H.out, its slowest reply in $TOP/H.err
+send_all() {
+    for h in $HOSTS; do
+        MILTERCLIENT_SLOWEST=1 "$PY" "$TESTLIB/milterclient.py" "unix:$TOP/$h/milter.sock" \
+            sessions 20 "$1" alice@client.example "${2:-r@acme.example}" lockstep \
+            >"$TOP/$h.out" 2>"$TOP/$h.err" &
+        eval "send_$h=\$!"
+    done
+    for h in $HOSTS; do
+        eval "wait \$send_$h"
+    done
+}
+
+# relayed HOST: how many of HOST's last messages were taken for relay (the recipient removed)
+relayed() { grep -cE '^[0-9]+ eom (d|c <r@[a-z]+\.example>)$' "$TOP/$1.out"; }
+
+# slowest HOST: the longest reply of HOST in the last send_all, in ms
+slowest() { sed -n 's/^slowest reply: \([0-9]*\) ms$/\1/p' "$TOP/$1.err"; }
