@@ -102,7 +102,7 @@ const struct conf_setting conf_settings[] = {
      .desc = "seconds a write of message content may stall"},
     {"delivery.data_done_timeout", CT_INT, OFF(delivery.data_done_timeout), "600", 1, 7200,
      .desc = "seconds to wait for the reply to the final \".\""},
-    {"delivery.conn_idle_timeout", CT_INT, OFF(delivery.conn_idle_timeout), "10", 0, 3600,
+    {"delivery.conn_idle_timeout", CT_INT, OFF(delivery.conn_idle_timeout), "2", 0, 3600,
      .desc = "seconds an idle authenticated connection is kept for the next message; 0 = "
              "no reuse"},
     {"delivery.conn_max_messages", CT_INT, OFF(delivery.conn_max_messages), "100", 1, 100000,

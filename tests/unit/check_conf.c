@@ -65,7 +65,7 @@ static void assert_defaults(const struct byosmtp_conf *c)
     ck_assert_int_eq(c->delivery.command_timeout, 300);
     ck_assert_int_eq(c->delivery.data_timeout, 180);
     ck_assert_int_eq(c->delivery.data_done_timeout, 600);
-    ck_assert_int_eq(c->delivery.conn_idle_timeout, 10);
+    ck_assert_int_eq(c->delivery.conn_idle_timeout, 2);
     ck_assert_int_eq(c->delivery.conn_max_messages, 100);
     ck_assert_int_eq(c->delivery.retry.min_backoff, 300);
     ck_assert_int_eq(c->delivery.retry.max_backoff, 4000);
