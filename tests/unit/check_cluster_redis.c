@@ -168,7 +168,7 @@ START_TEST(auth_default_and_acl_user)
     cluster_redis_free(r);
 
     /* two lines: an ACL user and its password */
-    test_write(s.dir, "redis.pw", "acl1\nacl1-pw\n", 0600);
+    free(test_write(s.dir, "redis.pw", "acl1\nacl1-pw\n", 0600));
     r = cluster_redis_new(c, &err);
     ck_assert_msg(r != NULL, "%s", err);
     ck_assert(ping(r, NULL));
