@@ -80,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(strpbrk(st.last_error, "\r\n") == NULL, "a last error of several lines");
         for (size_t i = 0; i < nrcpts; i++)
             FUZZ_CHECK(st.rcpt[i] == RCPT_PENDING || st.rcpt[i] == RCPT_SENT ||
-                           st.rcpt[i] == RCPT_BOUNCED,
+                           st.rcpt[i] == RCPT_BOUNCED || st.rcpt[i] == RCPT_FALLBACK,
                        "an unknown recipient state");
         write_back(&st, nrcpts);
     } else {
