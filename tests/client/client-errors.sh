@@ -92,6 +92,8 @@ stop_provider ssh
 start_provider noauth $(tls_args starttls)
 probe noauth --host localhost --port "$port"
 failed_with noauth open auth_unavailable retry "no AUTH offered"
+# the provider records a session when it ends: wait for that record before stopping it
+wait_for 10 pyrec noauth "len(conns) >= 1"
 stop_provider noauth
 pyrec noauth "not msgs and not any(c.split(' ')[0].upper() == 'MAIL' for c in conns[0]['commands'])" ||
     fail "mail sent without AUTH"
