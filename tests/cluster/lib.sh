@@ -77,18 +77,22 @@ show_logs() {
     for h in $HOSTS; do show_tail "$h log" 40 "$TOP/$h/byosmtpd.log"; done
 }
 
-# cluster_conf HOST [LINE...]: HOST's configuration: delivery to the test provider, and the
-# cluster group (sync_interval $SYNC, default 2; degraded_quota $DEGRADED, default share), and
-# the line $EXTRA_CONF when set
+# cluster_conf HOST [LINE...]: HOST's configuration: delivery to the test provider, with the
+# EHLO name HOST.cluster.test (so that the provider's record tells the hosts apart), and the
+# cluster group (sync_interval $SYNC, default 2; degraded_quota $DEGRADED, default share;
+# lease_ttl $LEASE_TTL when set), and the line $EXTRA_CONF when set
 cluster_conf() {
     on "$1"
     shift
     ln -sfn "$TOP/certs" "$T/certs"
+    cc_helo=${HELO_NAME:-}
+    HELO_NAME=$CUR_HOST.cluster.test
     delivery_conf /bin/true \
         "cluster = { enabled = true; redis = \"unix:$REDIS_SOCK\"; password_file = \"$TOP/redis.pw\";" \
         "  host = \"$CUR_HOST\"; hosts = [ \"mx1\", \"mx2\", \"mx3\" ]; timeout_ms = ${TIMEOUT_MS:-200};" \
-        "  sync_interval = ${SYNC:-2}; degraded_quota = \"${DEGRADED:-share}\"; };" \
+        "  sync_interval = ${SYNC:-2};${LEASE_TTL:+ lease_ttl = $LEASE_TTL;} degraded_quota = \"${DEGRADED:-share}\"; };" \
         ${EXTRA_CONF:+"$EXTRA_CONF"} "$@"
+    HELO_NAME=$cc_helo
     # the same configuration without the cluster group: byosmtpctl's view of the host's own store
     sed '/^cluster = /,/degraded_quota/d' "$CONF" >"$T/local.conf"
 }
@@ -108,12 +112,39 @@ redis_total() {
     redis HVALS "byosmtp:quota:$1:$(date -u +%Y%m)" | awk '{s += $1} END {print s + 0}'
 }
 
-# setup_hosts QUOTA: provider "prov" (PLAIN), the same key and target "acme" (monthly quota
-# QUOTA, route @acme.example) on each host, a target "free" without quota
-setup_hosts() {
+# cluster_provider NAME [ARG...]: a test provider NAME (STARTTLS, PLAIN and LOGIN for user-acme
+# with password pw-acme) with ARGs, e.g. --rule JSON; its record is $TOP/NAME.jsonl; sets $port
+cluster_provider() {
     on top
-    start_provider prov --mode starttls --cert "$TOP/certs/good.pem" --key "$TOP/certs/good.key" \
-        --auth PLAIN,LOGIN --user user-acme --password pw-acme
+    cp_name=$1
+    shift
+    start_provider "$cp_name" --mode starttls --cert "$TOP/certs/good.pem" --key "$TOP/certs/good.key" \
+        --auth PLAIN,LOGIN --user user-acme --password pw-acme "$@"
+}
+
+# add_target NAME PORT [OPTION...]: on every host, target NAME relaying to 127.0.0.1:PORT
+# (STARTTLS, user-acme) with the byosmtpctl target add OPTIONs, and the route @NAME.example
+add_target() {
+    at_name=$1
+    at_port=$2
+    shift 2
+    for h in $HOSTS; do
+        on "$h"
+        printf 'pw-acme\n' | ctl target add "$at_name" --host 127.0.0.1 --port "$at_port" \
+            --security starttls --username user-acme --password-stdin \
+            --from "relay@$at_name.test" "$@" >/dev/null || die "target add $at_name on $h"
+        ctl route add "@$at_name.example" "$at_name" >/dev/null || die "route add $at_name on $h"
+    done
+    on top
+}
+
+# setup_hosts QUOTA [ARG...]: provider "prov" (PLAIN; with the provider ARGs, e.g. --rule JSON),
+# the same configuration and key on each host, target "acme" (monthly quota QUOTA, route
+# @acme.example) and a target "free" without quota, both relaying to prov
+setup_hosts() {
+    sh_quota=$1
+    shift
+    cluster_provider prov "$@"
     PROV_PORT=$port
     for h in $HOSTS; do
         cluster_conf "$h"
@@ -122,17 +153,9 @@ setup_hosts() {
         else
             cp "$TOP/mx1/master.key" "$T/master.key"
         fi
-        for t in acme free; do
-            q=
-            [ "$t" = acme ] && q="--quota $1"
-            # shellcheck disable=SC2086
-            printf 'pw-acme\n' | ctl target add "$t" --host 127.0.0.1 --port "$PROV_PORT" \
-                --security starttls --username user-acme --password-stdin \
-                --from "relay@$t.test" $q >/dev/null || die "target add $t on $h"
-            ctl route add "@$t.example" "$t" >/dev/null || die "route add $t on $h"
-        done
     done
-    on top
+    add_target acme "$PROV_PORT" --quota "$sh_quota"
+    add_target free "$PROV_PORT"
 }
 
 # start_hosts: byosmtpd on every host; each has published its counts (its presence key)
@@ -148,10 +171,12 @@ start_hosts() {
     done
 }
 
-# stop_hosts: SIGTERM to every host, exit status 0 each
+# stop_hosts: SIGTERM to every host still running (one the test killed has no $BYO_PID), exit
+# status 0 each
 stop_hosts() {
     for h in $HOSTS; do
         on "$h"
+        [ -n "$BYO_PID" ] || continue
         stop_byosmtpd
         expect_eq "$BYO_RC" 0 "$h: exit status after SIGTERM"
     done
@@ -159,12 +184,14 @@ stop_hosts() {
 }
 
 # send_all N [RCPT]: N messages over 20 sessions at once to each host, all hosts at once, to
-# RCPT (default r@acme.example), each host's sessions in lockstep (every round's RCPT checks
-# before its commits); host H's lines in $TOP/H.out, its slowest reply in $TOP/H.err
+# RCPT (default r@acme.example; "%h" in it is the host's name, e.g. %h@acme.example), each
+# host's sessions in lockstep (every round's RCPT checks before its commits); host H's lines in
+# $TOP/H.out, its slowest reply in $TOP/H.err
 send_all() {
     for h in $HOSTS; do
+        sa_rcpt=$(printf '%s\n' "${2:-r@acme.example}" | sed "s/%h/$h/g")
         MILTERCLIENT_SLOWEST=1 "$PY" "$TESTLIB/milterclient.py" "unix:$TOP/$h/milter.sock" \
-            sessions 20 "$1" alice@client.example "${2:-r@acme.example}" lockstep \
+            sessions 20 "$1" alice@client.example "$sa_rcpt" lockstep \
             >"$TOP/$h.out" 2>"$TOP/$h.err" &
         eval "send_$h=\$!"
     done
@@ -174,7 +201,34 @@ send_all() {
 }
 
 # relayed HOST: how many of HOST's last messages were taken for relay (the recipient removed)
-relayed() { grep -cE '^[0-9]+ eom (d|c <r@[a-z]+\.example>)$' "$TOP/$1.out"; }
+relayed() { grep -cE '^[0-9]+ eom (d|c <[a-z0-9]+@[a-z]+\.example>)$' "$TOP/$1.out"; }
 
 # slowest HOST: the longest reply of HOST in the last send_all, in ms
 slowest() { sed -n 's/^slowest reply: \([0-9]*\) ms$/\1/p' "$TOP/$1.err"; }
+
+# redis_dump FILE: every key in Redis, a line "KEY NAME" and then its value(s), into FILE (the
+# names in $TOP/keys)
+redis_dump() {
+    redis --scan >"$TOP/keys"
+    : >"$1"
+    while read -r k; do
+        echo "KEY $k" >>"$1"
+        case $(redis TYPE "$k") in
+        hash) redis HGETALL "$k" >>"$1" ;;
+        string) redis GET "$k" >>"$1" ;;
+        zset) redis ZRANGE "$k" 0 -1 WITHSCORES >>"$1" ;;
+        *) redis DUMP "$k" >>"$1" ;;
+        esac
+    done <"$TOP/keys"
+}
+
+# redis_clean [TEXT...]: every key in Redis read (redis_dump $TOP/dump), and one check each that
+# no key holds the password, a ciphertext, the user name, the sender, a message's text, or TEXT
+redis_clean() {
+    redis_dump "$TOP/dump"
+    [ -s "$TOP/keys" ] || fail "no key in Redis"
+    for rc_secret in pw-acme enc:v1: user-acme alice@client.example "This is message" \
+        "Hello, this is" Subject "$@"; do
+        expect_not_in "$TOP/dump" "$rc_secret" "no '$rc_secret' in any Redis key"
+    done
+}

@@ -1,0 +1,157 @@
+#!/bin/sh
+# limits.sh - a target's rate and max_connections are the cluster's, not each host's
+# (doc/cluster.md, "Rate" and "Connection leases"); three hosts, each provider records when each
+# connection started and ended, each message's time, and the EHLO name of the host that sent it:
+#   - rate = "10/s": 20 messages to each host at once; all 60 delivered once, each by its own
+#     host; no window [t, t + 1) at the provider holds more than 10 (three hosts pacing for
+#     themselves would deliver 30 in one), and the 60 take 5 s or more;
+#   - max_connections = 2, each message 1 s at the provider: 4 messages to each host at once; all
+#     12 delivered once; the provider never has more than 2 connections open at once (three
+#     hosts capping for themselves would open 6), and does have 2; every lease is given back
+#     once the connections close;
+#   - max_connections = 1, lease_ttl = 6: mx1 holds the one lease (its message stalls at the
+#     provider) and is killed with SIGKILL (byosmtpd and its delivery process); a message to mx2
+#     reaches the provider within lease_ttl + 1 s of the kill, and not in the first 2 s (the
+#     lease, renewed every lease_ttl / 3 s, was still valid then: the slot was held cluster-wide).
+. "$top_srcdir/tests/cluster/lib.sh"
+IDLE=2
+LEASE_TTL=6
+
+# HOSTOF: Python (for pyrec) that sets host[CONN], the host that opened connection CONN (the
+# first label of its EHLO name), and subject(m), the Subject of message event m
+HOSTOF='
+def ehlo(c):
+    names = [x.split()[1] for x in c["commands"] if x.upper().startswith("EHLO ")]
+    return names[0].split(".")[0] if names else None
+host = {c["conn"]: ehlo(c) for c in conns}
+def subject(m):
+    return m["message"].split("Subject: ")[1].split("\r\n")[0]
+'
+
+# delivered NAME N: provider NAME has recorded N messages, and every connection that carried
+# one has ended (its record, with its EHLO name, is written when it ends)
+delivered() {
+    pyrec "$1" "len(msgs) == $2 and sum(c['messages'] for c in conns) == $2" >/dev/null
+}
+
+# once NAME N: each host's messages 1..N to HOST@NAME.example delivered exactly once, each over
+# a connection of the host that took it
+once() {
+    pyrec "$1" "$HOSTOF"'
+got = sorted((m["rcpt"][0]["addr"], subject(m)) for m in msgs)
+want = sorted(("%s@'"$1"'.example" % h, "message %d" % n) for h in ("mx1", "mx2", "mx3")
+              for n in range(1, '"$2"' + 1))
+assert got == want, got
+wrong = [(m["conn"], host.get(m["conn"]), m["rcpt"][0]["addr"]) for m in msgs
+         if host.get(m["conn"]) != m["rcpt"][0]["addr"].split("@")[0]]
+assert not wrong, wrong'
+}
+
+# leases TARGET: how many leases byosmtp:conns:TARGET holds
+leases() { redis ZCARD "byosmtp:conns:$1"; }
+
+# no_leases TARGET: none
+no_leases() { [ "$(leases "$1")" = 0 ]; }
+
+# took FILE: milterclient.py submit's line in FILE says the message was taken for relay
+took() { grep -qE '^1 (d|c <[^>]*>) ?$' "$1"; }
+
+# now: Unix time with fractions
+now() { date +%s.%N; }
+
+start_redis
+setup_hosts 100
+cluster_provider paced
+add_target paced "$port" --rate 10/s
+cluster_provider capped --rule '{"on": "DOT", "stall": 1}'
+add_target capped "$port" --max-connections 2
+cluster_provider single --rule '{"on": "DOT", "nth": 1, "stall": 60}'
+add_target single "$port" --max-connections 1
+start_hosts
+
+# 1. rate = "10/s" over three hosts
+send_all 20 %h@paced.example
+for h in $HOSTS; do
+    expect_eq "$(relayed "$h")" 20 "rate: $h took its 20 for relay"
+done
+wait_for 45 delivered paced 60 && ok "rate: the 60 reached the provider" ||
+    fail "rate: $(pyrec paced 'print(len(msgs)) or True') of 60 reached the provider"
+check "rate: each message exactly once, delivered by the host that took it" once paced 20
+check "rate: every host delivered" pyrec paced "$HOSTOF"'
+assert sorted(set(host[m["conn"]] for m in msgs)) == ["mx1", "mx2", "mx3"]'
+check "rate 10/s: no window [t, t + 1) at the provider holds more than 10" pyrec paced '
+t = sorted(m["time"] for m in msgs)
+most = max(sum(1 for u in t if s <= u < s + 1) for s in t)
+assert most <= 10, (most, t)'
+check "rate 10/s: the pace was used: the 60 took 5 s or more" pyrec paced '
+t = sorted(m["time"] for m in msgs)
+assert t[-1] - t[0] >= 5, (t[-1] - t[0], t)'
+for h in $HOSTS; do
+    expect_eq "$(grep -c 'degraded mode' "$TOP/$h/byosmtpd.log")" 0 "rate: $h was never in degraded mode"
+done
+
+# 2. max_connections = 2 over three hosts
+send_all 4 %h@capped.example
+for h in $HOSTS; do
+    expect_eq "$(relayed "$h")" 4 "max_connections: $h took its 4 for relay"
+done
+# two_leases: byosmtp:conns:capped holds 2 leases
+two_leases() { [ "$(leases capped)" = 2 ]; }
+check "max_connections: 2 leases in Redis while the 12 are delivered" wait_for 10 two_leases
+wait_for 50 delivered capped 12 && ok "max_connections: the 12 reached the provider" ||
+    fail "max_connections: $(pyrec capped 'print(len(msgs)) or True') of 12 reached the provider"
+# idle connections close after IDLE (2 s) and give their leases back
+wait_for 15 no_leases capped && ok "max_connections: every lease given back once the connections closed" ||
+    fail "max_connections: $(redis ZRANGE byosmtp:conns:capped 0 -1 WITHSCORES | tr '\n' ' ') still held"
+check "max_connections: each message exactly once, delivered by the host that took it" once capped 4
+check "max_connections 2: never more than 2 connections open at the provider at once, and 2 were" \
+    pyrec capped '
+spans = [(c["start"], c["time"]) for c in conns]
+most = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+assert most == 2, (most, sorted(spans))'
+check "max_connections: connections from every host" pyrec capped "$HOSTOF"'
+assert sorted(set(host.values())) == ["mx1", "mx2", "mx3"], host'
+
+# 3. max_connections = 1: mx1 holds the lease and is killed
+"$PY" "$TESTLIB/milterclient.py" "unix:$TOP/mx1/milter.sock" submit alice@client.example \
+    mx1@single.example 1 "held" >"$TOP/held.out" 2>&1
+check "lease: mx1 took its message for relay" took "$TOP/held.out"
+wait_for 15 grep -q 'stalling' "$TOP/single.log" ||
+    fail "lease: mx1's message did not reach the end of data at the provider"
+dpid=$(cat "$TOP/mx1/spool/delivery/pid")
+expect_eq "$(leases single)" 1 "lease: one lease is held while mx1 delivers"
+member=$(redis ZRANGE byosmtp:conns:single 0 -1)
+case $member in
+"mx1:$dpid:"*) ok "lease: it is mx1's delivery process's ($member)" ;;
+*) fail "lease: the member is '$member', not mx1:$dpid:N" ;;
+esac
+on mx1
+kill -KILL "$BYO_PID" "$dpid"
+killed=$(now)
+wait "$BYO_PID" 2>/dev/null
+BYO_PID=
+on top
+wait_for 5 sh -c "! kill -0 $dpid 2>/dev/null || grep -q '^[^ ]* ([^)]*) Z' /proc/$dpid/stat" ||
+    die "mx1's delivery process $dpid did not die"
+"$PY" "$TESTLIB/milterclient.py" "unix:$TOP/mx2/milter.sock" submit alice@client.example \
+    mx2@single.example 1 "after" >"$TOP/after.out" 2>&1
+check "lease: mx2 took a message for relay after the kill" took "$TOP/after.out"
+# mx2's message, and the record of its connection (written when it ends, IDLE s after)
+mx2_done() {
+    pyrec single "$HOSTOF"'
+assert any(m["rcpt"][0]["addr"] == "mx2@single.example" for m in msgs)
+assert any(host[c["conn"]] == "mx2" and c["messages"] for c in conns)' >/dev/null
+}
+wait_for 20 mx2_done || fail "lease: mx2's message, or its connection, never reached the provider"
+check "lease: mx2's message reached the provider within lease_ttl + 1 = $((LEASE_TTL + 1)) s of the kill, not within 2 s" \
+    pyrec single '
+t = [m["time"] - '"$killed"' for m in msgs if m["rcpt"][0]["addr"] == "mx2@single.example"]
+assert len(t) == 1 and 2 <= t[0] <= '"$LEASE_TTL"' + 1, t'
+check "lease: no host opened a connection in the first 2 s after the kill (the slot was still held)" \
+    pyrec single "$HOSTOF"'
+early = [(c["start"] - '"$killed"', host[c["conn"]]) for c in conns
+         if host[c["conn"]] != "mx1" and c["start"] < '"$killed"' + 2]
+assert not early, early'
+redis_clean relay@paced.test relay@capped.test relay@single.test paced.example capped.example single.example
+stop_hosts
+finish

@@ -1,0 +1,115 @@
+#!/bin/sh
+# throttle.sh - a 421 from the provider to one host slows the others (doc/cluster.md, "Shared
+# slow-down"): target free (no rate, no max_connections), delivery.retry.min_backoff = 6, the
+# provider answers the first MAIL of its run with 421 4.7.0 and hangs up. mx1 sends one
+# message and is throttled: key byosmtp:throttle:free appears, naming mx1, with the pause left
+# (6 s) as its time to live. Then mx2 and mx3 each take one message: neither opens a connection
+# to the provider before the pause ends (without the shared slow-down they would deliver at
+# once), each logs one line naming mx1, and all three messages are delivered afterwards,
+# exactly once, each by its own host. No Redis key holds a secret, address or message text.
+. "$top_srcdir/tests/cluster/lib.sh"
+MIN_BACKOFF=6
+MAX_BACKOFF=12
+KEY=byosmtp:throttle:free
+
+# HOSTOF: Python (for pyrec) that sets host[CONN], the host that opened connection CONN (the
+# first label of its EHLO name)
+HOSTOF='
+def ehlo(c):
+    names = [x.split()[1] for x in c["commands"] if x.upper().startswith("EHLO ")]
+    return names[0].split(".")[0] if names else None
+host = {c["conn"]: ehlo(c) for c in conns}
+'
+
+# send HOST: one message to HOST@free.example through HOST's milter; its line in $TOP/HOST.out
+send() {
+    "$PY" "$TESTLIB/milterclient.py" "unix:$TOP/$1/milter.sock" submit alice@client.example \
+        "$1@free.example" 1 "from $1" >"$TOP/$1.out" 2>&1
+}
+
+# took HOST: HOST took its message for relay
+took() { grep -qE '^1 (d|c <[^>]*>) ?$' "$TOP/$1.out"; }
+
+# now: Unix time with fractions
+now() { date +%s.%N; }
+
+# slowdown_lines HOST: HOST's log lines that say it learned of mx1's throttling
+slowdown_lines() {
+    grep -c 'cluster: target free paused for [0-9]* s: mx1 was throttled (shared slow-down)' \
+        "$TOP/$1/byosmtpd.log"
+}
+
+# learned HOST: HOST has logged that line
+learned() { [ "$(slowdown_lines "$1")" -ge 1 ]; }
+
+# all_delivered: the provider has recorded the three messages, and every connection that carried
+# one has ended (its record, with its EHLO name, is written when it ends)
+all_delivered() { pyrec prov 'len(msgs) == 3 and sum(c["messages"] for c in conns) == 3' >/dev/null; }
+
+start_redis
+setup_hosts 100 --rule '{"on": "MAIL", "nth": 1, "reply": "421 4.7.0 Try again later", "close": true}'
+start_hosts
+
+# mx1 is throttled
+send mx1
+check "mx1 took its message for relay" took mx1
+t0= pttl=
+n=0
+while [ "$n" -lt 100 ]; do
+    tb=$(now)
+    p=$(redis PTTL "$KEY")
+    if [ "$p" -gt 0 ] 2>/dev/null; then
+        t0=$tb
+        pttl=$p
+        break
+    fi
+    sleep 0.1
+    n=$((n + 1))
+done
+[ -n "$t0" ] || die "no key $KEY within 10 s of mx1's message"
+expect_eq "$(redis GET "$KEY")" mx1 "the throttle key names mx1"
+[ "$pttl" -gt 5000 ] && [ "$pttl" -le 6000 ] && ok "its time to live is the pause left: $pttl ms of 6 s" ||
+    fail "its time to live is $pttl ms, not the pause left of 6 s (4.7.0 with min_backoff 6)"
+# the pause ends no earlier than t0 + pttl (t0 was taken before PTTL was read)
+end=$("$PY" -c 'import sys; print("%.3f" % (float(sys.argv[1]) + int(sys.argv[2]) / 1000))' "$t0" "$pttl")
+check "the provider answered mx1's MAIL with 421 4.7.0" pyrec prov "$HOSTOF"'
+assert any(host[c["conn"]] == "mx1" and any(r.startswith("421 4.7.0") for r in c["replies"])
+           for c in conns), conns'
+
+# mx2 and mx3 take one message each while the pause lasts
+sleep 1.5
+send mx2 &
+s2=$!
+send mx3 &
+s3=$!
+wait "$s2"
+wait "$s3"
+for h in mx2 mx3; do
+    check "$h took its message for relay" took "$h"
+    wait_for 2 learned "$h" && ok "$h logged the shared slow-down within 3.5 s of the key" ||
+        fail "$h: no line 'cluster: target free paused for N s: mx1 was throttled (shared slow-down)'"
+done
+
+wait_for 40 all_delivered && ok "all three messages reached the provider" ||
+    fail "$(pyrec prov 'print(len(msgs)) or True') of 3 messages reached the provider"
+check "each message exactly once, delivered by the host that took it" pyrec prov "$HOSTOF"'
+got = sorted((m["rcpt"][0]["addr"], host.get(m["conn"])) for m in msgs)
+assert got == [("mx1@free.example", "mx1"), ("mx2@free.example", "mx2"),
+               ("mx3@free.example", "mx3")], got'
+check "mx2 and mx3 opened no connection to the provider before the pause ended" pyrec prov "$HOSTOF"'
+early = [(host[c["conn"]], c["start"] - '"$end"') for c in conns
+         if host[c["conn"]] in ("mx2", "mx3") and c["start"] < '"$end"' - 0.05]
+assert not early, ("seconds before the end of the pause", early)'
+check "mx2's and mx3's messages reached the provider after the pause" pyrec prov '
+late = [m["time"] - '"$end"' for m in msgs if m["rcpt"][0]["addr"] != "mx1@free.example"]
+assert len(late) == 2 and min(late) >= -0.05, late'
+for h in mx2 mx3; do
+    expect_eq "$(slowdown_lines "$h")" 1 "$h logged the shared slow-down once"
+    secs=$(sed -n 's/.*cluster: target free paused for \([0-9]*\) s: mx1 was throttled.*/\1/p' \
+        "$TOP/$h/byosmtpd.log" | head -1)
+    [ -n "$secs" ] && [ "$secs" -ge 3 ] && [ "$secs" -le 6 ] && ok "$h: paused for $secs s of mx1's 6" ||
+        fail "$h: paused for '${secs}' s (the pause left of mx1's 6 s, learned within about 1 s)"
+done
+redis_clean relay@free.test mx1@free.example mx2@free.example mx3@free.example
+stop_hosts
+finish
