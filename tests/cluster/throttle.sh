@@ -2,7 +2,7 @@
 # throttle.sh - a 421 from the provider to one host slows the others (doc/cluster.md, "Shared
 # slow-down"): target free (no rate, no max_connections), delivery.retry.min_backoff = 6, the
 # provider answers the first MAIL of its run with 421 4.7.0 and hangs up. mx1 sends one
-# message and is throttled: key byosmtp:throttle:free appears, naming mx1, with the pause left
+# message and is throttled: key byosmtp:throttle:free appears, "END mx1", with the pause left
 # (6 s) as its time to live. Then mx2 and mx3 each take one message: neither opens a connection
 # to the provider before the pause ends (without the shared slow-down they would deliver at
 # once), each logs one line naming mx1, and all three messages are delivered afterwards,
@@ -67,11 +67,22 @@ while [ "$n" -lt 100 ]; do
     n=$((n + 1))
 done
 [ -n "$t0" ] || die "no key $KEY within 10 s of mx1's message"
-expect_eq "$(redis GET "$KEY")" mx1 "the throttle key names mx1"
+# its value is "END HOST": the pause's end in ms on Redis's clock (this machine's), and mx1
+value=$(redis GET "$KEY")
+expect_eq "${value#* }" mx1 "the throttle key names mx1"
+endms=${value%% *}
+case $endms in
+'' | *[!0-9]*) die "the throttle key's value is '$value', not 'END HOST'" ;;
+esac
 [ "$pttl" -gt 5000 ] && [ "$pttl" -le 6000 ] && ok "its time to live is the pause left: $pttl ms of 6 s" ||
     fail "its time to live is $pttl ms, not the pause left of 6 s (4.7.0 with min_backoff 6)"
-# the pause ends no earlier than t0 + pttl (t0 was taken before PTTL was read)
-end=$("$PY" -c 'import sys; print("%.3f" % (float(sys.argv[1]) + int(sys.argv[2]) / 1000))' "$t0" "$pttl")
+# the key expires when the pause ends: END is t0 + PTTL, plus the time redis-cli took to ask
+end=$("$PY" -c 'import sys; print("%.3f" % (int(sys.argv[1]) / 1000))' "$endms")
+drift=$("$PY" -c 'import sys; print("%.3f" % (float(sys.argv[1]) - float(sys.argv[2]) - int(sys.argv[3]) / 1000))' \
+    "$end" "$t0" "$pttl")
+"$PY" -c 'import sys; sys.exit(not -0.002 <= float(sys.argv[1]) <= 0.5)' "$drift" &&
+    ok "the key expires when its pause ends (END - now - PTTL = $drift s)" ||
+    fail "the key's END is $drift s off its time to live"
 check "the provider answered mx1's MAIL with 421 4.7.0" pyrec prov "$HOSTOF"'
 assert any(host[c["conn"]] == "mx1" and any(r.startswith("421 4.7.0") for r in c["replies"])
            for c in conns), conns'
