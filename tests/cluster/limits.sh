@@ -12,7 +12,9 @@
 #   - max_connections = 1, lease_ttl = 6: mx1 holds the one lease (its message stalls at the
 #     provider) and is killed with SIGKILL (byosmtpd and its delivery process); a message to mx2
 #     reaches the provider within lease_ttl + 1 s of the kill, and not in the first 2 s (the
-#     lease, renewed every lease_ttl / 3 s, was still valid then: the slot was held cluster-wide).
+#     lease, renewed every lease_ttl / 3 s, was still valid then: the slot was held cluster-wide);
+#   - a delivery process started again after a SIGKILL removes the leases its host left (mx3's,
+#     with lease_ttl = 60: gone at once, not expired).
 . "$top_srcdir/tests/cluster/lib.sh"
 IDLE=2
 LEASE_TTL=6
@@ -65,8 +67,15 @@ cluster_provider paced
 add_target paced "$port" --rate 10/s
 cluster_provider capped --rule '{"on": "DOT", "stall": 1}'
 add_target capped "$port" --max-connections 2
-cluster_provider single --rule '{"on": "DOT", "nth": 1, "stall": 60}'
+# the first and the third end of data of its run stall (the second rule counts only the ends
+# of data that the first one let pass)
+cluster_provider single --rule '{"on": "DOT", "nth": 1, "stall": 60}' \
+    --rule '{"on": "DOT", "nth": 2, "stall": 60}'
 add_target single "$port" --max-connections 1
+# mx3's leases live 60 s: a lease of it that is gone after its restart was removed, not expired
+LEASE_TTL=60
+cluster_conf mx3
+LEASE_TTL=6
 start_hosts
 
 # 1. rate = "10/s" over three hosts
@@ -152,6 +161,39 @@ check "lease: no host opened a connection in the first 2 s after the kill (the s
 early = [(c["start"] - '"$killed"', host[c["conn"]]) for c in conns
          if host[c["conn"]] != "mx1" and c["start"] < '"$killed"' + 2]
 assert not early, early'
+# 4. a restarted delivery process removes the leases its host left: mx3 holds the lease (the
+# third message at the provider stalls), is killed with SIGKILL and started again at once
+"$PY" "$TESTLIB/milterclient.py" "unix:$TOP/mx3/milter.sock" submit alice@client.example \
+    mx3@single.example 1 "restarted" >"$TOP/restarted.out" 2>&1
+check "restart: mx3 took its message for relay" took "$TOP/restarted.out"
+# stalled2: the provider stalls its second message (the third end of data of its run)
+stalled2() { [ "$(grep -c 'stalling' "$TOP/single.log")" -ge 2 ]; }
+wait_for 15 stalled2 || fail "restart: mx3's message did not reach the end of data at the provider"
+dpid=$(cat "$TOP/mx3/spool/delivery/pid")
+member=$(redis ZRANGE byosmtp:conns:single 0 -1)
+case $member in
+"mx3:$dpid:"*) ok "restart: mx3's delivery process holds the lease ($member)" ;;
+*) fail "restart: the leases are '$member', not mx3:$dpid:N" ;;
+esac
+on mx3
+kill -KILL "$BYO_PID" "$dpid"
+killed=$(now)
+wait "$BYO_PID" 2>/dev/null
+BYO_PID=
+wait_for 5 sh -c "! kill -0 $dpid 2>/dev/null || grep -q '^[^ ]* ([^)]*) Z' /proc/$dpid/stat" ||
+    die "mx3's delivery process $dpid did not die"
+start_byosmtpd || die "mx3 did not start again: $(tail -5 "$LOG")"
+on top
+# gone DPID: no lease of mx3's delivery process DPID is left
+gone() { ! redis ZRANGE byosmtp:conns:single 0 -1 | grep -q "^mx3:$1:"; }
+case $member in
+"mx3:$dpid:"*) ;;
+*) fail "restart: mx3 held no lease, so none could be removed" ;;
+esac
+wait_for 5 gone "$dpid" && ok "restart: the lease of mx3's killed delivery process is removed at its start" ||
+    fail "restart: $(redis ZRANGE byosmtp:conns:single 0 -1 | tr '\n' ' ') left after the restart"
+"$PY" -c 'import sys, time; sys.exit(time.time() - float(sys.argv[1]) >= 40)' "$killed" ||
+    fail "restart: too slow to tell a removal from an expiry (the lease lives 60 s)"
 redis_clean relay@paced.test relay@capped.test relay@single.test paced.example capped.example single.example
 stop_hosts
 finish
