@@ -37,7 +37,13 @@ struct cluster_redis {
     long pause_ms;       /* the pause after the last failure */
     double retry_at;     /* monotonic seconds before which no connection is tried */
     const char *policy;  /* cluster.degraded_quota, for the log line */
+    bool delivery;       /* the delivery process's connection (its own log lines) */
 };
+
+void cluster_redis_delivery(struct cluster_redis *r)
+{
+    r->delivery = true;
+}
 
 /* mono_now - monotonic seconds */
 static double mono_now(void)
@@ -153,7 +159,10 @@ static void went_down(struct cluster_redis *r, const char *why)
     if (r->pause_ms > PAUSE_MAX_MS)
         r->pause_ms = PAUSE_MAX_MS;
     r->retry_at = mono_now() + (double)r->pause_ms / 1000.0;
-    if (r->state != LINK_DOWN)
+    if (r->state != LINK_DOWN && r->delivery)
+        msg_warn("cluster: delivery: Redis %s is unreachable: %s; each target's max_connections "
+                 "and rate are shared between the hosts until it answers again", r->where, why);
+    else if (r->state != LINK_DOWN)
         msg_warn("cluster: Redis %s is unreachable: %s; degraded mode (cluster.degraded_quota = "
                  "%s) until it answers again", r->where, why, r->policy);
     r->state = LINK_DOWN;
@@ -197,7 +206,9 @@ static int connect_now(struct cluster_redis *r, char **why)
         return set_err(why, "cannot set the timeout: %s", r->ctx->errstr);
     if (authenticate(r, why) < 0)
         return -1;
-    if (r->state == LINK_DOWN)
+    if (r->state == LINK_DOWN && r->delivery)
+        msg_info("cluster: delivery: Redis %s answers again; shared limits resume", r->where);
+    else if (r->state == LINK_DOWN)
         msg_info("cluster: Redis %s answers again; degraded mode ends", r->where);
     else if (r->state == LINK_NEW)
         msg_debug("cluster: connected to Redis %s", r->where);
