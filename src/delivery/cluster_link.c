@@ -41,16 +41,12 @@ static void set_share(struct cluster_link *l, bool degraded)
 static void poll_pauses(struct cluster_link *l)
 {
     struct delivery *d = l->d;
-    const char **names;
     char **copy, **host, *err = NULL;
     long *ms;
     size_t n;
 
     pthread_mutex_lock(&d->lock);
-    n = sched_targets(d->sched, &names);
-    copy = xcalloc(n + 1, sizeof(*copy));
-    for (size_t i = 0; i < n; i++)
-        copy[i] = xstrdup(names[i]);
+    n = sched_targets(d->sched, &copy);
     pthread_mutex_unlock(&d->lock);
     ms = xcalloc(n + 1, sizeof(*ms));
     host = xcalloc(n + 1, sizeof(*host));

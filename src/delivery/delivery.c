@@ -252,15 +252,11 @@ static void on_request(void *ctx, const char *verb, const char *arg)
 /* refresh_targets - re-read the limits of every known target (changes apply at once) */
 static void refresh_targets(struct delivery *d)
 {
-    const char **names;
     char **copy;
     size_t n;
 
     pthread_mutex_lock(&d->lock);
-    n = sched_targets(d->sched, &names);
-    copy = xcalloc(n + 1, sizeof(*copy));
-    for (size_t i = 0; i < n; i++)
-        copy[i] = xstrdup(names[i]);
+    n = sched_targets(d->sched, &copy);
     pthread_mutex_unlock(&d->lock);
     for (size_t i = 0; i < n; i++) {
         struct target t;

@@ -57,7 +57,6 @@ struct sched {
     size_t ntargets, rr;
     struct item **hash;
     size_t nbuckets, nitems;
-    const char **names; /* sched_targets() */
     int share_index, share_n; /* sched_set_share(); share_n 0: no cluster */
     bool share_degraded;
 };
@@ -147,7 +146,6 @@ void sched_free(struct sched *s, void (*close_fn)(void *conn))
     }
     free(s->targets);
     free(s->hash);
-    free(s->names);
     free(s);
 }
 
@@ -231,14 +229,11 @@ size_t sched_count(const struct sched *s)
     return s->nitems;
 }
 
-size_t sched_targets(const struct sched *s, const char ***names)
+size_t sched_targets(const struct sched *s, char ***names)
 {
-    struct sched *m = (struct sched *)s;
-
-    m->names = xrealloc(m->names, (s->ntargets + 1) * sizeof(*m->names));
+    *names = xcalloc(s->ntargets + 1, sizeof(**names));
     for (size_t i = 0; i < s->ntargets; i++)
-        m->names[i] = s->targets[i]->name;
-    *names = m->names;
+        (*names)[i] = xstrdup(s->targets[i]->name);
     return s->ntargets;
 }
 

@@ -107,8 +107,9 @@ bool sched_has(const struct sched *s, const char *id);
 size_t sched_count(const struct sched *s);
 /* sched_target_open - connections open to target NAME (in a worker's hands or idle) */
 int sched_target_open(const struct sched *s, const char *name);
-/* sched_targets - the names of the targets known (pointers valid until the next call); count */
-size_t sched_targets(const struct sched *s, const char ***names);
+/* sched_targets - copies of the names of the targets known in *names (dir_list_free them);
+ * how many */
+size_t sched_targets(const struct sched *s, char ***names);
 
 /*
  * sched_take - the next job at time NOW (seconds, fractional), or 0 when nothing can go now;
