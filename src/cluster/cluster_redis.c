@@ -16,6 +16,7 @@
 
 #include "cluster/cluster_redis.h"
 #include "util/msg.h"
+#include "util/secretfile.h"
 #include "util/util.h"
 
 #define PAUSE_MIN_MS 100   /* first pause after a failure */
@@ -60,29 +61,14 @@ static double mono_now(void)
  */
 static int read_password(struct cluster_redis *r, const char *path, char **err)
 {
-    char buf[SECRET_MAX + 1], *nl;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = 0, k = 0;
-    struct stat sb;
+    char *buf, *nl;
+    size_t len;
 
-    if (fd < 0)
-        return set_err(err, "cluster.password_file %s: cannot open: %s", path, strerror(errno));
-    if (fstat(fd, &sb) == 0 && (sb.st_mode & 0004))
-        msg_warn("cluster.password_file %s is readable by everyone: chmod 600 it", path);
-    while (n < SECRET_MAX && (k = read(fd, buf + n, (size_t)(SECRET_MAX - n))) > 0)
-        n += k;
-    close(fd);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    buf[n] = '\0';
-    if (k < 0 || n == 0 || n >= SECRET_MAX || memchr(buf, '\0', (size_t)n) != NULL) {
-        wipe(buf, sizeof(buf));
-        return set_err(err, "cluster.password_file %s: %s", path,
-                       k < 0    ? "cannot read it"
-                       : n == 0 ? "is empty: write the Redis password into it (or set "
-                                  "password_file = \"\" for a server without one)"
-                                : "is not a password: at most 1023 bytes of text");
-    }
+    if (secret_file_read("cluster.password_file", path, SECRET_MAX - 1, true,
+                         "is empty: write the Redis password into it (or set password_file = "
+                         "\"\" for a server without one)",
+                         &buf, &len, err) < 0)
+        return -1;
     if ((nl = strchr(buf, '\n')) != NULL) {
         size_t ulen = (size_t)(nl - buf);
 
@@ -93,7 +79,7 @@ static int read_password(struct cluster_redis *r, const char *path, char **err)
     } else {
         r->pass = xstrdup(buf);
     }
-    wipe(buf, sizeof(buf));
+    free_secret(buf);
     return 0;
 }
 
