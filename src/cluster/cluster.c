@@ -88,6 +88,67 @@ int cluster_cache_get(struct cluster *cl, const char *target, const char *month,
     return rc;
 }
 
+/* script_sha - SCRIPT's SHA1 from *SLOT, or loaded with SCRIPT LOAD when not yet (or FORCE) */
+static char *script_sha(struct cluster *cl, const char *script, char **slot, bool force,
+                        char **err)
+{
+    const char *argv[] = {"SCRIPT", "LOAD", script};
+    char *sha = NULL;
+    redisReply *rep;
+
+    pthread_mutex_lock(&cl->cache_lock);
+    if (*slot && !force)
+        sha = xstrdup(*slot);
+    pthread_mutex_unlock(&cl->cache_lock);
+    if (sha)
+        return sha;
+    if ((rep = cluster_redis_command(cl->redis, 3, argv, NULL, err)) == NULL)
+        return NULL;
+    if (rep->type == REDIS_REPLY_STRING) {
+        sha = xstrdup(rep->str);
+        pthread_mutex_lock(&cl->cache_lock);
+        free(*slot);
+        *slot = xstrdup(sha);
+        pthread_mutex_unlock(&cl->cache_lock);
+    } else {
+        set_err(err, "SCRIPT LOAD: %s", rep->type == REDIS_REPLY_ERROR ? rep->str : "no SHA1");
+    }
+    freeReplyObject(rep);
+    return sha;
+}
+
+redisReply *cluster_eval(struct cluster *cl, const char *script, char **slot, size_t nkeys,
+                         const char *const *keys, size_t nargs, const char *const *args,
+                         char **err)
+{
+    const char **argv = xcalloc(3 + nkeys + nargs, sizeof(char *));
+    char snkeys[24];
+    redisReply *rep = NULL;
+
+    snprintf(snkeys, sizeof(snkeys), "%zu", nkeys);
+    argv[0] = "EVALSHA";
+    argv[2] = snkeys;
+    for (size_t i = 0; i < nkeys; i++)
+        argv[3 + i] = keys[i];
+    for (size_t i = 0; i < nargs; i++)
+        argv[3 + nkeys + i] = args[i];
+    for (int attempt = 0; attempt < 2; attempt++) {
+        char *sha = script_sha(cl, script, slot, attempt > 0, err);
+
+        if (sha == NULL)
+            break;
+        argv[1] = sha;
+        rep = cluster_redis_command(cl->redis, (int)(3 + nkeys + nargs), argv, NULL, err);
+        free(sha);
+        if (!rep || rep->type != REDIS_REPLY_ERROR || strncmp(rep->str, "NOSCRIPT", 8) != 0)
+            break;
+        freeReplyObject(rep); /* Redis restarted: load the script again */
+        rep = NULL;
+    }
+    free(argv);
+    return rep;
+}
+
 /* resolve_host - cluster.host, or the host name when it is "": it must be in cluster.hosts */
 static int resolve_host(struct cluster *cl, const struct byosmtp_conf *c, char **err)
 {
@@ -126,10 +187,12 @@ struct cluster *cluster_new(const struct byosmtp_conf *c, char **err)
         pthread_rwlockattr_destroy(&at);
     }
     pthread_mutex_init(&cl->cache_lock, NULL);
+    pthread_mutex_init(&cl->lease_lock, NULL);
     pthread_mutex_init(&cl->stop_lock, NULL);
     pthread_cond_init(&cl->stop_cond, NULL);
     cl->prefix = xstrdup(c->cluster.prefix);
     cl->sync_interval = c->cluster.sync_interval;
+    cl->lease_ttl = c->cluster.lease_ttl;
     cl->degraded_quota = c->cluster.degraded_quota;
     cl->nhosts = c->cluster.hosts.count;
     cl->hosts = xcalloc(cl->nhosts + 1, sizeof(char *));
@@ -248,6 +311,14 @@ void cluster_free(struct cluster *cl)
     free(cl->prefix);
     free(cl->host);
     free(cl->reserve_sha);
+    free(cl->gate_sha);
+    free(cl->pause_sha);
+    for (size_t i = 0; i < cl->nleases; i++) {
+        free(cl->leases[i].target);
+        free(cl->leases[i].member);
+    }
+    free(cl->leases);
+    pthread_mutex_destroy(&cl->lease_lock);
     pthread_rwlock_destroy(&cl->claims);
     pthread_mutex_destroy(&cl->cache_lock);
     pthread_mutex_destroy(&cl->stop_lock);

@@ -138,6 +138,82 @@ int cluster_verify_get(struct cluster *cl, const char *target, struct verify_res
                        char **host, char **err);
 
 /*
+ * The delivery side's shared limits (doc/cluster.md "Connections, pace and slow-down"):
+ * max_connections through leases, rate through one pace on Redis's clock, and the pause after
+ * a throttling reply, for every host of the cluster. Redis keys PREFIX:conns:TARGET (a sorted
+ * set of leases scored by their expiry), PREFIX:rate:TARGET (the pace's next start) and
+ * PREFIX:throttle:TARGET (the host throttled; it expires when the pause ends).
+ */
+
+/* The room the shared pace keeps for the network's jitter, in percent of its spacing: "10/s"
+ * starts one message every 105 ms on Redis's clock, at most 10 in any 1.05 s. */
+#define CLUSTER_PACE_RESERVE_PCT 5u
+
+/* The longest a worker sleeps for its turn in the shared pace; a later turn is asked again. */
+#define CLUSTER_PACE_MAX_WAIT_US 1000000u
+
+enum cluster_gate_verdict {
+    GATE_GO,   /* start (after sleeping *wait seconds: the pace's turn) */
+    GATE_WAIT, /* not now: ask again in *wait seconds */
+    GATE_DOWN, /* Redis did not answer: decide without it (cluster_nhosts' share) */
+};
+
+enum cluster_wait_reason {
+    WAIT_NONE,
+    WAIT_CONNECTIONS, /* every lease of max_connections is held */
+    WAIT_THROTTLED,   /* a host was throttled: the target pauses */
+    WAIT_RATE,        /* the pace's next turn is further than CLUSTER_PACE_MAX_WAIT_US */
+};
+
+/* One start of a message towards a target, as cluster_gate() weighs it. */
+struct cluster_gate {
+    const char *target;     /* in */
+    int max_connections;    /* in: > 0: the connection needs a lease */
+    uint64_t interval_us;   /* in: this host's spacing of starts from the rate (0: no pace) */
+    char *lease;            /* in/out: the connection's lease, NULL for a new connection */
+    enum cluster_wait_reason reason; /* out */
+    double wait;            /* out: seconds, see enum cluster_gate_verdict */
+};
+
+/*
+ * cluster_gate - may a message start towards G->target now? Checks, in one script on Redis's
+ * clock: the target's shared pause, a lease (a new one made in G->lease, or G->lease renewed)
+ * when max_connections > 0, and the turn in the shared pace when interval_us > 0 (spaced
+ * interval_us plus CLUSTER_PACE_RESERVE_PCT apart). A lease lost (expired
+ * and taken by another host) is freed: G->lease is NULL on return, and the connection must be
+ * closed. Thread-safe.
+ */
+enum cluster_gate_verdict cluster_gate(struct cluster *cl, struct cluster_gate *g);
+
+/* cluster_lease_release - the connection of LEASE (made by cluster_gate) closed: give its slot
+ * back (ZREM; when Redis does not answer the lease expires); frees LEASE (NULL is fine) */
+void cluster_lease_release(struct cluster *cl, const char *target, char *lease);
+
+/* cluster_delivery_start - CL is a delivery process's (its lines about Redis say what the
+ * delivery side does), which starts: remove the leases this host left in Redis (a process
+ * killed holds them until they expire). 0, or -1 with *err. */
+int cluster_delivery_start(struct cluster *cl, char **err);
+
+/* cluster_leases_renew - renew every lease held, when cluster.lease_ttl / 3 passed since the
+ * last renewal (call it every second); one that was lost is logged and renewed at its next use */
+void cluster_leases_renew(struct cluster *cl);
+
+/* cluster_throttle_put - this host was throttled by TARGET's provider: share the pause of
+ * PAUSE_MS milliseconds (a longer pause already shared stays). 0, or -1 with *err. */
+int cluster_throttle_put(struct cluster *cl, const char *target, long pause_ms, char **err);
+
+/*
+ * cluster_throttles - the pause left of each of the N TARGETS: pause_ms[i] (0: none) and
+ * host[i], the host throttled (caller frees; NULL when none). 0, or -1 with *err.
+ */
+int cluster_throttles(struct cluster *cl, const char *const *targets, size_t n, long *pause_ms,
+                      char **host, char **err);
+
+/* cluster_share - this host's place in cluster.hosts (0-based) and their number, for the
+ * shares of rate and connections while Redis is unreachable */
+void cluster_share(const struct cluster *cl, int *index, int *nhosts);
+
+/*
  * cluster_status - byosmtpctl cluster status: Redis's address, and for each host of
  * cluster.hosts when it was last seen (by Redis's clock), its clock offset to Redis, its
  * counts published or not, its number of targets and their digest, written to FP; and whether

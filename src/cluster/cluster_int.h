@@ -28,6 +28,13 @@ struct cluster_entry {
     uint64_t own;    /* this host's field, as last read */
 };
 
+/* A lease of one of this process's connections (cluster_limits.c). */
+struct cluster_lease {
+    char *target;
+    char *member;        /* "HOST:PID:N" */
+    int max_connections; /* as the last cluster_gate() saw it */
+};
+
 struct cluster {
     struct cluster_redis *redis;
     char *prefix;
@@ -43,10 +50,19 @@ struct cluster {
     struct cluster_entry *cache;
     size_t ncache;
     char *reserve_sha;         /* the reserve script, once loaded; under cache_lock */
+    char *gate_sha;            /* cluster_limits.c's scripts; under cache_lock */
+    char *pause_sha;
     atomic_bool need_publish;  /* Redis lost this host's fields, or a give-back failed */
     char digest[65];           /* of the loaded targets (cluster_digest); under cache_lock */
     size_t ntargets;           /* how many; under cache_lock */
     long long published;       /* unix time of the last republication; under cache_lock */
+
+    int lease_ttl;             /* cluster.lease_ttl, seconds */
+    pthread_mutex_t lease_lock;
+    struct cluster_lease *leases; /* held by this process's connections; under lease_lock */
+    size_t nleases;
+    unsigned long lease_seq;   /* the last lease's number; under lease_lock */
+    time_t lease_renewed;      /* when every lease was last renewed; under lease_lock */
 
     pthread_t tid;
     bool running;
@@ -67,6 +83,15 @@ void cluster_cache_put(struct cluster *cl, const char *target, const char *month
  * made, so that the refresh reads it) */
 int cluster_cache_get(struct cluster *cl, const char *target, const char *month,
                       struct cluster_entry *e);
+
+/*
+ * cluster_eval - EVALSHA of SCRIPT (its SHA1 cached in *SHA under cache_lock; SCRIPT LOAD when
+ * not yet, and again after Redis answered NOSCRIPT) with NKEYS KEYS and NARGS ARGS. The reply,
+ * or NULL with *err when Redis does not answer.
+ */
+redisReply *cluster_eval(struct cluster *cl, const char *script, char **sha, size_t nkeys,
+                         const char *const *keys, size_t nargs, const char *const *args,
+                         char **err);
 
 /* cluster_read_hash - HGETALL of KEY: the sum of the fields and HOST's field; 0 or -1 */
 int cluster_read_hash(struct cluster *cl, const char *key, uint64_t *total, uint64_t *own,

@@ -123,3 +123,56 @@ int cluster_verify_get(struct cluster *cl, const char *target, struct verify_res
     *host = NULL;
     return set_err(err, "cluster mode is not built in");
 }
+
+enum cluster_gate_verdict cluster_gate(struct cluster *cl, struct cluster_gate *g)
+{
+    (void)cl;
+    g->reason = WAIT_NONE;
+    g->wait = 0;
+    return GATE_DOWN;
+}
+
+void cluster_lease_release(struct cluster *cl, const char *target, char *lease)
+{
+    (void)cl;
+    (void)target;
+    free(lease);
+}
+
+int cluster_delivery_start(struct cluster *cl, char **err)
+{
+    (void)cl;
+    return set_err(err, "cluster mode is not built in");
+}
+
+void cluster_leases_renew(struct cluster *cl)
+{
+    (void)cl;
+}
+
+int cluster_throttle_put(struct cluster *cl, const char *target, long pause_ms, char **err)
+{
+    (void)cl;
+    (void)target;
+    (void)pause_ms;
+    return set_err(err, "cluster mode is not built in");
+}
+
+int cluster_throttles(struct cluster *cl, const char *const *targets, size_t n, long *pause_ms,
+                      char **host, char **err)
+{
+    (void)cl;
+    (void)targets;
+    for (size_t i = 0; i < n; i++) {
+        pause_ms[i] = 0;
+        host[i] = NULL;
+    }
+    return set_err(err, "cluster mode is not built in");
+}
+
+void cluster_share(const struct cluster *cl, int *index, int *nhosts)
+{
+    (void)cl;
+    *index = 0;
+    *nhosts = 1;
+}

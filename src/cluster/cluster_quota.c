@@ -160,73 +160,25 @@ int cluster_publish(struct cluster *cl, char **err)
     return rc;
 }
 
-/* reserve_sha - the reserve script's SHA1, loaded with SCRIPT LOAD when not yet (or FORCE) */
-static char *reserve_sha(struct cluster *cl, bool force, char **err)
-{
-    char *sha = NULL;
-    redisReply *rep;
-
-    pthread_mutex_lock(&cl->cache_lock);
-    if (cl->reserve_sha && !force)
-        sha = xstrdup(cl->reserve_sha);
-    pthread_mutex_unlock(&cl->cache_lock);
-    if (sha)
-        return sha;
-    if ((rep = command(cl, err, 3, "SCRIPT", "LOAD", reserve_lua)) == NULL)
-        return NULL;
-    if (rep->type == REDIS_REPLY_STRING) {
-        sha = xstrdup(rep->str);
-        pthread_mutex_lock(&cl->cache_lock);
-        free(cl->reserve_sha);
-        cl->reserve_sha = xstrdup(sha);
-        pthread_mutex_unlock(&cl->cache_lock);
-    } else {
-        set_err(err, "SCRIPT LOAD: %s", rep->type == REDIS_REPLY_ERROR ? rep->str : "no SHA1");
-    }
-    freeReplyObject(rep);
-    return sha;
-}
-
-/* run_reserve - EVALSHA the reserve script for claim C (loaded again after NOSCRIPT) */
+/* run_reserve - the reserve script for claim C */
 static redisReply *run_reserve(struct cluster *cl, const struct cluster_claim *c, char **err)
 {
-    size_t nk = 1 + cl->nhosts, argc = 3 + nk + 4, k = 0;
-    const char **argv = xcalloc(argc, sizeof(char *));
-    char **keys = xcalloc(nk, sizeof(char *)), nkeys[16], n[16], limit[32], ttl[32];
-    redisReply *rep = NULL;
-    char *sha;
+    size_t nk = 1 + cl->nhosts;
+    char **keys = xcalloc(nk, sizeof(char *)), n[16], limit[32], ttl[32];
+    const char *args[] = {cl->host, n, limit, ttl};
+    redisReply *rep;
 
     keys[0] = cluster_quota_key(cl, c->target, c->month);
     for (size_t i = 0; i < cl->nhosts; i++)
         keys[1 + i] = cluster_host_key(cl, cl->hosts[i]);
-    snprintf(nkeys, sizeof(nkeys), "%zu", nk);
     snprintf(n, sizeof(n), "%" PRIu32, c->n);
     snprintf(limit, sizeof(limit), "%" PRIu64, c->limit);
     snprintf(ttl, sizeof(ttl), "%d", CLUSTER_QUOTA_TTL);
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if ((sha = reserve_sha(cl, attempt > 0, err)) == NULL)
-            break;
-        k = 0;
-        argv[k++] = "EVALSHA";
-        argv[k++] = sha;
-        argv[k++] = nkeys;
-        for (size_t i = 0; i < nk; i++)
-            argv[k++] = keys[i];
-        argv[k++] = cl->host;
-        argv[k++] = n;
-        argv[k++] = limit;
-        argv[k++] = ttl;
-        rep = cluster_redis_command(cl->redis, (int)k, argv, NULL, err);
-        free(sha);
-        if (!rep || rep->type != REDIS_REPLY_ERROR || strncmp(rep->str, "NOSCRIPT", 8) != 0)
-            break;
-        freeReplyObject(rep); /* Redis restarted: load the script again */
-        rep = NULL;
-    }
+    rep = cluster_eval(cl, reserve_lua, &cl->reserve_sha, nk, (const char *const *)keys, 4, args,
+                       err);
     for (size_t i = 0; i < nk; i++)
         free(keys[i]);
     free(keys);
-    free(argv);
     return rep;
 }
 

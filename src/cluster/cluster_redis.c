@@ -16,6 +16,7 @@
 
 #include "cluster/cluster_redis.h"
 #include "util/msg.h"
+#include "util/secretfile.h"
 #include "util/util.h"
 
 #define PAUSE_MIN_MS 100   /* first pause after a failure */
@@ -37,7 +38,13 @@ struct cluster_redis {
     long pause_ms;       /* the pause after the last failure */
     double retry_at;     /* monotonic seconds before which no connection is tried */
     const char *policy;  /* cluster.degraded_quota, for the log line */
+    bool delivery;       /* the delivery process's connection (its own log lines) */
 };
+
+void cluster_redis_delivery(struct cluster_redis *r)
+{
+    r->delivery = true;
+}
 
 /* mono_now - monotonic seconds */
 static double mono_now(void)
@@ -54,29 +61,14 @@ static double mono_now(void)
  */
 static int read_password(struct cluster_redis *r, const char *path, char **err)
 {
-    char buf[SECRET_MAX + 1], *nl;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = 0, k = 0;
-    struct stat sb;
+    char *buf, *nl;
+    size_t len;
 
-    if (fd < 0)
-        return set_err(err, "cluster.password_file %s: cannot open: %s", path, strerror(errno));
-    if (fstat(fd, &sb) == 0 && (sb.st_mode & 0004))
-        msg_warn("cluster.password_file %s is readable by everyone: chmod 600 it", path);
-    while (n < SECRET_MAX && (k = read(fd, buf + n, (size_t)(SECRET_MAX - n))) > 0)
-        n += k;
-    close(fd);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    buf[n] = '\0';
-    if (k < 0 || n == 0 || n >= SECRET_MAX || memchr(buf, '\0', (size_t)n) != NULL) {
-        wipe(buf, sizeof(buf));
-        return set_err(err, "cluster.password_file %s: %s", path,
-                       k < 0    ? "cannot read it"
-                       : n == 0 ? "is empty: write the Redis password into it (or set "
-                                  "password_file = \"\" for a server without one)"
-                                : "is not a password: at most 1023 bytes of text");
-    }
+    if (secret_file_read("cluster.password_file", path, SECRET_MAX - 1, true,
+                         "is empty: write the Redis password into it (or set password_file = "
+                         "\"\" for a server without one)",
+                         &buf, &len, err) < 0)
+        return -1;
     if ((nl = strchr(buf, '\n')) != NULL) {
         size_t ulen = (size_t)(nl - buf);
 
@@ -87,7 +79,7 @@ static int read_password(struct cluster_redis *r, const char *path, char **err)
     } else {
         r->pass = xstrdup(buf);
     }
-    wipe(buf, sizeof(buf));
+    free_secret(buf);
     return 0;
 }
 
@@ -153,7 +145,10 @@ static void went_down(struct cluster_redis *r, const char *why)
     if (r->pause_ms > PAUSE_MAX_MS)
         r->pause_ms = PAUSE_MAX_MS;
     r->retry_at = mono_now() + (double)r->pause_ms / 1000.0;
-    if (r->state != LINK_DOWN)
+    if (r->state != LINK_DOWN && r->delivery)
+        msg_warn("cluster: delivery: Redis %s is unreachable: %s; each target's max_connections "
+                 "and rate are shared between the hosts until it answers again", r->where, why);
+    else if (r->state != LINK_DOWN)
         msg_warn("cluster: Redis %s is unreachable: %s; degraded mode (cluster.degraded_quota = "
                  "%s) until it answers again", r->where, why, r->policy);
     r->state = LINK_DOWN;
@@ -197,7 +192,9 @@ static int connect_now(struct cluster_redis *r, char **why)
         return set_err(why, "cannot set the timeout: %s", r->ctx->errstr);
     if (authenticate(r, why) < 0)
         return -1;
-    if (r->state == LINK_DOWN)
+    if (r->state == LINK_DOWN && r->delivery)
+        msg_info("cluster: delivery: Redis %s answers again; shared limits resume", r->where);
+    else if (r->state == LINK_DOWN)
         msg_info("cluster: Redis %s answers again; degraded mode ends", r->where);
     else if (r->state == LINK_NEW)
         msg_debug("cluster: connected to Redis %s", r->where);

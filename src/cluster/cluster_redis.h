@@ -40,6 +40,10 @@ void cluster_redis_free(struct cluster_redis *r);
 redisReply *cluster_redis_command(struct cluster_redis *r, int argc, const char **argv,
                                   const size_t *argvlen, char **err);
 
+/* cluster_redis_delivery - this is the delivery process's connection: its lines about Redis's
+ * reachability say what the delivery side does meanwhile */
+void cluster_redis_delivery(struct cluster_redis *r);
+
 /* cluster_redis_degraded - true while the last attempt to reach Redis failed */
 bool cluster_redis_degraded(struct cluster_redis *r);
 

@@ -19,7 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster/cluster.h"
 #include "delivery/backoff.h"
+#include "delivery/cluster_link.h"
 #include "delivery/delivery.h"
 #include "delivery/deliverydir.h"
 #include "delivery/events.h"
@@ -78,6 +80,11 @@ static void *worker_main(void *arg)
             conf_unref(conf);
             pthread_mutex_lock(&d->lock);
             del = sched_done(d->sched, time_now(), &job, &r);
+            if (r.outcome == SCHED_THROTTLED && d->cluster != NULL) {
+                pthread_mutex_unlock(&d->lock);
+                cluster_link_throttled(d, job.target); /* the other hosts pause too */
+                pthread_mutex_lock(&d->lock);
+            }
             free(job.target);
             /* One slot of the target is free again: one more worker may take a job. A broadcast
              * here woke every idle worker per message, each to find nothing and sleep again
@@ -195,6 +202,7 @@ struct run {
     bool requests; /* a request arrived (or events were lost): read delivery/requests/ now */
     double last_scan, last_refresh, last_idle, last_requests, last_textfile;
     struct metrics_http *metrics; /* metrics.listen; NULL when not set */
+    struct cluster_link *link;    /* cluster mode's thread; NULL without */
 };
 
 /* on_wake - one inotify event */
@@ -244,15 +252,11 @@ static void on_request(void *ctx, const char *verb, const char *arg)
 /* refresh_targets - re-read the limits of every known target (changes apply at once) */
 static void refresh_targets(struct delivery *d)
 {
-    const char **names;
     char **copy;
     size_t n;
 
     pthread_mutex_lock(&d->lock);
-    n = sched_targets(d->sched, &names);
-    copy = xcalloc(n + 1, sizeof(*copy));
-    for (size_t i = 0; i < n; i++)
-        copy[i] = xstrdup(names[i]);
+    n = sched_targets(d->sched, &copy);
     pthread_mutex_unlock(&d->lock);
     for (size_t i = 0; i < n; i++) {
         struct target t;
@@ -460,6 +464,13 @@ static int open_wake(struct run *r, char **err)
     return rc;
 }
 
+/* open_cluster - cluster mode: its connection (cluster.password_file is read now, as root) */
+static int open_cluster(struct delivery *d, char **err)
+{
+    d->cluster = cluster_new(d->conf, err);
+    return d->cluster == NULL && *err != NULL ? -1 : 0;
+}
+
 /* start - everything the main loop needs, in order; 0, or -1 (logged) */
 static int start(struct run *r)
 {
@@ -473,7 +484,7 @@ static int start(struct run *r)
     https_init(); /* libcurl, for token endpoints and the webhook: before any thread */
     /* the webhook's key, like the master key, is read before root is given up */
     if (secret_key_load(d->conf->secrets.key_file, &d->key, &err) < 0 ||
-        events_new(d->conf, &d->events, &err) < 0 ||
+        events_new(d->conf, &d->events, &err) < 0 || open_cluster(d, &err) < 0 ||
         become_user(d->conf->milter.user, &err) < 0 || open_spool(r, &err) < 0 ||
         store_open(d->conf->store.path, d->conf->store.map_size, STORE_WRITE, &d->store,
                    &err) < 0 ||
@@ -508,6 +519,7 @@ static void start_workers(struct run *r)
     refresh_targets(d);
     r->last_scan = r->last_refresh = time_now();
     events_start(d->events);
+    r->link = cluster_link_start(d);
 
     r->threads = xcalloc((size_t)n, sizeof(*r->threads));
     for (r->nthreads = 0; r->nthreads < n; r->nthreads++)
@@ -610,6 +622,7 @@ static void finish(struct run *r, int status)
     for (int i = 0; i < r->nthreads; i++)
         pthread_join(r->threads[i], NULL);
     free(r->threads);
+    cluster_link_stop(r->link);
     metrics_http_stop(r->metrics);
     events_stop(d->events); /* the workers have stopped: no event comes any more */
     d->events = NULL;
@@ -618,9 +631,10 @@ static void finish(struct run *r, int status)
         write_stats(d);
         if (d->conf != NULL)
             write_textfile(d, d->conf->metrics.textfile);
-        sched_free(d->sched, worker_close_conn);
+        sched_free(d->sched, worker_close_conn); /* their leases given back */
         hostdown_free(d->hosts);
     }
+    cluster_free(d->cluster);
     if (d->spool_path != NULL && status == 0) {
         char *p = deliverydir_path(d->spool_path, "pid");
 

@@ -27,6 +27,7 @@
 #include "delivery/events.h"
 #include "util/https.h"
 #include "util/msg.h"
+#include "util/secretfile.h"
 #include "util/util.h"
 
 #define EVENTS_SECRET_MAX 4096
@@ -418,33 +419,16 @@ static void *webhook_main(void *arg)
 /* read_secret - the HMAC key: the file's content without its trailing newlines */
 static int read_secret(struct events *ev, const char *path, char **err)
 {
-    unsigned char buf[EVENTS_SECRET_MAX + 1];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = 0, r;
-    struct stat sb;
+    char *key;
+    size_t len;
 
-    if (fd < 0)
-        return set_err(err, "events.webhook_secret_file %s: cannot open: %s", path,
-                       strerror(errno));
-    if (fstat(fd, &sb) == 0 && (sb.st_mode & 0004))
-        msg_warn("events.webhook_secret_file %s is readable by everyone: chmod 600 it", path);
-    while ((r = read(fd, buf + n, sizeof(buf) - (size_t)n)) > 0)
-        n += r;
-    close(fd);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    if (r < 0 || n == 0 || n > EVENTS_SECRET_MAX) {
-        wipe(buf, sizeof(buf));
-        return set_err(err, "events.webhook_secret_file %s: %s", path,
-                       r < 0    ? "cannot read it"
-                       : n == 0 ? "is empty: write a random key into it, e.g. with "
-                                  "'openssl rand -hex 32'"
-                                : "is longer than 4096 bytes");
-    }
-    ev->key = xmalloc((size_t)n);
-    memcpy(ev->key, buf, (size_t)n);
-    ev->keylen = (size_t)n;
-    wipe(buf, sizeof(buf));
+    if (secret_file_read("events.webhook_secret_file", path, EVENTS_SECRET_MAX, false,
+                         "is empty: write a random key into it, e.g. with "
+                         "'openssl rand -hex 32'",
+                         &key, &len, err) < 0)
+        return -1;
+    ev->key = (unsigned char *)key;
+    ev->keylen = len;
     return 0;
 }
 

@@ -30,7 +30,7 @@ struct starget;
 struct item {
     char id[SPOOL_ID_LEN + 1];
     struct starget *t;
-    int64_t due;
+    double due;
     bool busy, del, flush;
     struct item *prev, *next; /* in the target's list */
     struct item *hnext;       /* in the hash chain */
@@ -57,7 +57,8 @@ struct sched {
     size_t ntargets, rr;
     struct item **hash;
     size_t nbuckets, nitems;
-    const char **names; /* sched_targets() */
+    int share_index, share_n; /* sched_set_share(); share_n 0: no cluster */
+    bool share_degraded;
 };
 
 /* dmin - the smaller of two times (no libm for this) */
@@ -145,7 +146,6 @@ void sched_free(struct sched *s, void (*close_fn)(void *conn))
     }
     free(s->targets);
     free(s->hash);
-    free(s->names);
     free(s);
 }
 
@@ -203,7 +203,7 @@ bool sched_add(struct sched *s, const char *id, const char *target, int64_t next
     it = xcalloc(1, sizeof(*it));
     strcpy(it->id, id);
     it->t = find_target(s, target);
-    it->due = next_attempt;
+    it->due = (double)next_attempt;
     it->prev = it->t->tail;
     if (it->t->tail != NULL)
         it->t->tail->next = it;
@@ -229,14 +229,11 @@ size_t sched_count(const struct sched *s)
     return s->nitems;
 }
 
-size_t sched_targets(const struct sched *s, const char ***names)
+size_t sched_targets(const struct sched *s, char ***names)
 {
-    struct sched *m = (struct sched *)s;
-
-    m->names = xrealloc(m->names, (s->ntargets + 1) * sizeof(*m->names));
+    *names = xcalloc(s->ntargets + 1, sizeof(**names));
     for (size_t i = 0; i < s->ntargets; i++)
-        m->names[i] = s->targets[i]->name;
-    *names = m->names;
+        (*names)[i] = xstrdup(s->targets[i]->name);
     return s->ntargets;
 }
 
@@ -269,7 +266,63 @@ static int limit(const struct sched *s, const struct starget *t)
 
     if (max < 1)
         max = 1;
+    if (s->share_n > 0 && s->share_degraded && t->max_connections > 0) {
+        /* this host's share of the cluster's connections while Redis is out of reach */
+        int share = max / s->share_n + (s->share_index < max % s->share_n ? 1 : 0);
+
+        return t->degraded && share > 1 ? 1 : share;
+    }
     return t->degraded ? 1 : max;
+}
+
+/* share_wait - while Redis is out of reach, T's pace here is N times slower: the time before
+ * its next start, or 0 */
+static double share_wait(const struct sched *s, const struct starget *t, double now)
+{
+    double next;
+
+    if (s->share_n <= 1 || !s->share_degraded || ratelimit_interval_us(&t->rl) == 0 ||
+        t->last_start <= 0)
+        return 0;
+    next = t->last_start + (double)ratelimit_interval_us(&t->rl) * s->share_n / 1e6;
+    return next > now ? next : 0;
+}
+
+void sched_set_share(struct sched *s, int index, int nhosts, bool degraded)
+{
+    s->share_index = index;
+    s->share_n = nhosts;
+    s->share_degraded = degraded;
+}
+
+bool sched_throttle_shared(struct sched *s, const char *name, double now, double until)
+{
+    struct starget *t = find_target(s, name);
+    bool active = throttle_active(&t->th, (time_t)now);
+
+    if (active && (double)t->th.until + 1 >= until)
+        return false;
+    if (!active)
+        ratelimit_slow_down(&t->rl, 2);
+    t->th.until = backoff_second(until);
+    t->degraded = true;
+    return true;
+}
+
+double sched_target_pause(const struct sched *s, const char *name)
+{
+    for (size_t i = 0; i < s->ntargets; i++)
+        if (strcmp(s->targets[i]->name, name) == 0)
+            return (double)s->targets[i]->th.until;
+    return 0;
+}
+
+uint64_t sched_target_interval(const struct sched *s, const char *name)
+{
+    for (size_t i = 0; i < s->ntargets; i++)
+        if (strcmp(s->targets[i]->name, name) == 0)
+            return ratelimit_interval_us(&s->targets[i]->rl);
+    return 0;
 }
 
 /* earliest - the waiting (not busy) copy of T that is due first; the oldest on a tie */
@@ -301,11 +354,12 @@ int sched_take(struct sched *s, double now, struct sched_job *job, double *wake_
         struct starget *t = s->targets[idx];
         struct item *it = t->nitems ? earliest(t) : NULL;
         long reuse, wait_ms;
+        double later;
 
         if (it == NULL)
             continue;
-        if ((double)it->due > now) {
-            wake = dmin(wake, (double)it->due);
+        if (it->due > now) {
+            wake = dmin(wake, it->due);
             continue;
         }
         if (throttle_active(&t->th, (time_t)now)) {
@@ -315,6 +369,12 @@ int sched_take(struct sched *s, double now, struct sched_job *job, double *wake_
         reuse = fresh_idle(s, t, now);
         if (reuse < 0 && t->open >= limit(s, t))
             continue; /* every connection is busy: a sched_done() will wake the caller */
+        if (reuse >= 0 && t->open - (int)t->nidle >= limit(s, t))
+            continue; /* a share smaller than the connections kept from before */
+        if ((later = share_wait(s, t, now)) > 0) {
+            wake = dmin(wake, later);
+            continue;
+        }
         if ((wait_ms = ratelimit_take(&t->rl, (int64_t)(now * 1000))) > 0) {
             wake = dmin(wake, now + (double)wait_ms / 1000.0);
             continue;
@@ -328,6 +388,7 @@ int sched_take(struct sched *s, double now, struct sched_job *job, double *wake_
             t->open++;
         }
         t->last_start = now;
+        job->shared = s->share_n > 0 && !s->share_degraded;
         it->busy = true;
         it->flush = false;
         strcpy(job->id, it->id);
@@ -354,6 +415,19 @@ bool sched_done(struct sched *s, double now, const struct sched_job *job, const 
         t->idle[t->nidle++] = (struct idle_conn){r->conn, now, r->conn_messages};
     } else if (t->open > 0) {
         t->open--;
+    }
+    if (r->outcome == SCHED_POSTPONED) {
+        /* nothing was tried: neither the target's state nor the copy's changes */
+        if (it == NULL)
+            return false;
+        if (it->del) {
+            forget(s, it);
+            return true;
+        }
+        it->busy = false;
+        it->due = it->flush ? 0 : r->retry_at;
+        it->flush = false;
+        return false;
     }
     if (r->delivered && r->outcome != SCHED_THROTTLED) {
         t->degraded = false;
@@ -384,9 +458,10 @@ bool sched_done(struct sched *s, double now, const struct sched_job *job, const 
     if (it->flush)
         it->due = 0;
     else if (r->outcome == SCHED_THROTTLED)
-        it->due = r->next_attempt > (int64_t)t->th.until ? r->next_attempt : (int64_t)t->th.until;
+        it->due = (double)(r->next_attempt > (int64_t)t->th.until ? r->next_attempt
+                                                                   : (int64_t)t->th.until);
     else
-        it->due = r->next_attempt;
+        it->due = (double)r->next_attempt;
     it->flush = false;
     return false;
 }

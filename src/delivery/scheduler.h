@@ -39,6 +39,7 @@ struct sched_job {
     char *target;   /* the target's name (owned by the job) */
     void *conn;     /* an idle connection to reuse, or NULL: open a new one */
     int conn_messages; /* messages already sent on conn */
+    bool shared;    /* cluster mode, Redis reachable when taken: ask cluster_gate() first */
 };
 
 /* How an attempt ended, for sched_done(). */
@@ -46,11 +47,13 @@ enum sched_outcome {
     SCHED_FINISHED, /* every recipient is done: forget the copy */
     SCHED_DEFERRED, /* some remain: due again at next_attempt */
     SCHED_THROTTLED, /* deferred, and the whole target pauses */
+    SCHED_POSTPONED, /* not started (the cluster's limits): due again at retry_at, nothing counted */
 };
 
 struct sched_result {
     enum sched_outcome outcome;
     int64_t next_attempt;  /* SCHED_DEFERRED: unix seconds */
+    double retry_at;       /* SCHED_POSTPONED: unix seconds with a fraction */
     void *conn;            /* the connection, still usable, to keep for reuse; or NULL */
     int conn_messages;     /* messages sent on it so far */
     bool opened;           /* the job had no connection and one was opened (kept or closed) */
@@ -72,6 +75,28 @@ void sched_free(struct sched *s, void (*close_fn)(void *conn));
 void sched_set_target(struct sched *s, const char *name, int max_connections, const char *rate);
 
 /*
+ * sched_set_share - cluster mode (cluster.h): this host is INDEX of NHOSTS (0: no cluster).
+ * While DEGRADED (Redis unreachable) each target with max_connections > 0 gets this host's
+ * share of them (max / N, the first max % N hosts one more: their sum is max, and a share may
+ * be 0), and a rate is paced N times slower here; jobs are handed out with shared = false.
+ * Otherwise jobs are marked shared: the worker asks Redis (cluster_gate) before it starts.
+ */
+void sched_set_share(struct sched *s, int index, int nhosts, bool degraded);
+
+/*
+ * sched_throttle_shared - another host of the cluster was throttled by target NAME's provider:
+ * pause it here too until UNTIL (unix seconds), slow its pace, one connection; true when that
+ * is news (no pause as long was running), false when it changed nothing.
+ */
+bool sched_throttle_shared(struct sched *s, const char *name, double now, double until);
+
+/* sched_target_pause - when target NAME's pause ends (unix seconds; 0 none) */
+double sched_target_pause(const struct sched *s, const char *name);
+
+/* sched_target_interval - target NAME's spacing of starts now, in us (0: no pace) */
+uint64_t sched_target_interval(const struct sched *s, const char *name);
+
+/*
  * sched_add - a copy to deliver (nothing happens when ID is known already). Returns true when
  * it was added.
  */
@@ -82,8 +107,9 @@ bool sched_has(const struct sched *s, const char *id);
 size_t sched_count(const struct sched *s);
 /* sched_target_open - connections open to target NAME (in a worker's hands or idle) */
 int sched_target_open(const struct sched *s, const char *name);
-/* sched_targets - the names of the targets known (pointers valid until the next call); count */
-size_t sched_targets(const struct sched *s, const char ***names);
+/* sched_targets - copies of the names of the targets known in *names (dir_list_free them);
+ * how many */
+size_t sched_targets(const struct sched *s, char ***names);
 
 /*
  * sched_take - the next job at time NOW (seconds, fractional), or 0 when nothing can go now;

@@ -22,6 +22,7 @@
 #include "delivery/dsnopt.h"
 #include "delivery/fallback.h"
 #include "delivery/outcome.h"
+#include "cluster/cluster.h"
 #include "util/msg.h"
 #include "util/util.h"
 #include "smtp/smtp_client.h"
@@ -35,6 +36,9 @@ struct wconn {
     char *fingerprint; /* target_encode() of the target it was opened for */
     char *host;        /* the host it is connected to: the target's, or a fallback host */
     int port;
+    struct cluster *cl; /* cluster mode: */
+    char *target;       /* the target of ... */
+    char *lease;        /* ... this connection's lease (cluster_gate), or NULL */
 };
 
 /* One attempt of one copy: what load finds, send adds, decide settles and apply uses. */
@@ -57,6 +61,8 @@ struct attempt {
     char *host;              /* the host of the log line: the session's, or the last one tried */
     int port;
     bool conn_broken;        /* the session was no longer usable after the send */
+    bool shared;             /* cluster mode and Redis reachable: ask cluster_gate() */
+    char *lease;             /* a lease for the session about to be opened (cluster_gate) */
     double t_start, t_conn, t_done;
 };
 
@@ -79,6 +85,9 @@ void worker_close_conn(void *conn)
     if (w == NULL)
         return;
     smtp_client_close(w->client);
+    if (w->lease != NULL)
+        cluster_lease_release(w->cl, w->target, w->lease);
+    free(w->target);
     free(w->fingerprint);
     free(w->host);
     free(w);
@@ -307,6 +316,8 @@ static struct wconn *open_session(struct delivery *d, const struct byosmtp_conf 
     w->fingerprint = xstrdup(fingerprint);
     w->host = xstrdup(h->host);
     w->port = h->port;
+    w->cl = d->cluster;
+    w->target = xstrdup(t->name);
     return w;
 }
 
@@ -495,6 +506,8 @@ static bool connect_target(struct attempt *a, const char *fingerprint)
     }
     a->t_conn = time_now();
     if (a->w != NULL) {
+        a->w->lease = a->lease;
+        a->lease = NULL;
         smtp_result_free(&a->res);
         smtp_result_init(&a->res);
         return true;
@@ -530,6 +543,8 @@ static bool transmit(struct attempt *a, bool first)
         a->res.stage <= SMTP_STAGE_MAIL && !smtp_client_usable(a->w->client)) {
         msg_debug("%s: the kept session to %s was closed by the provider: opening another",
                   a->id, a->t.name);
+        a->lease = a->w->lease; /* its slot goes to the next session */
+        a->w->lease = NULL;
         worker_close_conn(a->w);
         a->w = NULL;
         smtp_result_free(&a->res);
@@ -539,6 +554,73 @@ static bool transmit(struct attempt *a, bool first)
     outcome_results(&a->o, &a->res);
     a->conn_broken = !smtp_client_usable(a->w->client);
     return true;
+}
+
+/* nap - sleep SECONDS (a turn in the cluster's pace) */
+static void nap(double seconds)
+{
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/*
+ * gate - cluster mode: may the copy start now (cluster_gate)? true: go (after its turn in the
+ * shared pace). false: postponed, a->r says until when; a kept session whose lease was lost is
+ * closed. A target without max_connections and rate asks nothing here: a shared pause reaches
+ * the scheduler through the delivery's cluster thread (delivery.c).
+ */
+static bool gate(struct attempt *a)
+{
+    struct cluster_gate g = {.target = a->t.name, .max_connections = a->t.max_connections};
+    enum cluster_gate_verdict v;
+
+    if (!a->shared || a->d->cluster == NULL)
+        return true;
+    pthread_mutex_lock(&a->d->lock);
+    g.interval_us = sched_target_interval(a->d->sched, a->t.name);
+    pthread_mutex_unlock(&a->d->lock);
+    if (g.max_connections <= 0 && g.interval_us == 0)
+        return true;
+    if (a->w != NULL) { /* the kept session's lease, renewed (or lost) */
+        g.lease = a->w->lease;
+        a->w->lease = NULL;
+    }
+    v = cluster_gate(a->d->cluster, &g);
+    if (a->w != NULL)
+        a->w->lease = g.lease;
+    else
+        a->lease = g.lease;
+    if (v == GATE_GO) {
+        if (g.wait > 0)
+            nap(g.wait);
+        return true;
+    }
+    a->r->outcome = SCHED_POSTPONED;
+    if (v == GATE_DOWN) {
+        /* Redis went out of reach since the job was taken: again, under this host's share */
+        int index, n;
+
+        cluster_share(a->d->cluster, &index, &n);
+        pthread_mutex_lock(&a->d->lock);
+        sched_set_share(a->d->sched, index, n, true);
+        pthread_mutex_unlock(&a->d->lock);
+        a->r->retry_at = time_now();
+        return false;
+    }
+    msg_debug("%s: target %s: waiting %.3f s for the cluster (%s)", a->id, a->t.name, g.wait,
+              g.reason == WAIT_CONNECTIONS ? "every connection lease is held"
+              : g.reason == WAIT_THROTTLED ? "paused after a throttling reply"
+                                           : "the shared pace");
+    /* a slot taken by a host that stopped frees when its lease expires; others sooner */
+    a->r->retry_at = time_now() + (g.wait < 0.05 ? 0.05 : g.wait > 5 ? 5 : g.wait);
+    if (a->w != NULL && a->w->lease == NULL && g.max_connections > 0) {
+        worker_close_conn(a->w); /* its lease was lost: it may not stay open */
+        a->w = NULL;
+        a->r->conn_messages = 0;
+    }
+    return false;
 }
 
 /* send_copy - the copy to its pending recipients, on the kept session when it still fits the
@@ -559,6 +641,10 @@ static void send_copy(struct attempt *a)
         worker_close_conn(a->w);
         a->w = NULL;
         a->r->conn_messages = 0;
+    }
+    if (!gate(a)) {
+        free(fingerprint);
+        return;
     }
     deliverydir_inflight(a->d->spool_path, a->id, true);
     if (a->w != NULL)
@@ -815,6 +901,8 @@ static void release(struct attempt *a)
         worker_close_conn(a->w);
         a->r->conn = NULL;
     }
+    if (a->lease != NULL) /* taken for a session that was not opened */
+        cluster_lease_release(a->d->cluster, a->t.name, a->lease);
     free(a->why);
     free(a->host);
     free(a->rcpts);
@@ -839,11 +927,14 @@ void worker_attempt(struct delivery *d, const struct byosmtp_conf *conf, const s
     memset(r, 0, sizeof(*r));
     r->conn_messages = job->conn_messages;
     smtp_result_init(&a.res);
+    a.shared = job->shared;
     if (load(&a)) {
         if (load_target(&a))
             send_copy(&a);
-        decide(&a);
-        apply(&a);
+        if (r->outcome != SCHED_POSTPONED) {
+            decide(&a);
+            apply(&a);
+        }
     }
     release(&a);
 }

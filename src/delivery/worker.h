@@ -13,6 +13,9 @@
  *      target's month (store_queue_del); otherwise the state gets the next attempt time
  *      (backoff.h: retry.min_backoff doubling up to retry.max_backoff; or, when throttled,
  *      the target's pause, which the scheduler applies).
+ * In cluster mode a copy starts only when the cluster's limits allow it (cluster_gate: the
+ * shared pause, a lease of max_connections, the shared pace); otherwise it goes back to the
+ * scheduler untouched (SCHED_POSTPONED), nothing read from the provider and nothing counted.
  * Each recipient's outcome is logged Postfix-style (deliverylog.h). Throttling replies never
  * bounce a message and never count as a failed attempt; only retry.max_lifetime ends them.
  * Recipients that an attempt may have delivered without its reply (outcome.h: in doubt) are kept
@@ -39,6 +42,7 @@
 #include "store/store.h"
 
 struct tls_ctx;
+struct cluster;
 struct events;
 struct oauth_cache;
 
@@ -58,6 +62,7 @@ struct delivery {
     struct dstats stats;    /* counted by metrics_count() */
     bool stats_dirty;
     struct events *events; /* events.h; NULL when no sink is configured */
+    struct cluster *cluster; /* cluster mode's shared limits (cluster.h); NULL without */
     bool stopping;
 };
 

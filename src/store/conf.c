@@ -199,7 +199,8 @@ const struct conf_setting conf_settings[] = {
     {"cluster.sync_interval", CT_INT, OFF(cluster.sync_interval), "60", 1, 3600,
      .desc = "seconds between two republications of this host's quota counts from its store"},
     {"cluster.lease_ttl", CT_INT, OFF(cluster.lease_ttl), "60", 5, 3600,
-     .desc = "seconds a connection lease lives unless renewed"},
+     .desc = "seconds a connection lease (a target's max_connections, shared by the hosts) "
+             "lives unless renewed"},
     {"cluster.degraded_quota", CT_ENUM, OFF(cluster.degraded_quota), Q("share"),
      .words = degraded_quota_words,
      .desc = "while Redis is unreachable: share (each host may use 1/N of what was left) or "

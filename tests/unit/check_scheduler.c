@@ -1,7 +1,8 @@
 /*
  * check_scheduler - the delivery scheduler's policy without threads or sockets: due times,
  * per-target connection limits, round-robin between targets, connection reuse and idle
- * expiry, rate pacing, throttling pauses, flush and delete.
+ * expiry, rate pacing, throttling pauses, flush and delete; in cluster mode the shares kept
+ * while Redis is out of reach, the copies postponed by the cluster, and the pauses shared.
  */
 #include "config.h"
 
@@ -287,6 +288,170 @@ START_TEST(test_failing_target_one_connection)
 }
 END_TEST
 
+/* take_all - take every job possible at NOW into J (up to MAX); how many */
+static int take_all(struct sched *s, double now, struct sched_job *j, int max)
+{
+    double wake;
+    int n = 0;
+
+    while (n < max && sched_take(s, now, &j[n], &wake) == 1)
+        n++;
+    return n;
+}
+
+/* fill - copies PREFIX0.. of TARGET, N of them, due at once */
+static void fill(struct sched *s, const char *prefix, const char *target, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char id[16];
+
+        snprintf(id, sizeof(id), "%s%d", prefix, i);
+        sched_add(s, id, target, 0);
+    }
+}
+
+START_TEST(test_share_connections)
+{
+    struct sched_job j[16];
+    /* max_connections 5 over 3 hosts: 2, 2, 1 (sum 5); max 2 over 3: 1, 1, 0 */
+    const int want5[3] = {2, 2, 1}, want2[3] = {1, 1, 0};
+
+    for (int host = 0; host < 3; host++) {
+        struct sched *s = sched_new(&cfg);
+        int n, five = 0, two = 0, dflt = 0;
+
+        sched_set_target(s, "five", 5, "");
+        sched_set_target(s, "two", 2, "");
+        sched_set_target(s, "dflt", 0, "");
+        fill(s, "F", "five", 8);
+        fill(s, "T", "two", 8);
+        fill(s, "D", "dflt", 8);
+        sched_set_share(s, host, 3, true);
+        n = take_all(s, 1, j, 16);
+        for (int k = 0; k < n; k++) {
+            five += strcmp(j[k].target, "five") == 0;
+            two += strcmp(j[k].target, "two") == 0;
+            dflt += strcmp(j[k].target, "dflt") == 0;
+            ck_assert(!j[k].shared); /* Redis out of reach: the share, no lease asked */
+        }
+        ck_assert_int_eq(five, want5[host]);
+        ck_assert_int_eq(two, want2[host]);
+        ck_assert_int_eq(dflt, 2); /* no max_connections: the host's own default */
+        for (int k = 0; k < n; k++)
+            done(s, 2, &j[k], SCHED_FINISHED, 0, NULL);
+        /* Redis answers: the whole limit here, and each job asks the cluster */
+        sched_set_share(s, host, 3, false);
+        n = take_all(s, 3, j, 16);
+        ck_assert_int_eq(n, 5 + 2 + 2);
+        for (int k = 0; k < n; k++) {
+            ck_assert(j[k].shared);
+            done(s, 4, &j[k], SCHED_FINISHED, 0, NULL);
+        }
+        sched_free(s, NULL);
+    }
+}
+END_TEST
+
+START_TEST(test_share_kept_connections)
+{
+    struct sched *s = sched_new(&cfg);
+    struct sched_job j[4];
+    int conns[2];
+
+    sched_set_target(s, "two", 2, "");
+    fill(s, "T", "two", 4);
+    ck_assert_int_eq(take_all(s, 1, j, 4), 2);
+    done(s, 2, &j[0], SCHED_FINISHED, 0, &conns[0]); /* both kept idle */
+    done(s, 2, &j[1], SCHED_FINISHED, 0, &conns[1]);
+    /* host 2 of 3 has a share of 0 of max 2: its kept connections may not be used */
+    sched_set_share(s, 2, 3, true);
+    ck_assert_int_eq(take_all(s, 3, j, 4), 0);
+    /* host 0's share is 1: one of them */
+    sched_set_share(s, 0, 3, true);
+    ck_assert_int_eq(take_all(s, 3, j, 4), 1);
+    ck_assert_ptr_nonnull(j[0].conn);
+    done(s, 4, &j[0], SCHED_FINISHED, 0, NULL);
+    sched_free(s, NULL);
+}
+END_TEST
+
+START_TEST(test_share_rate)
+{
+    struct sched *s = sched_new(&cfg);
+    struct sched_job j;
+    double wake;
+
+    sched_set_target(s, "r", 10, "2/s");
+    fill(s, "R", "r", 4);
+    /* "2/s" over 3 hosts with Redis out of reach: one start every 1.5 s here */
+    sched_set_share(s, 0, 3, true);
+    ck_assert_int_eq(sched_take(s, 10, &j, &wake), 1);
+    done(s, 10, &j, SCHED_FINISHED, 0, NULL);
+    ck_assert_int_eq(sched_take(s, 10.5, &j, &wake), 0);
+    ck_assert_int_eq(sched_take(s, 11.4, &j, &wake), 0);
+    ck_assert(wake > 11.49 && wake < 11.51);
+    ck_assert_int_eq(sched_take(s, 11.5, &j, &wake), 1);
+    done(s, 11.5, &j, SCHED_FINISHED, 0, NULL);
+    /* Redis answers: the host's own pace (the shared one is the cluster's) */
+    sched_set_share(s, 0, 3, false);
+    ck_assert_int_eq(sched_take(s, 12.0, &j, &wake), 1);
+    done(s, 12, &j, SCHED_FINISHED, 0, NULL);
+    sched_free(s, NULL);
+}
+END_TEST
+
+START_TEST(test_postponed)
+{
+    struct sched *s = sched_new(&cfg);
+    struct sched_job j;
+    struct sched_result r = {.outcome = SCHED_POSTPONED, .retry_at = 20.25};
+    double wake;
+    int conn;
+
+    sched_set_target(s, "p", 1, "");
+    sched_add(s, "P1", "p", 0);
+    sched_add(s, "P2", "p", 0);
+    ck_assert_int_eq(sched_take(s, 20, &j, &wake), 1);
+    ck_assert_str_eq(j.id, "P1");
+    r.conn = &conn;
+    ck_assert(!sched_done(s, 20, &j, &r));
+    free(j.target);
+    /* P1 is due at 20.25, nothing else changed; the kept connection serves P2 now */
+    ck_assert(sched_has(s, "P1"));
+    ck_assert_int_eq(sched_take(s, 20.1, &j, &wake), 1);
+    ck_assert_str_eq(j.id, "P2");
+    ck_assert_ptr_eq(j.conn, &conn);
+    done(s, 20.1, &j, SCHED_FINISHED, 0, NULL);
+    ck_assert_int_eq(sched_take(s, 20.2, &j, &wake), 0);
+    ck_assert(wake > 20.24 && wake < 20.26);
+    ck_assert_int_eq(sched_take(s, 20.25, &j, &wake), 1);
+    ck_assert_str_eq(j.id, "P1");
+    done(s, 21, &j, SCHED_FINISHED, 0, NULL);
+    sched_free(s, NULL);
+}
+END_TEST
+
+START_TEST(test_throttle_shared)
+{
+    struct sched *s = sched_new(&cfg);
+    struct sched_job j;
+    double wake;
+
+    sched_add(s, "S1", "t", 0);
+    /* another host was throttled: nothing starts here until the shared pause ends */
+    ck_assert(sched_throttle_shared(s, "t", 100, 106.2));
+    ck_assert(sched_target_pause(s, "t") >= 106.2);
+    ck_assert(!sched_throttle_shared(s, "t", 101, 106)); /* the same pause: no news */
+    ck_assert_int_eq(sched_take(s, 106, &j, &wake), 0);
+    ck_assert(wake >= 106.2);
+    ck_assert(sched_throttle_shared(s, "t", 102, 120)); /* a longer one is */
+    ck_assert_int_eq(sched_take(s, 110, &j, &wake), 0);
+    ck_assert_int_eq(sched_take(s, 120, &j, &wake), 1);
+    done(s, 121, &j, SCHED_FINISHED, 0, NULL);
+    sched_free(s, NULL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("scheduler");
@@ -302,6 +467,11 @@ int main(void)
     tcase_add_test(tc, test_throttle_never_early);
     tcase_add_test(tc, test_flush_and_delete);
     tcase_add_test(tc, test_failing_target_one_connection);
+    tcase_add_test(tc, test_share_connections);
+    tcase_add_test(tc, test_share_kept_connections);
+    tcase_add_test(tc, test_share_rate);
+    tcase_add_test(tc, test_postponed);
+    tcase_add_test(tc, test_throttle_shared);
     suite_add_tcase(s, tc);
     return test_run(s);
 }
