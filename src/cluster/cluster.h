@@ -142,7 +142,8 @@ int cluster_verify_get(struct cluster *cl, const char *target, struct verify_res
  * max_connections through leases, rate through one pace on Redis's clock, and the pause after
  * a throttling reply, for every host of the cluster. Redis keys PREFIX:conns:TARGET (a sorted
  * set of leases scored by their expiry), PREFIX:rate:TARGET (the pace's next start) and
- * PREFIX:throttle:TARGET (the host throttled; it expires when the pause ends).
+ * PREFIX:throttle:TARGET (the host throttled; it expires when the pause ends), with
+ * PREFIX:throttled, the targets paused now.
  */
 
 /* The room the shared pace keeps for the network's jitter, in percent of its spacing: "10/s"
@@ -202,12 +203,19 @@ void cluster_leases_renew(struct cluster *cl);
  * PAUSE_MS milliseconds (a longer pause already shared stays). 0, or -1 with *err. */
 int cluster_throttle_put(struct cluster *cl, const char *target, long pause_ms, char **err);
 
+/* A pause shared by a host throttled by a target's provider. */
+struct cluster_pause {
+    char *target;
+    char *host;   /* the host that was throttled */
+    long left_ms; /* the pause left */
+};
+
 /*
- * cluster_throttles - the pause left of each of the N TARGETS: pause_ms[i] (0: none) and
- * host[i], the host throttled (caller frees; NULL when none). 0, or -1 with *err.
+ * cluster_throttles - every target paused now, whatever host knows it: *pauses
+ * (cluster_pauses_free) and *n. 0, or -1 with *err.
  */
-int cluster_throttles(struct cluster *cl, const char *const *targets, size_t n, long *pause_ms,
-                      char **host, char **err);
+int cluster_throttles(struct cluster *cl, struct cluster_pause **pauses, size_t *n, char **err);
+void cluster_pauses_free(struct cluster_pause *p, size_t n);
 
 /* cluster_share - this host's place in cluster.hosts (0-based) and their number, for the
  * shares of rate and connections while Redis is unreachable */

@@ -65,8 +65,9 @@ static const char gate_lua[] =
     "end\n"
     "return {1, wait, 0}\n";
 
-/* The pause script. KEYS[1] the target's pause; ARGV: the host, the pause in ms. Its value:
- * "END HOST", END the pause's end in ms on Redis's clock. A longer pause already there stays.
+/* The pause script. KEYS: the target's pause, the set of targets paused. ARGV: the host, the
+ * pause in ms, the target. The pause's value is "END HOST", END its end in ms on Redis's
+ * clock; the set scores each target paused by its END. A longer pause already there stays.
  * Returns the pause left before, in ms (<= 0: none). */
 static const char pause_lua[] =
     "local t = redis.call('TIME')\n"
@@ -74,7 +75,11 @@ static const char pause_lua[] =
     "local pt = redis.call('PTTL', KEYS[1])\n"
     "local ms = tonumber(ARGV[2])\n"
     "if pt < ms then\n"
-    "  redis.call('SET', KEYS[1], string.format('%.0f', now_ms + ms) .. ' ' .. ARGV[1], 'PX', ARGV[2])\n"
+    "  local e = string.format('%.0f', now_ms + ms)\n"
+    "  redis.call('SET', KEYS[1], e .. ' ' .. ARGV[1], 'PX', ARGV[2])\n"
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now_ms))\n"
+    "  redis.call('ZADD', KEYS[2], e, ARGV[3])\n"
+    "  if redis.call('PTTL', KEYS[2]) < ms then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end\n"
     "end\n"
     "return pt\n";
 
@@ -320,14 +325,16 @@ void cluster_leases_renew(struct cluster *cl)
 
 int cluster_throttle_put(struct cluster *cl, const char *target, long pause_ms, char **err)
 {
-    char *key = target_key(cl, "throttle", target), ms[24];
-    const char *keys[] = {key}, *args[] = {cl->host, ms};
+    char *key = target_key(cl, "throttle", target), *set = xasprintf("%s:throttled", cl->prefix),
+         ms[24];
+    const char *keys[] = {key, set}, *args[] = {cl->host, ms, target};
     redisReply *rep;
     int rc = 0;
 
     snprintf(ms, sizeof(ms), "%ld", pause_ms > 0 ? pause_ms : 1);
-    rep = cluster_eval(cl, pause_lua, &cl->pause_sha, 1, keys, 2, args, err);
+    rep = cluster_eval(cl, pause_lua, &cl->pause_sha, 2, keys, 3, args, err);
     free(key);
+    free(set);
     if (!rep)
         return -1;
     if (rep->type == REDIS_REPLY_ERROR)
@@ -353,44 +360,76 @@ static long long redis_now_ms(struct cluster *cl, char **err)
     return ms;
 }
 
-/* Read with TIME and MGET, not a script: the scripts Redis counts are the claims' alone. */
-int cluster_throttles(struct cluster *cl, const char *const *targets, size_t n, long *pause_ms,
-                      char **host, char **err)
+/* paused_targets - the members of PREFIX:throttled whose pause ends after NOW_MS; the reply */
+static redisReply *paused_targets(struct cluster *cl, long long now_ms, char **err)
 {
-    const char **argv = xcalloc(n + 1, sizeof(char *));
-    redisReply *rep = NULL;
-    long long now;
-    int rc = 0;
+    char *set = xasprintf("%s:throttled", cl->prefix), min[32];
+    const char *argv[] = {"ZRANGEBYSCORE", set, min, "+inf"};
+    redisReply *rep;
 
-    argv[0] = "MGET";
-    for (size_t i = 0; i < n; i++) {
-        argv[1 + i] = target_key(cl, "throttle", targets[i]);
-        pause_ms[i] = 0;
-        host[i] = NULL;
+    snprintf(min, sizeof(min), "(%lld", now_ms);
+    rep = cluster_redis_command(cl->redis, 4, argv, NULL, err);
+    free(set);
+    if (rep && rep->type != REDIS_REPLY_ARRAY) {
+        set_err(err, "ZRANGEBYSCORE: unexpected reply");
+        freeReplyObject(rep);
+        rep = NULL;
     }
-    if (n > 0 && ((now = redis_now_ms(cl, err)) < 0 ||
-                  (rep = cluster_redis_command(cl->redis, (int)n + 1, argv, NULL, err)) == NULL))
-        rc = -1;
-    else if (rep && (rep->type != REDIS_REPLY_ARRAY || rep->elements != n))
-        rc = set_err(err, "MGET: unexpected reply");
-    for (size_t i = 0; rc == 0 && rep && i < n; i++) {
-        const char *v = rep->element[i]->str, *sp;
+    return rep;
+}
+
+/* Read with TIME, ZRANGEBYSCORE and MGET, not a script: the scripts Redis counts are the
+ * claims' and the gate's alone. */
+int cluster_throttles(struct cluster *cl, struct cluster_pause **pauses, size_t *n, char **err)
+{
+    long long now;
+    redisReply *set, *vals = NULL;
+    const char **argv;
+    size_t k;
+
+    *pauses = NULL;
+    *n = 0;
+    if ((now = redis_now_ms(cl, err)) < 0 || (set = paused_targets(cl, now, err)) == NULL)
+        return -1;
+    k = set->elements;
+    argv = xcalloc(k + 1, sizeof(char *));
+    argv[0] = "MGET";
+    for (size_t i = 0; i < k; i++)
+        argv[1 + i] = target_key(cl, "throttle", set->element[i]->str);
+    if (k > 0 && (vals = cluster_redis_command(cl->redis, (int)k + 1, argv, NULL, err)) != NULL &&
+        (vals->type != REDIS_REPLY_ARRAY || vals->elements != k)) {
+        freeReplyObject(vals);
+        vals = NULL;
+    }
+    *pauses = xcalloc(k + 1, sizeof(**pauses));
+    for (size_t i = 0; vals && i < k; i++) {
+        const char *v = vals->element[i]->str, *sp;
         long long end;
 
-        if (rep->element[i]->type != REDIS_REPLY_STRING || (sp = strchr(v, ' ')) == NULL)
-            continue;
-        end = atoll(v);
-        if (end > now) {
-            pause_ms[i] = (long)(end - now);
-            host[i] = xstrdup(sp + 1);
-        }
+        if (vals->element[i]->type != REDIS_REPLY_STRING || (sp = strchr(v, ' ')) == NULL ||
+            (end = atoll(v)) <= now)
+            continue; /* ended meanwhile */
+        (*pauses)[*n].target = xstrdup(set->element[i]->str);
+        (*pauses)[*n].host = xstrdup(sp + 1);
+        (*pauses)[*n].left_ms = (long)(end - now);
+        (*n)++;
     }
-    if (rep)
-        freeReplyObject(rep);
-    for (size_t i = 0; i < n; i++)
+    if (vals)
+        freeReplyObject(vals);
+    freeReplyObject(set);
+    for (size_t i = 0; i < k; i++)
         free((char *)argv[1 + i]);
     free(argv);
-    return rc;
+    return 0;
+}
+
+void cluster_pauses_free(struct cluster_pause *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(p[i].target);
+        free(p[i].host);
+    }
+    free(p);
 }
 
 void cluster_share(const struct cluster *cl, int *index, int *nhosts)

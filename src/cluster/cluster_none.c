@@ -158,16 +158,18 @@ int cluster_throttle_put(struct cluster *cl, const char *target, long pause_ms, 
     return set_err(err, "cluster mode is not built in");
 }
 
-int cluster_throttles(struct cluster *cl, const char *const *targets, size_t n, long *pause_ms,
-                      char **host, char **err)
+int cluster_throttles(struct cluster *cl, struct cluster_pause **pauses, size_t *n, char **err)
 {
     (void)cl;
-    (void)targets;
-    for (size_t i = 0; i < n; i++) {
-        pause_ms[i] = 0;
-        host[i] = NULL;
-    }
+    *pauses = NULL;
+    *n = 0;
     return set_err(err, "cluster mode is not built in");
+}
+
+void cluster_pauses_free(struct cluster_pause *p, size_t n)
+{
+    (void)p;
+    (void)n;
 }
 
 void cluster_share(const struct cluster *cl, int *index, int *nhosts)

@@ -37,40 +37,32 @@ static void set_share(struct cluster_link *l, bool degraded)
     l->degraded = degraded;
 }
 
-/* poll_pauses - the pauses other hosts shared, into the scheduler; one line for each new one */
+/* poll_pauses - the pauses hosts shared, into the scheduler (a target it does not know yet
+ * included: its first copy waits too); one line for each new one */
 static void poll_pauses(struct cluster_link *l)
 {
     struct delivery *d = l->d;
-    char **copy, **host, *err = NULL;
-    long *ms;
+    struct cluster_pause *p;
+    char *err = NULL;
     size_t n;
 
-    pthread_mutex_lock(&d->lock);
-    n = sched_targets(d->sched, &copy);
-    pthread_mutex_unlock(&d->lock);
-    ms = xcalloc(n + 1, sizeof(*ms));
-    host = xcalloc(n + 1, sizeof(*host));
-    if (n > 0 && cluster_throttles(d->cluster, (const char *const *)copy, n, ms, host, &err) < 0)
+    if (cluster_throttles(d->cluster, &p, &n, &err) < 0) {
         msg_debug("cluster: reading the shared pauses: %s", err);
+        free(err);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         double now = time_now();
-        bool news = false;
+        bool news;
 
-        if (ms[i] > 0) {
-            pthread_mutex_lock(&d->lock);
-            news = sched_throttle_shared(d->sched, copy[i], now, now + (double)ms[i] / 1000);
-            pthread_mutex_unlock(&d->lock);
-        }
-        if (news && strcmp(host[i], cluster_host(d->cluster)) != 0)
+        pthread_mutex_lock(&d->lock);
+        news = sched_throttle_shared(d->sched, p[i].target, now, now + (double)p[i].left_ms / 1000);
+        pthread_mutex_unlock(&d->lock);
+        if (news && strcmp(p[i].host, cluster_host(d->cluster)) != 0)
             msg_info("cluster: target %s paused for %ld s: %s was throttled (shared slow-down)",
-                     copy[i], (ms[i] + 999) / 1000, host[i]);
-        free(host[i]);
-        free(copy[i]);
+                     p[i].target, (p[i].left_ms + 999) / 1000, p[i].host);
     }
-    free(err);
-    free(host);
-    free(ms);
-    free(copy);
+    cluster_pauses_free(p, n);
 }
 
 /* link_main - once a second: renew the leases, read the pauses, follow Redis's reachability */
