@@ -217,6 +217,7 @@ redis_dump() {
         hash) redis HGETALL "$k" >>"$1" ;;
         string) redis GET "$k" >>"$1" ;;
         zset) redis ZRANGE "$k" 0 -1 WITHSCORES >>"$1" ;;
+        set) redis SMEMBERS "$k" >>"$1" ;;
         *) redis DUMP "$k" >>"$1" ;;
         esac
     done <"$TOP/keys"
