@@ -88,13 +88,17 @@ wait_for 45 delivered paced 60 && ok "rate: the 60 reached the provider" ||
 check "rate: each message exactly once, delivered by the host that took it" once paced 20
 check "rate: every host delivered" pyrec paced "$HOSTOF"'
 assert sorted(set(host[m["conn"]] for m in msgs)) == ["mx1", "mx2", "mx3"]'
-check "rate 10/s: no window [t, t + 1) at the provider holds more than 10" pyrec paced '
+# the busiest second at the provider, the span of the 60, and the shortest time 11 took
+stats=$(pyrec paced '
 t = sorted(m["time"] for m in msgs)
-most = max(sum(1 for u in t if s <= u < s + 1) for s in t)
-assert most <= 10, (most, t)'
-check "rate 10/s: the pace was used: the 60 took 5 s or more" pyrec paced '
-t = sorted(m["time"] for m in msgs)
-assert t[-1] - t[0] >= 5, (t[-1] - t[0], t)'
+print(max(sum(1 for u in t if s <= u < s + 1) for s in t), "%.3f" % (t[-1] - t[0]),
+      "%.3f" % min(b - a for a, b in zip(t, t[10:]))) or True')
+set -- $stats
+[ "$#" = 3 ] || die "rate: no statistics from the provider's record: $stats"
+[ "$1" -le 10 ] && ok "rate 10/s: no window [t, t + 1) at the provider holds more than 10 (at most $1; 11 took $3 s)" ||
+    fail "rate 10/s: a window [t, t + 1) at the provider holds $1 messages (11 took $3 s)"
+awk -v s="$2" 'BEGIN { exit !(s >= 5) }' && ok "rate 10/s: the pace was used: the 60 took $2 s (5 or more)" ||
+    fail "rate 10/s: the 60 took $2 s, less than 5: they were not paced together"
 for h in $HOSTS; do
     expect_eq "$(grep -c 'degraded mode' "$TOP/$h/byosmtpd.log")" 0 "rate: $h was never in degraded mode"
 done
@@ -152,10 +156,12 @@ assert any(m["rcpt"][0]["addr"] == "mx2@single.example" for m in msgs)
 assert any(host[c["conn"]] == "mx2" and c["messages"] for c in conns)' >/dev/null
 }
 wait_for 20 mx2_done || fail "lease: mx2's message, or its connection, never reached the provider"
-check "lease: mx2's message reached the provider within lease_ttl + 1 = $((LEASE_TTL + 1)) s of the kill, not within 2 s" \
-    pyrec single '
+after=$(pyrec single '
 t = [m["time"] - '"$killed"' for m in msgs if m["rcpt"][0]["addr"] == "mx2@single.example"]
-assert len(t) == 1 and 2 <= t[0] <= '"$LEASE_TTL"' + 1, t'
+print("%.3f" % t[0] if len(t) == 1 else "none") or True')
+awk -v a="$after" -v l="$LEASE_TTL" 'BEGIN { exit !(a != "none" && a >= 2 && a <= l + 1) }' &&
+    ok "lease: mx2's message reached the provider $after s after the kill (2 to lease_ttl + 1 = $((LEASE_TTL + 1)))" ||
+    fail "lease: mx2's message reached the provider $after s after the kill, not 2 to lease_ttl + 1 = $((LEASE_TTL + 1))"
 check "lease: no host opened a connection in the first 2 s after the kill (the slot was still held)" \
     pyrec single "$HOSTOF"'
 early = [(c["start"] - '"$killed"', host[c["conn"]]) for c in conns
