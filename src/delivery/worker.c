@@ -566,23 +566,32 @@ static void nap(double seconds)
 }
 
 /*
- * gate - cluster mode: may the copy start now (cluster_gate)? true: go (after its turn in the
- * shared pace). false: postponed, a->r says until when; a kept session whose lease was lost is
+ * gate - cluster mode: may the copy start now (cluster_gate)? Asked in two steps, so that the
+ * turn in the shared pace is taken as close to MAIL FROM as can be (a new session's TLS and
+ * AUTH would otherwise come between the turn and the provider): before a new session is opened
+ * (CONNECTED false: the shared pause, and a lease for max_connections), and on the session
+ * (CONNECTED true: the turn in the pace, and a kept session's lease renewed). true: go (after
+ * the turn). false: postponed, a->r says until when; a kept session whose lease was lost is
  * closed. A target without max_connections and rate asks nothing here: a shared pause reaches
- * the scheduler through the delivery's cluster thread (delivery.c).
+ * the scheduler through the delivery's cluster thread (cluster_link.c).
  */
-static bool gate(struct attempt *a)
+static bool gate(struct attempt *a, bool connected)
 {
     struct cluster_gate g = {.target = a->t.name, .max_connections = a->t.max_connections};
     enum cluster_gate_verdict v;
+    uint64_t interval;
 
     if (!a->shared || a->d->cluster == NULL)
         return true;
     pthread_mutex_lock(&a->d->lock);
-    g.interval_us = sched_target_interval(a->d->sched, a->t.name);
+    interval = sched_target_interval(a->d->sched, a->t.name);
     pthread_mutex_unlock(&a->d->lock);
-    if (g.max_connections <= 0 && g.interval_us == 0)
+    if (g.max_connections <= 0 && interval == 0)
         return true;
+    if (connected && interval == 0 && a->r->opened)
+        return true; /* the lease was just taken */
+    if (connected)
+        g.interval_us = interval;
     if (a->w != NULL) { /* the kept session's lease, renewed (or lost) */
         g.lease = a->w->lease;
         a->w->lease = NULL;
@@ -642,16 +651,23 @@ static void send_copy(struct attempt *a)
         a->w = NULL;
         a->r->conn_messages = 0;
     }
-    if (!gate(a)) {
+    if (a->w == NULL && !gate(a, false)) {
         free(fingerprint);
         return;
     }
     deliverydir_inflight(a->d->spool_path, a->id, true);
     if (a->w != NULL)
         set_host(a, a->w->host, a->w->port);
-    for (bool first = true;; first = false)
-        if ((a->w == NULL && !connect_target(a, fingerprint)) || transmit(a, first))
+    for (bool first = true;; first = false) {
+        if (a->w == NULL && !connect_target(a, fingerprint))
             break;
+        if (first && !gate(a, true)) { /* not its turn yet: the session is kept for it */
+            deliverydir_inflight(a->d->spool_path, a->id, false);
+            break;
+        }
+        if (transmit(a, first))
+            break;
+    }
     free(fingerprint);
 }
 
