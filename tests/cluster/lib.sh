@@ -42,6 +42,9 @@ on() {
 }
 CUR_HOST=top
 
+# now: the time of day, with its fraction
+now() { date +%s.%N; }
+
 # redis ARGS...: redis-cli on the test's server
 redis() { redis-cli -s "$REDIS_SOCK" --no-auth-warning -a "$REDIS_PW" "$@"; }
 

@@ -58,8 +58,28 @@ no_leases() { [ "$(leases "$1")" = 0 ]; }
 # took FILE: milterclient.py submit's line in FILE says the message was taken for relay
 took() { grep -qE '^1 (d|c <[^>]*>) ?$' "$1"; }
 
-# now: Unix time with fractions
-now() { date +%s.%N; }
+# held_by HOST WHAT: the one lease of target single is HOST's delivery process's (check WHAT);
+# sets $dpid and $member
+held_by() {
+    dpid=$(cat "$TOP/$1/spool/delivery/pid")
+    member=$(redis ZRANGE byosmtp:conns:single 0 -1)
+    case $member in
+    "$1:$dpid:"*) ok "$2 ($member)" ;;
+    *) fail "$2: the leases are '$member', not $1:$dpid:N" ;;
+    esac
+}
+
+# kill_host HOST: SIGKILL to HOST's byosmtpd and its delivery process $dpid, by PID (its
+# supervisor follows byosmtpd); sets $killed; $T etc. are HOST's after it
+kill_host() {
+    on "$1"
+    kill -KILL "$BYO_PID" "$dpid"
+    killed=$(now)
+    wait "$BYO_PID" 2>/dev/null
+    BYO_PID=
+    wait_for 5 sh -c "! kill -0 $dpid 2>/dev/null || grep -q '^[^ ]* ([^)]*) Z' /proc/$dpid/stat" ||
+        die "$1's delivery process $dpid did not die"
+}
 
 start_redis
 setup_hosts 100
@@ -131,21 +151,10 @@ assert sorted(set(host.values())) == ["mx1", "mx2", "mx3"], host'
 check "lease: mx1 took its message for relay" took "$TOP/held.out"
 wait_for 15 grep -q 'stalling' "$TOP/single.log" ||
     fail "lease: mx1's message did not reach the end of data at the provider"
-dpid=$(cat "$TOP/mx1/spool/delivery/pid")
 expect_eq "$(leases single)" 1 "lease: one lease is held while mx1 delivers"
-member=$(redis ZRANGE byosmtp:conns:single 0 -1)
-case $member in
-"mx1:$dpid:"*) ok "lease: it is mx1's delivery process's ($member)" ;;
-*) fail "lease: the member is '$member', not mx1:$dpid:N" ;;
-esac
-on mx1
-kill -KILL "$BYO_PID" "$dpid"
-killed=$(now)
-wait "$BYO_PID" 2>/dev/null
-BYO_PID=
+held_by mx1 "lease: it is mx1's delivery process's"
+kill_host mx1
 on top
-wait_for 5 sh -c "! kill -0 $dpid 2>/dev/null || grep -q '^[^ ]* ([^)]*) Z' /proc/$dpid/stat" ||
-    die "mx1's delivery process $dpid did not die"
 "$PY" "$TESTLIB/milterclient.py" "unix:$TOP/mx2/milter.sock" submit alice@client.example \
     mx2@single.example 1 "after" >"$TOP/after.out" 2>&1
 check "lease: mx2 took a message for relay after the kill" took "$TOP/after.out"
@@ -175,19 +184,8 @@ check "restart: mx3 took its message for relay" took "$TOP/restarted.out"
 # stalled2: the provider stalls its second message (the third end of data of its run)
 stalled2() { [ "$(grep -c 'stalling' "$TOP/single.log")" -ge 2 ]; }
 wait_for 15 stalled2 || fail "restart: mx3's message did not reach the end of data at the provider"
-dpid=$(cat "$TOP/mx3/spool/delivery/pid")
-member=$(redis ZRANGE byosmtp:conns:single 0 -1)
-case $member in
-"mx3:$dpid:"*) ok "restart: mx3's delivery process holds the lease ($member)" ;;
-*) fail "restart: the leases are '$member', not mx3:$dpid:N" ;;
-esac
-on mx3
-kill -KILL "$BYO_PID" "$dpid"
-killed=$(now)
-wait "$BYO_PID" 2>/dev/null
-BYO_PID=
-wait_for 5 sh -c "! kill -0 $dpid 2>/dev/null || grep -q '^[^ ]* ([^)]*) Z' /proc/$dpid/stat" ||
-    die "mx3's delivery process $dpid did not die"
+held_by mx3 "restart: mx3's delivery process holds the lease"
+kill_host mx3
 start_byosmtpd || die "mx3 did not start again: $(tail -5 "$LOG")"
 on top
 # gone DPID: no lease of mx3's delivery process DPID is left

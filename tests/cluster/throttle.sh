@@ -33,9 +33,6 @@ send() {
 # took HOST: HOST took its message for relay
 took() { grep -qE '^1 (d|c <[^>]*>) ?$' "$TOP/$1.out"; }
 
-# now: Unix time with fractions
-now() { date +%s.%N; }
-
 # slowdown_lines HOST: HOST's log lines that say it learned of mx1's throttling
 slowdown_lines() {
     grep -c 'cluster: target free paused for [0-9]* s: mx1 was throttled (shared slow-down)' \
