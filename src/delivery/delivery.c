@@ -109,6 +109,21 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* learn_target - target NAME's limits from the store into the scheduler (changes apply at once) */
+static void learn_target(struct delivery *d, const char *name)
+{
+    struct target t;
+    char *err = NULL;
+
+    if (store_target_get(d->store, name, &t, &err) > 0) {
+        pthread_mutex_lock(&d->lock);
+        sched_set_target(d->sched, t.name, t.max_connections, t.rate);
+        pthread_mutex_unlock(&d->lock);
+    }
+    target_free(&t);
+    free(err);
+}
+
 /* add_copy - schedule copy ID from queue/ when it is new; RECOVERY: at start (counted, logged) */
 static void add_copy(struct delivery *d, const char *id, bool count_accepted, int64_t started,
                      size_t *moved)
@@ -155,6 +170,12 @@ static void add_copy(struct delivery *d, const char *id, bool count_accepted, in
     } else {
         bool added;
 
+        /* a target's first copy: its limits before any worker may take it */
+        pthread_mutex_lock(&d->lock);
+        known = sched_target_known(d->sched, c->env.target);
+        pthread_mutex_unlock(&d->lock);
+        if (!known)
+            learn_target(d, c->env.target);
         pthread_mutex_lock(&d->lock);
         added = sched_add(d->sched, id, c->env.target, st.next_attempt);
         if (added && count_accepted && rc == 0 && c->env.arrival >= started) {
@@ -249,7 +270,7 @@ static void on_request(void *ctx, const char *verb, const char *arg)
                  n == 1 ? "" : "s");
 }
 
-/* refresh_targets - re-read the limits of every known target (changes apply at once) */
+/* refresh_targets - re-read the limits of every known target */
 static void refresh_targets(struct delivery *d)
 {
     char **copy;
@@ -259,16 +280,7 @@ static void refresh_targets(struct delivery *d)
     n = sched_targets(d->sched, &copy);
     pthread_mutex_unlock(&d->lock);
     for (size_t i = 0; i < n; i++) {
-        struct target t;
-        char *err = NULL;
-
-        if (store_target_get(d->store, copy[i], &t, &err) > 0) {
-            pthread_mutex_lock(&d->lock);
-            sched_set_target(d->sched, t.name, t.max_connections, t.rate);
-            pthread_mutex_unlock(&d->lock);
-        }
-        target_free(&t);
-        free(err);
+        learn_target(d, copy[i]);
         free(copy[i]);
     }
     free(copy);

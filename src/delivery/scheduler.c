@@ -166,6 +166,14 @@ static struct starget *find_target(struct sched *s, const char *name)
     return t;
 }
 
+bool sched_target_known(const struct sched *s, const char *name)
+{
+    for (size_t i = 0; i < s->ntargets; i++)
+        if (strcmp(s->targets[i]->name, name) == 0)
+            return true;
+    return false;
+}
+
 int sched_target_open(const struct sched *s, const char *name)
 {
     for (size_t i = 0; i < s->ntargets; i++)
@@ -186,8 +194,8 @@ void sched_set_target(struct sched *s, const char *name, int max_connections, co
         t->rate = xstrdup(rate);
         if (ratelimit_init(&t->rl, rate, NULL) < 0)
             ratelimit_init(&t->rl, "", NULL);
-        /* The last start counts under the new pace: a target's rate is learned by the worker
-         * of its first message, after that message started. */
+        /* The last start counts under the new pace: a rate changed in the store applies from
+         * the message started last. */
         if (t->last_start > 0)
             ratelimit_take(&t->rl, (int64_t)(t->last_start * 1000));
     }

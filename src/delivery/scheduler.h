@@ -105,6 +105,8 @@ bool sched_add(struct sched *s, const char *id, const char *target, int64_t next
 bool sched_has(const struct sched *s, const char *id);
 /* sched_count - copies in the queue */
 size_t sched_count(const struct sched *s);
+/* sched_target_known - has target NAME's record been made (sched_set_target, sched_add)? */
+bool sched_target_known(const struct sched *s, const char *name);
 /* sched_target_open - connections open to target NAME (in a worker's hands or idle) */
 int sched_target_open(const struct sched *s, const char *name);
 /* sched_targets - copies of the names of the targets known in *names (dir_list_free them);

@@ -236,3 +236,39 @@ redis_clean() {
         expect_not_in "$TOP/dump" "$rc_secret" "no '$rc_secret' in any Redis key"
     done
 }
+
+# HOSTOF: Python (for pyrec) that sets host[CONN], the host that opened connection CONN (the
+# first label of its EHLO name), and subject(m), the Subject of message event m
+HOSTOF='
+def ehlo(c):
+    names = [x.split()[1] for x in c["commands"] if x.upper().startswith("EHLO ")]
+    return names[0].split(".")[0] if names else None
+host = {c["conn"]: ehlo(c) for c in conns}
+def subject(m):
+    return m["message"].split("Subject: ")[1].split("\r\n")[0]
+'
+
+# delivered NAME N: provider NAME has recorded N messages, and every connection that carried
+# one has ended (its record, with its EHLO name, is written when it ends)
+delivered() {
+    pyrec "$1" "len(msgs) == $2 and sum(c['messages'] for c in conns) == $2" >/dev/null
+}
+
+# once NAME N: each host's messages 1..N to HOST@NAME.example delivered exactly once, each over
+# a connection of the host that took it
+once() {
+    pyrec "$1" "$HOSTOF"'
+got = sorted((m["rcpt"][0]["addr"], subject(m)) for m in msgs)
+want = sorted(("%s@'"$1"'.example" % h, "message %d" % n) for h in ("mx1", "mx2", "mx3")
+              for n in range(1, '"$2"' + 1))
+assert got == want, got
+wrong = [(m["conn"], host.get(m["conn"]), m["rcpt"][0]["addr"]) for m in msgs
+         if host.get(m["conn"]) != m["rcpt"][0]["addr"].split("@")[0]]
+assert not wrong, wrong'
+}
+
+# leases TARGET: how many leases byosmtp:conns:TARGET holds
+leases() { redis ZCARD "byosmtp:conns:$1"; }
+
+# no_leases TARGET: none
+no_leases() { [ "$(leases "$1")" = 0 ]; }
